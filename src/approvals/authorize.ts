@@ -1,0 +1,30 @@
+/**
+ * Who may decide a held call. Operators holding the admin token (REST API, dashboard admin, CLI
+ * with Redis access) are trusted to decide any call and are recorded by name. Everyone else — a
+ * Slack user, a dashboard user — must be named in the policy's `approvers`, directly or through a
+ * Slack user group; the agent's owner may not approve its own agent's call unless the policy allows it.
+ */
+import type { Actor, ApproverDirectory, ApprovalRecord, Verdict } from './types.js';
+
+export type Authorization = { allowed: true } | { allowed: false; why: string };
+
+export async function authorizeDecision(
+  actor: Actor,
+  record: ApprovalRecord,
+  verdict: Verdict,
+  directory: ApproverDirectory | undefined,
+): Promise<Authorization> {
+  if (actor.kind === 'admin' || actor.kind === 'cli') return { allowed: true };
+  if (actor.kind === 'system') return { allowed: false, why: 'the system does not decide held calls' };
+  const { approvers, allowSelfApproval } = record.settings;
+  if (verdict === 'approve' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
+    return { allowed: false, why: `you own the agent "${record.agent}", and this policy does not let owners approve their own agent's calls` };
+  }
+  if (approvers.includes(actor.id)) return { allowed: true };
+  for (const entry of approvers) {
+    if (!entry.startsWith('S') || !directory) continue;
+    const members = await directory.groupMembers(entry);
+    if (members.includes(actor.id)) return { allowed: true };
+  }
+  return { allowed: false, why: `you are not an approver for ${record.tool}` };
+}

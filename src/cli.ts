@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * `airlock` command line: one entry, one module per command group under src/cli/.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input (config, policy, arguments).
+ */
+import { runAgentsCommand } from './cli/agents.js';
+import { runApprovalsCommand } from './cli/approvals.js';
+import { CliError, printError } from './cli/common.js';
+import { runServe, runStdio } from './cli/serve.js';
+
+const usage = `airlock — human-in-the-loop approval gateway for MCP
+
+Usage:
+  airlock serve [--config FILE]            run the gateway (HTTP: /mcp, /api, /slack/events, dashboard)
+  airlock stdio [--config FILE]            serve one agent over stdin/stdout (token in AIRLOCK_TOKEN)
+  airlock agents token NAME                print a new agent token and the config line to paste
+  airlock approvals list [--status S]      held calls, newest first (pending, approved, denied, expired, withdrawn)
+  airlock approvals show ID                one held call, arguments redacted
+  airlock approvals approve|deny ID [--reason TEXT]
+
+Config: --config FILE, else $AIRLOCK_CONFIG, else ./airlock.config.json.`;
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  serve: runServe,
+  stdio: runStdio,
+  agents: runAgentsCommand,
+  approvals: (args) => runApprovalsCommand(args),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) throw new CliError(`unknown command "${name}"\n\n${usage}`);
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = printError(error);
+  },
+);

@@ -1,0 +1,140 @@
+/**
+ * `airlock approvals list|show|approve|deny`: the CLI channel. It talks to Redis directly through
+ * the same approvals core as the gateway (no gateway needs to be running, no admin token on the
+ * command line); the actor is `cli:<login>`, and channels such as Slack still hear of decisions.
+ */
+import { userInfo } from 'node:os';
+import { ApprovalService } from '../approvals/approval-service.js';
+import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
+import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
+import { logAuditSink } from '../audit/log-sink.js';
+import type { AuditSink } from '../audit/types.js';
+import { createLogger } from '../log.js';
+import { createRedis, waitForRedis } from '../state/redis.js';
+import { CliError, configOption, loadCliConfig, parse } from './common.js';
+
+const usage = 'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
+
+export async function runApprovalsCommand(args: string[], auditFor?: (ctx: CliAuditContext) => AuditSink): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...configOption,
+    status: { type: 'string' },
+    limit: { type: 'string' },
+    reason: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [sub, id] = positionals;
+  if (sub === undefined) throw new CliError(usage);
+  const config = loadCliConfig(values.config);
+  const log = createLogger({ stderr: true, level: 'warn' });
+  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
+  if (!(await waitForRedis(redis, 3_000))) {
+    redis.disconnect();
+    throw new CliError(`cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
+  }
+  const audit = auditFor ? auditFor({ redis, prefix: config.redis.prefix }) : logAuditSink(log);
+  const approvals = new ApprovalService({ redis, redisUrl: config.redis.url, prefix: config.redis.prefix, log, audit, retryValidityMs: config.approvals.retryValidity, runWorkers: false });
+  await approvals.start();
+  try {
+    switch (sub) {
+      case 'list':
+        return await list(approvals, values.status, values.limit, values.json === true);
+      case 'show':
+        return await show(approvals, required(id));
+      case 'approve':
+      case 'deny':
+        return report(required(id), await approvals.decide(required(id), cliActor(), sub, values.reason));
+      default:
+        throw new CliError(usage);
+    }
+  } finally {
+    await approvals.close();
+    redis.disconnect();
+  }
+}
+
+export interface CliAuditContext {
+  redis: ReturnType<typeof createRedis>;
+  prefix: string;
+}
+
+function cliActor() {
+  const login = process.env['USER'] ?? safeLogin();
+  return { kind: 'cli' as const, id: `cli:${login}`, name: login };
+}
+
+function safeLogin(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function required(id: string | undefined): string {
+  if (id === undefined) throw new CliError(usage);
+  return id;
+}
+
+async function list(approvals: ApprovalService, status: string | undefined, limitText: string | undefined, json: boolean): Promise<number> {
+  if (status !== undefined && !(approvalStatuses as readonly string[]).includes(status)) throw new CliError(`--status must be one of ${approvalStatuses.join(', ')}`);
+  const limit = limitText === undefined ? 50 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit must be a positive integer');
+  const records = await approvals.list({ limit, ...(status ? { status: status as ApprovalStatus } : {}) }); // checked against approvalStatuses above
+  const views = records.map(toApprovalView);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
+    return 0;
+  }
+  if (views.length === 0) {
+    process.stdout.write('no approvals\n');
+    return 0;
+  }
+  const rows = views.map((v) => [v.id, v.status, v.tool, v.agent, `${v.approvals}/${v.quorum}`, v.createdAt, summary(v)]);
+  printTable(['ID', 'STATUS', 'TOOL', 'AGENT', 'VOTES', 'CREATED', 'ARGUMENTS'], rows);
+  return 0;
+}
+
+async function show(approvals: ApprovalService, id: string): Promise<number> {
+  const record = await approvals.get(id);
+  if (!record) {
+    process.stderr.write(`airlock: no approval ${id}\n`);
+    return 1;
+  }
+  process.stdout.write(`${JSON.stringify(toApprovalView(record), null, 2)}\n`);
+  return 0;
+}
+
+function report(id: string, result: DecisionResult): number {
+  switch (result.kind) {
+    case 'decided':
+      process.stdout.write(`${id}: ${result.record.status}\n`);
+      return 0;
+    case 'vote_recorded':
+      process.stdout.write(`${id}: approval recorded, ${result.approvals} of ${result.quorum}\n`);
+      return 0;
+    case 'duplicate_vote':
+      process.stderr.write(`airlock: you already approved ${id} (${result.approvals} of ${result.quorum})\n`);
+      return 1;
+    case 'already_decided':
+      process.stderr.write(`airlock: ${id} was already ${result.record.status}${result.record.decidedBy ? ` by ${result.record.decidedBy.id}` : ''}\n`);
+      return 1;
+    case 'not_authorized':
+      process.stderr.write(`airlock: not allowed to decide ${id}: ${result.why}\n`);
+      return 1;
+    case 'not_found':
+      process.stderr.write(`airlock: no approval ${id}\n`);
+      return 1;
+  }
+}
+
+function summary(view: ApprovalView): string {
+  const text = view.highlights.length > 0 ? view.highlights.map((h) => `${h.path}=${JSON.stringify(h.value)}`).join(' ') : JSON.stringify(view.arguments);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+}

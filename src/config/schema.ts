@@ -1,0 +1,131 @@
+/**
+ * The shape of `airlock.config.json`, parsed by zod at the edge. Upstreams use the `mcpServers`
+ * format MCP clients already use, so an operator can paste an existing client config. Secrets
+ * (Slack tokens, the admin token) are never read from this file, only from the environment.
+ */
+import { z } from 'zod';
+import { durationHelp, parseDurationMs } from '../util/duration.js';
+
+/** A duration field: accepts "15m", "30s", 60 …; yields milliseconds. */
+export function durationMs() {
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected ${durationHelp}, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A duration field with a default written the way an operator would write it. */
+export function durationMsDefault(defaultValue: string) {
+  return durationMs().prefault(defaultValue);
+}
+
+const upstreamName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'upstream names use letters, digits, "_" and "-" (at most 32), because they prefix tool names');
+
+const StdioUpstreamSchema = z.strictObject({
+  type: z.literal('stdio').optional(),
+  command: z.string().min(1, 'command must name the program to start'),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  /** Deadline for one tools/call to this upstream. */
+  callTimeout: durationMsDefault('120s'),
+});
+
+const HttpUpstreamSchema = z.strictObject({
+  type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
+  url: z.url({ error: 'url must be an absolute http(s) URL of the upstream MCP endpoint' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  callTimeout: durationMsDefault('120s'),
+});
+
+export type StdioUpstreamSpec = z.output<typeof StdioUpstreamSchema> & { kind: 'stdio' };
+export type HttpUpstreamSpec = z.output<typeof HttpUpstreamSchema> & { kind: 'http' };
+export type UpstreamSpec = StdioUpstreamSpec | HttpUpstreamSpec;
+
+/** `{command,…}` is a stdio child, `{url,…}` a Streamable HTTP server; the key decides which schema applies. */
+const UpstreamSchema = z.unknown().transform((value, ctx): UpstreamSpec => {
+  const isObject = value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (!isObject || (!('command' in value) && !('url' in value))) {
+    ctx.addIssue({ code: 'custom', message: 'an upstream needs either "command" (stdio) or "url" (Streamable HTTP)' });
+    return z.NEVER;
+  }
+  const result = 'url' in value ? HttpUpstreamSchema.safeParse(value) : StdioUpstreamSchema.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
+  }
+  return 'url' in result.data ? { ...result.data, kind: 'http' } : { ...result.data, kind: 'stdio' };
+});
+
+export const slackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user ID looks like U012ABCDEF or W012ABCDEF');
+
+const AgentSchema = z.strictObject({
+  /** SHA-256 (hex) of the agent's bearer token; `airlock agents token NAME` prints one. */
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'tokenSha256 is 64 lowercase hex characters: run `airlock agents token NAME`'),
+  /** Slack user who owns this agent: shown to approvers; may be barred from approving its calls. */
+  owner: slackUserId.optional(),
+  /** Policy file for this agent instead of the default one. */
+  policy: z.string().optional(),
+  description: z.string().optional(),
+});
+
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  port: z.number().int().min(0).max(65_535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  redis: z
+    .strictObject({
+      url: z.string().default('redis://127.0.0.1:6379'),
+      /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */
+      prefix: z.string().default('airlock:'),
+    })
+    .prefault({}),
+  mcpServers: z
+    .record(upstreamName, UpstreamSchema)
+    .refine((servers) => Object.keys(servers).length > 0, 'configure at least one upstream under "mcpServers"'),
+  agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names use letters, digits, ".", "_" and "-"'), AgentSchema).default({}),
+  /** Default policy file (relative to the config file); agents may name their own. */
+  policy: z.string().optional(),
+  policyWatch: z.boolean().default(true),
+  approvals: z
+    .strictObject({
+      /** Timeout when a policy gives none: then the call is denied as expired. */
+      defaultTimeout: durationMsDefault('15m'),
+      /** Answer "approval pending, retry" before typical client timeouts when progress can't keep the call alive. */
+      answerPendingAfter: durationMsDefault('50s'),
+      /** How often a held call sends notifications/progress. */
+      progressInterval: durationMsDefault('5s'),
+      /** How long an approved call waits for its identical retry to collect the result. */
+      retryValidity: durationMsDefault('10m'),
+    })
+    .prefault({}),
+  slack: z
+    .strictObject({
+      /** Channel for approval requests when the policy names none. */
+      defaultChannel: z.string().optional(),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      retention: durationMs().optional(),
+      /** Mirror every audit event to this JSON-lines file. */
+      file: z.string().optional(),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      bodyLimit: z.string().regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"').default('4mb'),
+      sessionIdleTimeout: durationMsDefault('30m'),
+    })
+    .prefault({}),
+  shutdownGrace: durationMsDefault('10s'),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type AgentSpec = z.output<typeof AgentSchema>;

@@ -1,0 +1,31 @@
+/**
+ * What travels with every tools/call through the pipeline: who asked (agent, session), the
+ * request's identity, the client's abort signal and a way to send progress back to it.
+ */
+import type { Agent } from '../identity/tokens.js';
+
+export interface ProgressUpdate {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+export interface CallContext {
+  agent: Agent;
+  /** MCP session id (Streamable HTTP `Mcp-Session-Id`, or one per `airlock stdio` process). */
+  sessionId: string;
+  requestId: string | number;
+  /** The client's progress token; progress is only sent when the client asked for it. */
+  progressToken: string | number | undefined;
+  /** Aborts when the client cancels (`notifications/cancelled`) or its HTTP connection closes. */
+  signal: AbortSignal;
+  sendProgress(update: ProgressUpdate): Promise<void>;
+  /** W3C trace context from the agent, kept on the upstream call. */
+  traceparent: string | undefined;
+  /**
+   * The client can wait for a held call until its approval timeout: it sent a progress token
+   * (kept alive with progress) or asked for an MCP task. Otherwise a held call answers
+   * "approval pending, retry" before typical client timeouts.
+   */
+  canWaitLong: boolean;
+}

@@ -1,0 +1,223 @@
+/**
+ * The path of one `tools/call` through the gateway, in order:
+ *   resolve the tool → policy (deny / constraint checks) → the upstream's inputSchema →
+ *   rate limits (Redis, before anything is queued) → forward (allow) or hold for approval.
+ * Each step either passes the call on or ends it with an answer the agent can act on, and every
+ * ending is audited. The pipeline also counts calls in flight so shutdown can wait for them.
+ */
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { ApprovalService } from '../approvals/approval-service.js';
+import type { AuditEventInput, AuditSink } from '../audit/types.js';
+import { AirlockError, isAirlockError } from '../errors.js';
+import type { Agent } from '../identity/tokens.js';
+import type { RateLimiter } from '../limits/types.js';
+import type { Logger } from '../log.js';
+import type { ConstraintViolation, Decision } from '../policy/types.js';
+import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
+import { argumentsHash } from '../util/canonical.js';
+import { parsePath, redactPaths } from '../util/paths.js';
+import type { CallContext } from './call-context.js';
+import { runHeldCall, type HeldCallOptions } from './held-call.js';
+import { rateLimitedError } from './refusals.js';
+import { forwardToUpstream } from './release.js';
+import { callErrorToResult, toolErrorResult } from './wire.js';
+
+/** What the pipeline needs from the policy engine (adapted in gateway.ts). */
+export interface PolicyPort {
+  evaluate(agent: Agent, tool: string, args: Record<string, unknown>): Decision;
+  /** Checks arguments against the upstream tool's own inputSchema. */
+  validateInput(definition: Tool, args: Record<string, unknown>): ConstraintViolation[];
+  /** Whether the agent could ever call the tool (tools/list hides the rest). */
+  isVisible(agent: Agent, tool: string): boolean;
+}
+
+export interface CallPipelineDeps {
+  pool: UpstreamPool;
+  policy: PolicyPort;
+  limiter: RateLimiter;
+  approvals: ApprovalService;
+  audit: AuditSink;
+  held: Omit<HeldCallOptions, 'approvals'>;
+  /** Default approval timeout when a policy gives none. */
+  defaultApprovalTimeoutMs: number;
+  log: Logger;
+}
+
+export class CallPipeline {
+  private readonly deps: CallPipelineDeps;
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+  private draining = false;
+
+  constructor(deps: CallPipelineDeps) {
+    this.deps = deps;
+  }
+
+  /** The tools this agent may see: the upstream catalog minus what its policy can never allow. */
+  listTools(agent: Agent): Tool[] {
+    return this.deps.pool.tools().filter((tool) => this.deps.policy.isVisible(agent, tool.name));
+  }
+
+  /** Runs one call to its end; never throws except to relay an upstream's own JSON-RPC error. */
+  async callTool(ctx: CallContext, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    if (this.draining) {
+      return toolErrorResult(new AirlockError('shutting_down', 'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).', { retryAfterSec: 5 }));
+    }
+    this.inflight += 1;
+    try {
+      return await this.run(ctx, name, args);
+    } catch (error) {
+      return callErrorToResult(error);
+    } finally {
+      this.inflight -= 1;
+      if (this.inflight === 0) this.drained?.();
+    }
+  }
+
+  private async run(ctx: CallContext, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+    const started = Date.now();
+    const tool = this.resolve(name);
+    const decision = this.deps.policy.evaluate(ctx.agent, name, args);
+    const facts = callFacts(ctx, tool, args, decision);
+    if (decision.kind === 'deny') {
+      await this.record({ ...facts, type: 'denied', reason: decision.reason });
+      return toolErrorResult(
+        new AirlockError('policy_denied', `Blocked by Airlock policy (rule ${decision.rule.id}): ${decision.reason} Do not retry this call; it will be blocked again.`, {
+          details: { rule: decision.rule.id, reason: decision.reason },
+        }),
+      );
+    }
+    const violations = decision.kind === 'invalid_arguments' ? decision.violations : this.deps.policy.validateInput(tool.definition, args);
+    if (violations.length > 0) {
+      await this.record({ ...facts, type: 'invalid_arguments', details: { violations } });
+      return toolErrorResult(invalidArguments(name, decision, violations));
+    }
+    if (decision.kind === 'invalid_arguments') throw new Error('unreachable: violations were reported above');
+
+    const release = () => forwardToUpstream(ctx, tool, args);
+    if (decision.kind === 'approve') {
+      const live = await this.deps.approvals.findLive(ctx.agent.name, name, facts.argumentsHash);
+      // An identical retry attaches to its approval without counting against the limits again.
+      const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
+      if (refused) return refused;
+      const held = live
+        ? { record: live, attached: true }
+        : await this.deps.approvals.hold({
+            agent: ctx.agent.name,
+            ...(ctx.agent.owner ? { owner: ctx.agent.owner } : {}),
+            sessionId: ctx.sessionId,
+            upstream: tool.upstream.name,
+            tool: name,
+            arguments: args,
+            displayArguments: facts.arguments,
+            argumentsHash: facts.argumentsHash,
+            policyVersion: decision.policyVersion,
+            rule: decision.rule.id,
+            settings: {
+              approvers: decision.approval.approvers,
+              quorum: decision.approval.quorum,
+              timeoutMs: decision.approval.timeoutMs ?? this.deps.defaultApprovalTimeoutMs,
+              ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
+              show: decision.approval.show,
+              allowSelfApproval: decision.approval.allowSelfApproval,
+            },
+          });
+      return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held }, { ctx, record: held.record, release });
+    }
+    const refused = await this.checkLimits(ctx, decision, facts);
+    if (refused) return refused;
+    let result: CallToolResult | undefined;
+    try {
+      result = await release();
+      return result;
+    } finally {
+      const outcome = result === undefined ? 'upstream_failure' : result.isError ? 'tool_error' : 'success';
+      await this.record({ ...facts, type: 'allowed', outcome, latency: { totalMs: Date.now() - started } });
+    }
+  }
+
+  /**
+   * The rate-limit step: undefined when every limit admits the call, else the refusal (audited).
+   * When Redis cannot be reached, fails closed unless the policy chose `on_state_error: "open"`.
+   */
+  private async checkLimits(ctx: CallContext, decision: Extract<Decision, { limits: unknown }>, facts: Omit<AuditEventInput, 'type'>): Promise<CallToolResult | undefined> {
+    if (decision.limits.length === 0) return undefined;
+    try {
+      const result = await this.deps.limiter.check(decision.limits, { agent: ctx.agent.name, sessionId: ctx.sessionId });
+      if (result.admitted) return undefined;
+      const error = rateLimitedError(result);
+      await this.record({ ...facts, type: 'rate_limited', reason: error.message, details: error.details });
+      return toolErrorResult(error);
+    } catch (error) {
+      if (decision.onStateError === 'open' && decision.kind === 'allow' && isAirlockError(error) && error.code === 'state_store_unavailable') {
+        this.deps.log.warn({ tool: facts.tool, agent: ctx.agent.name }, 'rate limits unchecked: state store unavailable and the policy says on_state_error "open"');
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  private resolve(name: string): ExposedTool {
+    const tool = this.deps.pool.resolveTool(name);
+    if (tool) return tool;
+    const upstream = this.deps.pool.upstreamForName(name);
+    if (upstream && upstream.state !== 'connected') {
+      // The tool may well exist: its upstream is down, so say that rather than "unknown tool".
+      throw new AirlockError(
+        'upstream_unavailable',
+        `Tool "${name}" cannot be called now: upstream "${upstream.name}" is not connected (${upstream.lastError}). Retry in a few seconds.`,
+        { retryAfterSec: 5, details: { upstream: upstream.name } },
+      );
+    }
+    throw new AirlockError('unknown_tool', `Tool "${name}" does not exist on this gateway. Call tools/list to see the tools you can use.`, {
+      details: { tool: name },
+    });
+  }
+
+  /** Writes an audit event; a failure is logged loudly but does not change the agent's answer. */
+  private async record(event: AuditEventInput): Promise<void> {
+    try {
+      await this.deps.audit.append(event);
+    } catch (error) {
+      this.deps.log.error({ err: (error as Error).message, event: event.type, tool: event.tool }, 'audit write failed');
+    }
+  }
+
+  /** Stops taking calls and waits until those in flight end, or the deadline passes. */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    if (this.inflight === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, deadlineMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  get inflightCount(): number {
+    return this.inflight;
+  }
+}
+
+/** The audit fields every step shares: who, what, with which (redacted) arguments, under which rule. */
+function callFacts(ctx: CallContext, tool: ExposedTool, args: Record<string, unknown>, decision: Decision) {
+  return {
+    agent: ctx.agent.name,
+    session: ctx.sessionId,
+    upstream: tool.upstream.name,
+    tool: tool.name,
+    arguments: redactPaths(args, decision.redact.map(parsePath)),
+    argumentsHash: argumentsHash(args),
+    policyVersion: decision.policyVersion,
+    rule: decision.rule.id,
+  };
+}
+
+function invalidArguments(tool: string, decision: Decision, violations: ConstraintViolation[]): AirlockError {
+  const lines = violations.map((v) => `- ${v.path}: ${v.problem} (rule: ${v.rule})`).join('\n');
+  return new AirlockError('invalid_arguments', `Arguments for ${tool} were rejected before anything ran:\n${lines}\nFix these arguments and call again.`, {
+    details: { rule: decision.rule.id, violations },
+  });
+}

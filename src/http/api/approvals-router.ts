@@ -1,0 +1,94 @@
+/**
+ * Admin REST channel for approvals: list, show, approve, deny — through the same core as Slack,
+ * the dashboard and the CLI. Guarded by the admin token; the acting operator is named by the
+ * `X-Airlock-Actor` header. Bodies are parsed by zod; every answer is JSON.
+ */
+import express, { type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { ApprovalService } from '../../approvals/approval-service.js';
+import { toApprovalView } from '../../approvals/approval-view.js';
+import { approvalStatuses, type DecisionResult, type Verdict } from '../../approvals/types.js';
+import { AirlockError } from '../../errors.js';
+import { firstProblemLine } from '../../util/zod-problems.js';
+import { requireAdmin, type AdminRequest } from '../admin-auth.js';
+import { sendJsonError } from '../json-errors.js';
+
+const ListQuery = z.strictObject({
+  status: z.enum(approvalStatuses).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional() });
+
+export function approvalsRouter(approvals: ApprovalService, adminToken: string | undefined): Router {
+  const router = express.Router();
+  router.use(requireAdmin(adminToken));
+  router.use(express.json({ limit: '64kb' }));
+
+  router.get('/', async (req, res) => {
+    try {
+      const query = ListQuery.safeParse(req.query);
+      if (!query.success) throw new AirlockError('invalid_request', `Bad query: ${firstProblemLine(query.error)}`);
+      const records = await approvals.list({ limit: query.data.limit, ...(query.data.status ? { status: query.data.status } : {}) });
+      res.json({ approvals: records.map(toApprovalView) });
+    } catch (error) {
+      sendJsonError(res, error);
+    }
+  });
+
+  router.get('/:id', async (req, res) => {
+    try {
+      const record = await approvals.get(req.params.id);
+      if (!record) throw notFound(req.params.id);
+      res.json({ approval: toApprovalView(record) });
+    } catch (error) {
+      sendJsonError(res, error);
+    }
+  });
+
+  const decide = (verdict: Verdict) => async (req: AdminRequest, res: Response) => {
+    try {
+      const body = DecisionBody.safeParse(req.body ?? {});
+      if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
+      const id = String(req.params['id']);
+      const actor = req.actor ?? { kind: 'admin' as const, id: 'admin:admin', name: 'admin' };
+      const result = await approvals.decide(id, actor, verdict, body.data.reason);
+      respondToDecision(res, id, result);
+    } catch (error) {
+      sendJsonError(res, error);
+    }
+  };
+  router.post('/:id/approve', decide('approve'));
+  router.post('/:id/deny', decide('deny'));
+  router.use((error: unknown, _req: AdminRequest, res: Response, _next: express.NextFunction) => {
+    const type = (error as { type?: string }).type;
+    sendJsonError(res, type === 'entity.parse.failed' ? new AirlockError('parse_error', 'Malformed JSON body.') : error);
+  });
+  return router;
+}
+
+/** Maps a DecisionResult to HTTP: 200 for a decision or vote, 409/403/404 otherwise, always with the approval. */
+export function respondToDecision(res: Response, id: string, result: DecisionResult): void {
+  switch (result.kind) {
+    case 'decided':
+    case 'vote_recorded':
+      res.json({ result: result.kind, approval: toApprovalView(result.record) });
+      return;
+    case 'duplicate_vote':
+      sendJsonError(res, new AirlockError('conflict', `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far.`));
+      return;
+    case 'already_decided': {
+      const by = result.record.decidedBy?.name ?? result.record.decidedBy?.id ?? 'the system';
+      sendJsonError(res, new AirlockError('conflict', `Approval ${id} was already ${result.record.status} by ${by}; nothing changed.`, { details: { status: result.record.status } }));
+      return;
+    }
+    case 'not_authorized':
+      sendJsonError(res, new AirlockError('forbidden', `Not allowed to decide ${id}: ${result.why}.`));
+      return;
+    case 'not_found':
+      sendJsonError(res, notFound(id));
+  }
+}
+
+function notFound(id: string): AirlockError {
+  return new AirlockError('not_found', `No approval ${id} (it may have expired out of the store; see the audit history).`);
+}

@@ -1,0 +1,75 @@
+/**
+ * What a policy decides, as plain types: the contract between the policy engine (which produces
+ * a Decision from a pure evaluate()) and the steps that act on it — rate limits, the approval
+ * hold, the audit history and the agent's answer.
+ */
+
+export type Action = 'allow' | 'deny' | 'approve';
+
+/** `global`: one count for everyone; `grant`: one per agent; `session`: one per MCP session. */
+export type LimitScope = 'global' | 'grant' | 'session';
+
+export interface LimitSpec {
+  /** Counter name; tools naming the same counter share its count. */
+  counter: string;
+  windowSec: number;
+  max: number;
+  scope: LimitScope;
+}
+
+/** How a held call is decided; parsed and defaulted by the policy engine. */
+export interface ApprovalSettings {
+  /** Slack user IDs (U…/W…) and user-group IDs (S…) allowed to decide. */
+  approvers: string[];
+  /** Distinct approvals needed to release; one deny decides. */
+  quorum: number;
+  /** Until auto-deny as expired; undefined → the config's `approvals.defaultTimeout`. */
+  timeoutMs: number | undefined;
+  /** Slack channel ID or name; undefined → the config's `slack.defaultChannel`. */
+  channel: string | undefined;
+  /** Argument paths that lead the approval message (`params.job_id`, `params.notebook_params`). */
+  show: string[];
+  /** Whether the Slack user who owns the agent may approve its calls. */
+  allowSelfApproval: boolean;
+}
+
+/** When the state store (Redis) cannot be reached: refuse (closed, the default) or let through (open). */
+export type StateErrorMode = 'closed' | 'open';
+
+/** The entry and rule that decided, for messages, audit and `policy explain`. */
+export interface RuleRef {
+  /** Stable id such as `tools.run_job.rules[0]`, `tools["list_*"]` or `default`. */
+  id: string;
+  /** The tool entry that matched (the glob as written), when one did. */
+  entry: string | undefined;
+}
+
+export interface ConstraintViolation {
+  /** Dotted argument path, e.g. `params.job_id`. */
+  path: string;
+  /** The operator and operand as written, e.g. `in [101, 102]`. */
+  rule: string;
+  /** What is wrong with the value, e.g. `is 999`. */
+  problem: string;
+}
+
+interface DecisionBase {
+  rule: RuleRef;
+  /** Short human-readable steps that led here (for `policy explain` and the dashboard). */
+  trace: string[];
+  /** Version (content hash) of the policy that decided. */
+  policyVersion: string;
+  /** Argument paths never shown nor written to the audit log. */
+  redact: string[];
+  onStateError: StateErrorMode;
+}
+
+export type Decision =
+  | (DecisionBase & { kind: 'allow'; limits: LimitSpec[] })
+  | (DecisionBase & { kind: 'approve'; limits: LimitSpec[]; approval: ApprovalSettings })
+  | (DecisionBase & { kind: 'deny'; reason: string })
+  | (DecisionBase & { kind: 'invalid_arguments'; violations: ConstraintViolation[] });
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}

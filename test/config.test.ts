@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import { AirlockError } from '../src/errors.js';
+
+const base = { mcpServers: { databricks: { command: 'node', args: ['mock.js'] } } };
+
+function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(raw, '/etc/airlock/airlock.config.json', env);
+  } catch (error) {
+    if (!(error instanceof AirlockError)) throw error;
+    return (error.details['problems'] as Array<{ path: string; message: string }>).map((p) => `${p.path}: ${p.message}`);
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('fills documented defaults and resolves paths against the config file', () => {
+    const config = parseConfig({ ...base, policy: 'policies/databricks.json' }, '/etc/airlock/airlock.config.json', {});
+    expect(config.port).toBe(8080);
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'airlock:' });
+    expect(config.policy).toBe('/etc/airlock/policies/databricks.json');
+    expect(config.approvals.defaultTimeout).toBe(15 * 60_000);
+    expect(config.mcpServers['databricks']).toMatchObject({ kind: 'stdio', command: 'node', env: {}, callTimeout: 120_000 });
+  });
+
+  it('lets PORT and REDIS_URL from the environment override the file', () => {
+    const config = parseConfig({ ...base, port: 9000 }, '/x/airlock.config.json', { PORT: '7001', REDIS_URL: 'redis://cache:6380' });
+    expect(config.port).toBe(7001);
+    expect(config.redis.url).toBe('redis://cache:6380');
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default} from the environment', () => {
+    const config = parseConfig(
+      {
+        mcpServers: {
+          remote: { url: '${DBX_URL}', headers: { Authorization: 'Bearer ${DBX_TOKEN}' } },
+          local: { command: 'node', env: { DATABRICKS_HOST: '${DBX_HOST:-https://example.cloud.databricks.com}', PRICE: '$${literal}' } },
+        },
+      },
+      '/x/airlock.config.json',
+      { DBX_URL: 'https://mcp.example.com/mcp', DBX_TOKEN: 's3cret' },
+    );
+    expect(config.mcpServers['remote']).toMatchObject({ kind: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer s3cret' } });
+    expect(config.mcpServers['local']).toMatchObject({ env: { DATABRICKS_HOST: 'https://example.cloud.databricks.com', PRICE: '${literal}' } });
+  });
+
+  it('reports a missing environment variable with its path and how to fix it', () => {
+    expect(problemsOf({ mcpServers: { remote: { url: '${DBX_URL}' } } })).toContainEqual(
+      expect.stringMatching(/^\$\.mcpServers\.remote\.url: environment variable DBX_URL is not set: export it/),
+    );
+  });
+
+  it('refuses credentials written literally into the file and names the env var to use', () => {
+    const problems = problemsOf({
+      mcpServers: {
+        remote: { url: 'https://x.example/mcp', headers: { Authorization: 'Bearer dapi123' } },
+        local: { command: 'node', env: { DATABRICKS_TOKEN: 'dapi456' } },
+      },
+    });
+    expect(problems).toContainEqual(expect.stringMatching(/headers\.Authorization: looks like a credential .*\$\{UPSTREAM_TOKEN\}/));
+    expect(problems).toContainEqual(expect.stringMatching(/env\.DATABRICKS_TOKEN: looks like a credential .*\$\{DATABRICKS_TOKEN\}/));
+  });
+
+  it('needs at least one upstream, and says an upstream needs command or url', () => {
+    expect(problemsOf({ mcpServers: {} })).toContainEqual(expect.stringMatching(/configure at least one upstream/));
+    expect(problemsOf({ mcpServers: { x: { args: [] } } })).toContainEqual(expect.stringMatching(/needs either "command" \(stdio\) or "url"/));
+  });
+});

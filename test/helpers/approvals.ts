@@ -1,0 +1,89 @@
+/**
+ * Approval services on real Redis and real BullMQ, each as its own "replica" (own connections),
+ * sharing one key prefix, with an in-memory audit sink whose events tests can read.
+ */
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { ApprovalService, type HoldInput } from '../../src/approvals/approval-service.js';
+import type { AuditEventInput, AuditSink } from '../../src/audit/types.js';
+import { createLogger } from '../../src/log.js';
+import { createRedis, waitForRedis } from '../../src/state/redis.js';
+import { argumentsHash } from '../../src/util/canonical.js';
+
+export interface MemoryAudit extends AuditSink {
+  events: AuditEventInput[];
+}
+
+export function memoryAudit(): MemoryAudit {
+  const events: AuditEventInput[] = [];
+  return {
+    events,
+    async append(event) {
+      events.push(event);
+    },
+  };
+}
+
+export interface Replica {
+  approvals: ApprovalService;
+  audit: MemoryAudit;
+  close(): Promise<void>;
+}
+
+export async function startReplica(prefix: string, options: { runWorkers?: boolean; retryValidityMs?: number } = {}): Promise<Replica> {
+  const url = inject('redisUrl');
+  const log = createLogger({ level: 'silent' });
+  const redis = createRedis(url, { name: 'test', mode: 'fail-fast', log });
+  await waitForRedis(redis, 5_000);
+  const audit = memoryAudit();
+  const approvals = new ApprovalService({
+    redis,
+    redisUrl: url,
+    prefix,
+    log,
+    audit,
+    retryValidityMs: options.retryValidityMs ?? 60_000,
+    runWorkers: options.runWorkers ?? true,
+  });
+  await approvals.start();
+  return {
+    approvals,
+    audit,
+    close: async () => {
+      await approvals.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export function testPrefix(): string {
+  return `test-${randomUUID()}:`;
+}
+
+/** A held run_job like the pipeline builds it; override any field. */
+export function runJobHold(overrides: Partial<Omit<HoldInput, 'settings'>> & { settings?: Partial<HoldInput['settings']> } = {}): HoldInput {
+  const args = overrides.arguments ?? { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
+  const { settings, ...rest } = overrides;
+  return {
+    agent: 'agent-a',
+    sessionId: 'session-1',
+    upstream: 'databricks',
+    tool: 'run_job',
+    arguments: args,
+    displayArguments: args,
+    argumentsHash: argumentsHash(args),
+    policyVersion: 'test-policy',
+    rule: 'tools.run_job',
+    ...rest,
+    settings: {
+      approvers: ['U0APPROVER1', 'U0APPROVER2', 'U0APPROVER3'],
+      quorum: 1,
+      timeoutMs: 60_000,
+      show: ['params.job_id', 'params.notebook_params'],
+      allowSelfApproval: false,
+      ...settings,
+    },
+  };
+}
+
+export const slackUser = (id: string) => ({ kind: 'slack' as const, id, name: id.toLowerCase() });
