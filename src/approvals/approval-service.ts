@@ -10,6 +10,7 @@ import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redis } from '../state/redis.js';
+import { withStateStore } from '../state/state-store.js';
 import { ApprovalStore } from './approval-store.js';
 import { authorizeDecision } from './authorize.js';
 import { HoldQueue } from './hold-queue.js';
@@ -45,7 +46,6 @@ export interface ApprovalServiceOptions {
 export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
 
 const system: Actor = { kind: 'system', id: 'airlock' };
-const stateStoreDeadlineMs = 3_000;
 
 export class ApprovalService {
   readonly store: ApprovalStore;
@@ -268,28 +268,6 @@ export class ApprovalService {
 /** `apr_` + 16 random base32-ish characters: unguessable, short enough to read out loud. */
 export function newApprovalId(): string {
   return `apr_${randomBytes(10).toString('base64url').replace(/[-_]/g, '').slice(0, 12).toLowerCase()}${randomBytes(2).toString('hex')}`;
-}
-
-/** Runs a state-store operation with a deadline; a Redis fault becomes `state_store_unavailable`. */
-export async function withStateStore<T>(run: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      run(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${stateStoreDeadlineMs} ms`)), stateStoreDeadlineMs);
-      }),
-    ]);
-  } catch (error) {
-    if (error instanceof AirlockError) throw error;
-    throw new AirlockError(
-      'state_store_unavailable',
-      `The gateway state store (Redis) is unavailable (${(error as Error).message}), so this call cannot be checked or held; nothing was forwarded. Retry in a few seconds.`,
-      { retryAfterSec: 5, cause: error },
-    );
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export type { ApprovalEventKind };
