@@ -2,21 +2,35 @@
  * The composition root: builds every long-lived part from the config, starts them in dependency
  * order and closes them in reverse. `airlock serve`, `airlock stdio` and the tests all go through
  * this class, so what the tests start is what production runs.
+ *
+ *   identity → policy → limits → approvals (hold queue, channels) → upstream, and all → audit.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
+import { ApprovalService } from './approvals/approval-service.js';
+import { AuditStore } from './audit/audit-store.js';
+import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
 import { HttpFront } from './front/http-front.js';
 import { InflightRequests } from './front/inflight-requests.js';
 import { createSessionServer } from './front/session-server.js';
+import { RedisTaskStore } from './front/task-store.js';
+import { approvalsRouter } from './http/api/approvals-router.js';
+import { auditRouter } from './http/api/audit-router.js';
+import { policyRouter } from './http/api/policy-router.js';
 import { createApp } from './http/app.js';
-import { healthRouter, readiness } from './http/health.js';
+import { healthRouter, readiness, type HealthDeps } from './http/health.js';
+import { metricsRouter } from './http/metrics-router.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
+import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
+import { Metrics, meteredAuditSink } from './metrics/metrics.js';
+import { PolicyEngine } from './policy/engine.js';
+import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
 import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
@@ -24,6 +38,8 @@ export interface GatewayOptions {
   config: LoadedConfig;
   env: EnvSettings;
   log: Logger;
+  /** Injected clock for expiry and windows in tests; Date.now otherwise. */
+  now?: () => number;
 }
 
 export class Gateway {
@@ -31,22 +47,71 @@ export class Gateway {
   readonly log: Logger;
   readonly authenticator: Authenticator;
   readonly redis: Redis;
+  readonly metrics: Metrics;
+  readonly auditStore: AuditStore;
+  readonly audit: AuditSink;
+  readonly policy: PolicyEngine;
+  readonly limiter: RedisRateLimiter;
+  readonly approvals: ApprovalService;
+  readonly slack: SlackChannel | undefined;
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
   readonly inflight = new InflightRequests();
+  readonly taskStore: RedisTaskStore;
   readonly httpFront: HttpFront;
   readonly app: Express;
+  readonly readiness: () => ReturnType<typeof readiness>;
   private httpServer: HttpServer | undefined;
   private shuttingDown = false;
 
   constructor(options: GatewayOptions) {
-    const { config, log } = options;
+    const { config, log, env } = options;
+    const { prefix, url: redisUrl } = config.redis;
     this.config = config;
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
-    this.redis = createRedis(config.redis.url, { name: 'airlock:calls', mode: 'fail-fast', log });
+    this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
+    this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount() });
+    this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
+    this.auditStore = new AuditStore({ redis: this.redis, prefix, log, ...optional('retentionMs', config.audit.retention), ...optional('file', config.audit.file) });
+    this.audit = meteredAuditSink(this.auditStore, this.metrics);
+    this.policy = new PolicyEngine({
+      defaultFile: config.policy,
+      agentFiles: agentPolicyFiles(config),
+      watch: config.policyWatch,
+      log,
+      onLoaded: ({ file, version }) => void this.recordAdmin({ type: 'policy_loaded', policyVersion: version, details: { file } }),
+      onRejected: ({ file, problems }) => void this.recordAdmin({ type: 'policy_rejected', reason: problems.map((p) => `${p.path}: ${p.message}`).join('; '), details: { file, problems } }),
+    });
+    this.limiter = new RedisRateLimiter({ redis: this.redis, prefix, ...optional('now', options.now) });
+    this.approvals = new ApprovalService({
+      redis: this.redis,
+      redisUrl,
+      prefix,
+      log,
+      audit: this.audit,
+      retryValidityMs: config.approvals.retryValidity,
+      runWorkers: true,
+      ...optional('now', options.now),
+    });
+    this.slack = createSlackChannel({ approvals: this.approvals, env, defaultChannel: config.slack.defaultChannel, log });
     this.pool = new UpstreamPool(config.mcpServers, log);
-    this.pipeline = new CallPipeline({ pool: this.pool, log });
+    this.taskStore = new RedisTaskStore(this.redis, prefix);
+    this.pipeline = new CallPipeline({
+      pool: this.pool,
+      policy: this.policy,
+      limiter: this.limiter,
+      approvals: this.approvals,
+      audit: this.audit,
+      metrics: this.metrics,
+      held: {
+        answerPendingAfterMs: config.approvals.answerPendingAfter,
+        progressIntervalMs: config.approvals.progressInterval,
+        describeChannel: (channel) => this.describeChannel(channel),
+      },
+      defaultApprovalTimeoutMs: config.approvals.defaultTimeout,
+      log,
+    });
     this.httpFront = new HttpFront({
       authenticator: this.authenticator,
       inflight: this.inflight,
@@ -56,28 +121,66 @@ export class Gateway {
       sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
     });
     this.pool.on('toolsChanged', () => this.httpFront.notifyToolsChanged());
-    const health = {
+    this.policy.on('changed', () => this.httpFront.notifyToolsChanged());
+
+    const health: HealthDeps = {
       redisReady: () => pingRedis(this.redis),
       upstreams: () => this.pool.status(),
       isShuttingDown: () => this.shuttingDown,
+      extraChecks: () => [
+        {
+          name: 'approval channel delivery',
+          check: async () => {
+            const h = this.approvals.channelHealth;
+            return h.failedDeliveries === 0 ? { ok: true } : { ok: false, detail: `${h.failedDeliveries} notification(s) not delivered; last: ${h.lastFailure}` };
+          },
+        },
+      ],
     };
-    this.app = createApp({ mounted: [{ path: '/mcp', router: this.httpFront.router() }], root: [healthRouter(health)] });
+    const admin = env.adminToken;
+    const mounted: Array<{ path: string; router: Router }> = [
+      { path: '/mcp', router: this.httpFront.router() },
+      { path: '/api/approvals', router: approvalsRouter(this.approvals, admin) },
+      { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
+      { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool, limiter: this.limiter }, admin) },
+    ];
+    if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
+    this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics)] });
     this.readiness = () => readiness(health);
   }
 
-  readonly readiness: () => ReturnType<typeof readiness>;
-
   private createSessionServer(agent: Agent, sessionId: string) {
-    return createSessionServer({ pipeline: this.pipeline, pool: this.pool, inflight: this.inflight, agent, fallbackSessionId: sessionId });
+    return createSessionServer({ pipeline: this.pipeline, pool: this.pool, inflight: this.inflight, agent, fallbackSessionId: sessionId, taskStore: this.taskStore });
   }
 
-  /** Connects Redis and the upstreams. Neither being down stops the start: readiness reports it. */
+  /** Where approval requests go, in words an agent can pass on to its user. */
+  private describeChannel(channel: string | undefined): string {
+    const slackChannel = channel ?? this.config.slack.defaultChannel;
+    if (this.slack && slackChannel) return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
+    return 'the Airlock approvers (dashboard, API or CLI)';
+  }
+
+  /**
+   * Starts in dependency order. A broken policy stops the start (the gateway never serves on a
+   * policy it could not read); Redis or an upstream being down does not: readiness reports it,
+   * and limited or held calls are refused until Redis is back.
+   */
   async start(): Promise<void> {
     for (const [name, spec] of Object.entries(this.config.agents)) {
       if (spec.tokenSha256 === demoTokenSha256) this.log.warn({ agent: name }, 'agent accepts the public demo token: delete it before you deploy');
     }
     const redisUp = await waitForRedis(this.redis, 3_000);
     if (!redisUp) this.log.warn({ url: redactUrl(this.config.redis.url) }, 'redis not reachable yet; limited and held calls are refused until it is');
+    await this.policy.start();
+    await this.auditStore.start();
+    await this.approvals.start();
+    if (this.slack) {
+      await this.slack.start();
+      await this.approvals.addChannel(this.slack.notifier);
+      this.approvals.setDirectory(this.slack.directory);
+    } else {
+      this.log.info('Slack not configured (no SLACK_BOT_TOKEN): approvals are decided through the dashboard, the REST API or the CLI');
+    }
     await this.pool.start();
     this.httpFront.start();
   }
@@ -101,7 +204,9 @@ export class Gateway {
     const sessionId = randomUUID();
     const server = this.createSessionServer(agent, sessionId);
     const transport = new StdioServerTransport();
-    this.pool.on('toolsChanged', () => void server.sendToolListChanged().catch(() => undefined));
+    const notify = () => void server.sendToolListChanged().catch(() => undefined);
+    this.pool.on('toolsChanged', notify);
+    this.policy.on('changed', notify);
     await server.connect(transport);
     await new Promise<void>((resolve) => {
       transport.onclose = () => resolve();
@@ -109,7 +214,7 @@ export class Gateway {
     });
   }
 
-  /** Graceful shutdown: stop accepting, let calls in flight finish up to the grace period, then close. */
+  /** Graceful shutdown: stop accepting, let calls in flight finish up to the grace period, then close in reverse order. */
   async close(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
@@ -120,9 +225,33 @@ export class Gateway {
     server?.closeAllConnections();
     await stopped;
     await this.pool.close();
+    await this.slack?.close();
+    await this.approvals.close();
+    await this.auditStore.close();
+    await this.policy.close();
     this.redis.disconnect();
     this.log.info('airlock stopped');
   }
+
+  /** Audits an administrative act (policy loads); a failure is logged, never thrown at the watcher. */
+  private async recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
+    try {
+      await this.audit.append({ ...event, actor: { kind: 'system', id: 'airlock' } });
+    } catch (error) {
+      this.log.error({ err: (error as Error).message, event: event.type }, 'audit write failed');
+    }
+  }
+}
+
+function agentPolicyFiles(config: LoadedConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, agent] of Object.entries(config.agents)) if (agent.policy) out[name] = agent.policy;
+  return out;
+}
+
+/** `{key: value}` when value is defined, else `{}` — for exactOptionalPropertyTypes-style options. */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V }); // a one-key object of the declared shape
 }
 
 function redactUrl(url: string): string {

@@ -95,6 +95,11 @@ export class ApprovalService {
     return this.notifications.health();
   }
 
+  /** Held calls still waiting for a decision, across all replicas (their hold jobs are still delayed). */
+  pendingCount(): Promise<number> {
+    return this.holds.delayedCount();
+  }
+
   get waitingCount(): number {
     return this.holds.waitingCount;
   }

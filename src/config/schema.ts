@@ -107,8 +107,11 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   slack: z
     .strictObject({
-      /** Channel for approval requests when the policy names none. */
-      defaultChannel: z.string().optional(),
+      /** Channel for approval requests when the policy names none ("" from an unset ${VAR:-} means none). */
+      defaultChannel: z
+        .string()
+        .optional()
+        .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
     })
     .prefault({}),
   audit: z

@@ -5,6 +5,7 @@
  * Each step either passes the call on or ends it with an answer the agent can act on, and every
  * ending is audited. The pipeline also counts calls in flight so shutdown can wait for them.
  */
+import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalService } from '../approvals/approval-service.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
@@ -12,6 +13,7 @@ import { AirlockError, isAirlockError } from '../errors.js';
 import type { Agent } from '../identity/tokens.js';
 import type { RateLimiter } from '../limits/types.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { ConstraintViolation, Decision } from '../policy/types.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { argumentsHash } from '../util/canonical.js';
@@ -40,6 +42,8 @@ export interface CallPipelineDeps {
   held: Omit<HeldCallOptions, 'approvals'>;
   /** Default approval timeout when a policy gives none. */
   defaultApprovalTimeoutMs: number;
+  /** Upstream latency by tool; decisions are counted from audit events. */
+  metrics?: Metrics;
   log: Logger;
 }
 
@@ -94,7 +98,7 @@ export class CallPipeline {
     }
     if (decision.kind === 'invalid_arguments') throw new Error('unreachable: violations were reported above');
 
-    const release = () => forwardToUpstream(ctx, tool, args);
+    const release = () => this.forward(ctx, tool, args);
     if (decision.kind === 'approve') {
       const live = await this.deps.approvals.findLive(ctx.agent.name, name, facts.argumentsHash);
       // An identical retry attaches to its approval without counting against the limits again.
@@ -154,6 +158,19 @@ export class CallPipeline {
         return undefined;
       }
       throw error;
+    }
+  }
+
+  /** The release step, timed for the upstream-latency histogram. */
+  private async forward(ctx: CallContext, tool: ExposedTool, args: Record<string, unknown>): Promise<CallToolResult> {
+    const started = performance.now();
+    let outcome = 'upstream_failure';
+    try {
+      const result = await forwardToUpstream(ctx, tool, args);
+      outcome = result.isError ? 'tool_error' : 'success';
+      return result;
+    } finally {
+      this.deps.metrics?.upstreamLatency.observe({ upstream: tool.upstream.name, tool: tool.name, outcome }, (performance.now() - started) / 1_000);
     }
   }
 

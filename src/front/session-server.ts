@@ -17,12 +17,14 @@ import {
   type ServerNotification,
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestTaskStore } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Agent } from '../identity/tokens.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import type { UpstreamRequestOptions } from '../upstream/upstream-connection.js';
 import type { CallContext } from './call-context.js';
 import type { CallPipeline } from './call-pipeline.js';
 import type { InflightRequests } from './inflight-requests.js';
+import type { RedisTaskStore } from './task-store.js';
 import { toMcpError } from './wire.js';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -34,6 +36,8 @@ export interface SessionServerDeps {
   agent: Agent;
   /** Session id when the transport does not report one (stdio). */
   fallbackSessionId: string;
+  /** MCP tasks kept in Redis; when set, clients that ask for a task get one for any tools/call. */
+  taskStore?: RedisTaskStore;
 }
 
 export const serverInfo = { name: 'airlock', version: '0.1.0' };
@@ -47,14 +51,22 @@ export function createSessionServer(deps: SessionServerDeps): Server {
   const capabilities: ServerCapabilities = { tools: { listChanged: true } };
   if (pool.hasCapability('resources')) capabilities.resources = {};
   if (pool.hasCapability('prompts')) capabilities.prompts = {};
-  const server = new Server(serverInfo, { capabilities, instructions });
+  if (deps.taskStore) capabilities.tasks = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
+  const server = new Server(serverInfo, { capabilities, instructions, ...(deps.taskStore ? { taskStore: deps.taskStore } : {}) });
 
   const passthroughOptions = (extra: Extra): UpstreamRequestOptions => ({ signal: extra.signal });
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...pipeline.listTools(agent)] }));
+  server.setRequestHandler(ListToolsRequestSchema, () => {
+    const tools = pipeline.listTools(agent);
+    // With tasks on, every call may run as a task: a held call then outlives any client timeout.
+    return { tools: deps.taskStore ? tools.map((t) => ({ ...t, execution: { taskSupport: 'optional' as const, ...t.execution } })) : [...tools] };
+  });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const sessionId = extra.sessionId ?? deps.fallbackSessionId;
+    if (request.params.task && deps.taskStore && extra.taskStore) {
+      return runAsTask({ taskStore: deps.taskStore, requestStore: extra.taskStore, pipeline, agent, sessionId, extra, request: request.params });
+    }
     const { signal, release } = inflight.register(sessionId, extra.requestId, extra.signal);
     const progressToken = request.params._meta?.progressToken;
     const ctx: CallContext = {
@@ -97,6 +109,52 @@ export function createSessionServer(deps: SessionServerDeps): Server {
     );
   }
   return server;
+}
+
+interface TaskRun {
+  taskStore: RedisTaskStore;
+  requestStore: RequestTaskStore;
+  pipeline: CallPipeline;
+  agent: Agent;
+  sessionId: string;
+  extra: Extra;
+  request: { name: string; arguments?: Record<string, unknown> | undefined; task?: { ttl?: number | undefined } | undefined; _meta?: Record<string, unknown> | undefined };
+}
+
+/**
+ * The MCP-tasks way of keeping a call alive: answer at once with a task (state in Redis), run the
+ * call in the background, and store its result (or its denial) on the task. `tasks/cancel`
+ * aborts the call, which withdraws a pending approval. Progress becomes the task's status message.
+ */
+async function runAsTask(run: TaskRun): Promise<{ task: Awaited<ReturnType<RequestTaskStore['createTask']>> }> {
+  const { requestStore, taskStore } = run;
+  const task = await requestStore.createTask({ ...(run.request.task?.ttl !== undefined ? { ttl: run.request.task.ttl } : {}), pollInterval: 1_000 });
+  const controller = new AbortController();
+  const onCancelled = (taskId: string) => {
+    if (taskId === task.taskId) controller.abort(new Error('the client cancelled the task'));
+  };
+  taskStore.on('cancelled', onCancelled);
+  const ctx: CallContext = {
+    agent: run.agent,
+    sessionId: run.sessionId,
+    requestId: run.extra.requestId,
+    progressToken: undefined,
+    signal: controller.signal,
+    traceparent: traceparentOf(run.extra, run.request._meta),
+    canWaitLong: true,
+    sendProgress: async (update) => {
+      if (update.message && !controller.signal.aborted) await requestStore.updateTaskStatus(task.taskId, 'working', update.message).catch(() => undefined);
+    },
+  };
+  void run.pipeline
+    .callTool(ctx, run.request.name, run.request.arguments ?? {})
+    .then(
+      (result) => requestStore.storeTaskResult(task.taskId, 'completed', result),
+      (error: unknown) => requestStore.storeTaskResult(task.taskId, 'failed', { isError: true, content: [{ type: 'text', text: toMcpError(error).message }] }),
+    )
+    .catch(() => undefined) // the task was cancelled meanwhile: a terminal task takes no result
+    .finally(() => taskStore.off('cancelled', onCancelled));
+  return { task };
 }
 
 async function wrap<T>(run: () => Promise<T>): Promise<T> {

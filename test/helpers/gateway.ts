@@ -20,7 +20,7 @@ export interface TestGatewayOptions {
   agents?: string[];
   /** Owner Slack user per agent name. */
   owners?: Record<string, string>;
-  /** A policy object, written to a temp file and used as the default policy. */
+  /** A policy object, written to a temp file and used as the default policy. Default: allow everything. */
   policy?: unknown;
   /** Extra top-level config keys (merged shallowly). */
   config?: Record<string, unknown>;
@@ -37,10 +37,16 @@ export interface TestGateway {
   prefix: string;
   dir: string;
   tokens: Record<string, string>;
-  policyFile: string | undefined;
+  policyFile: string;
   connect(agent: string, options?: { name?: string }): Promise<Client>;
   close(): Promise<void>;
 }
+
+/** The policy a test gateway runs when the test gives none: every tool allowed. */
+export const allowAll = { version: '1', default: 'allow' };
+
+/** The admin token every test gateway accepts (AIRLOCK_ADMIN_TOKEN). */
+export const adminToken = 'test-admin-token';
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
   const dir = mkdtempSync(path.join(tmpdir(), 'airlock-gw-'));
@@ -51,23 +57,20 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     tokens[name] = generateToken();
     agents[name] = { tokenSha256: hashToken(tokens[name]), ...(options.owners?.[name] ? { owner: options.owners[name] } : {}) };
   }
-  let policyFile: string | undefined;
-  if (options.policy !== undefined) {
-    policyFile = path.join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify(options.policy, null, 2));
-  }
+  const policyFile = path.join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify(options.policy ?? allowAll, null, 2));
   const raw = {
     port: 0,
     host: '127.0.0.1',
     redis: { url: options.redisUrl ?? inject('redisUrl'), prefix },
     mcpServers: options.mcpServers,
     agents,
-    ...(policyFile ? { policy: policyFile } : {}),
+    policy: policyFile,
     ...options.config,
   };
   const file = path.join(dir, 'airlock.config.json');
   writeFileSync(file, JSON.stringify(raw, null, 2));
-  const env = options.env ?? {};
+  const env = { AIRLOCK_ADMIN_TOKEN: adminToken, ...options.env };
   const config = parseConfig(raw, file, env);
   const gateway = new Gateway({ config, env: readEnvSettings(env), log: createLogger({ level: 'silent' }) });
   await gateway.start();
