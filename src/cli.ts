@@ -6,6 +6,7 @@
 import { runAgentsCommand } from './cli/agents.js';
 import { runApprovalsCommand } from './cli/approvals.js';
 import { CliError, printError } from './cli/common.js';
+import { runLimitsCommand } from './cli/limits.js';
 import { runServe, runStdio } from './cli/serve.js';
 
 const usage = `airlock — human-in-the-loop approval gateway for MCP
@@ -17,6 +18,7 @@ Usage:
   airlock approvals list [--status S]      held calls, newest first (pending, approved, denied, expired, withdrawn)
   airlock approvals show ID                one held call, arguments redacted
   airlock approvals approve|deny ID [--reason TEXT]
+  airlock limits show [--agent NAME] [--json]  rate-limit counters: count, max, window, when each frees a slot
 
 Config: --config FILE, else $AIRLOCK_CONFIG, else ./airlock.config.json.`;
 
@@ -27,6 +29,7 @@ const commands: Record<string, Command> = {
   stdio: runStdio,
   agents: runAgentsCommand,
   approvals: (args) => runApprovalsCommand(args),
+  limits: runLimitsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@
  * `${prefix}limit-meta:${counter}`. Names depend only on the counter name and the subject, never
  * on the window or max, so counts survive a policy hot reload and a gateway restart.
  */
-import type { LimitScope } from '../policy/types.js';
+import { assertNever, type LimitScope } from '../policy/types.js';
 import type { LimitSubject } from './types.js';
 
 /** Characters kept as they are in a key segment; everything else is percent-encoded. */
@@ -38,6 +38,8 @@ export function scopeKey(scope: LimitScope, subject: LimitSubject): string {
       return `grant:${escapeKeySegment(subject.agent)}`;
     case 'session':
       return `session:${escapeKeySegment(subject.sessionId)}`;
+    default:
+      return assertNever(scope);
   }
 }
 
@@ -53,6 +55,7 @@ export interface LimitKeys {
   parseLog(key: string): ParsedLogKey | undefined;
 }
 
+/** A counter log's key read back: which counter, scope and subject it counts. */
 export interface ParsedLogKey {
   counter: string;
   scope: LimitScope;
@@ -60,6 +63,7 @@ export interface ParsedLogKey {
   subject: string | undefined;
 }
 
+/** The key builders for one prefix (`redis.prefix` in the config, e.g. `airlock:`). */
 export function limitKeys(prefix: string): LimitKeys {
   const logStart = `${prefix}limit:`;
   return {

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+/** A script's text and its SHA-1, the name EVALSHA knows it by. */
 export interface LuaScript {
   readonly lua: string;
   readonly sha: string;
