@@ -149,6 +149,23 @@ export class ApprovalService {
     return this.requireRecord(id);
   }
 
+  /**
+   * Whether `actor` may record `verdict` on a held call now, without deciding — for channels that
+   * must ask something first (Slack's Deny modal asks for a reason). A refusal is audited exactly
+   * as `decide()` audits it.
+   */
+  async checkDecision(id: string, actor: Actor, verdict: Verdict): Promise<Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord }> {
+    const record = await withStateStore(() => this.store.get(id));
+    if (!record) return { kind: 'not_found' };
+    if (record.status !== 'pending') return { kind: 'already_decided', record };
+    const authorization = await authorizeDecision(actor, record, verdict, this.directory);
+    if (!authorization.allowed) {
+      await this.audit({ type: 'unauthorized_approver', ...this.callFields(record), actor, reason: authorization.why, details: { verdict } });
+      return { kind: 'not_authorized', record, why: authorization.why };
+    }
+    return { kind: 'allowed', record };
+  }
+
   /** Records a decision or a quorum vote. Every refusal is an answer, not an exception. */
   async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
     const record = await withStateStore(() => this.store.get(id));

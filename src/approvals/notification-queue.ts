@@ -66,7 +66,8 @@ export class NotificationQueue {
       worker = new Worker(`notify-${notifier.name}`, (job: Job) => this.deliver(notifier, job), { connection: workerConnection, prefix: this.options.prefix, concurrency: 1 });
       worker.on('error', (error) => this.options.log.warn({ err: error.message, channel: notifier.name }, 'notification worker error'));
       worker.on('failed', (job, error) => {
-        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        // A channel throws UnrecoverableError for what no retry can fix (unknown channel, bad token).
+        if (job && (job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError')) {
           this.failedDeliveries += 1;
           this.lastFailure = `${notifier.name}: ${error.message}`;
           this.options.log.error({ channel: notifier.name, approval: job.data?.approvalId, err: error.message }, 'approval notification not delivered after retries; decide through the API, CLI or dashboard');

@@ -1,0 +1,134 @@
+/**
+ * Slack's implementation of the ApprovalNotifier port. The notification queue's worker calls it
+ * once per approval event (requested, vote, decided, expired, withdrawn, executed), with retries;
+ * it posts the approval message, stores where it went (channel + ts) on the record, re-renders
+ * that message in place with `chat.update` on every change, and replies in its thread with the
+ * released call's outcome. Each step is idempotent: a retried or repeated event never posts a
+ * second message or a second reply. Posting is paced per Slack channel.
+ */
+import { UnrecoverableError } from 'bullmq';
+import { z } from 'zod';
+import type { ApprovalService } from '../approvals/approval-service.js';
+import { toApprovalView } from '../approvals/approval-view.js';
+import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from '../approvals/types.js';
+import type { Logger } from '../log.js';
+import { approvalMessage, outcomeReply, type SlackMessage } from './blocks.js';
+import type { Pacer } from './pacing.js';
+import { PostedMessageSchema, slackCall, type WebClient } from './web-client.js';
+
+/** Where the approval message lives in Slack, kept on the record as `channelRefs.slack`. */
+export const SlackRefSchema = z.object({ channel: z.string(), ts: z.string(), outcomeTs: z.string().optional() });
+export type SlackRef = z.infer<typeof SlackRefSchema>;
+
+/** The record's Slack message reference, if it was posted. */
+export function slackRef(record: ApprovalRecord): SlackRef | undefined {
+  const parsed = SlackRefSchema.safeParse(record.channelRefs['slack']);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Delivery counters for /readyz and metrics. */
+export interface SlackHealth {
+  /** False when the latest delivery attempt failed. */
+  ok: boolean;
+  delivered: number;
+  failedAttempts: number;
+  lastDeliveredAt: string | undefined;
+  lastFailure: { at: string; message: string } | undefined;
+}
+
+export interface SlackNotifierOptions {
+  approvals: Pick<ApprovalService, 'get' | 'store'>;
+  client: WebClient;
+  pacer: Pacer;
+  defaultChannel: string | undefined;
+  log: Logger;
+  upstreamLabel?: (upstream: string) => string | undefined;
+  now?: () => number;
+}
+
+/** The Slack notifier plus its delivery health. */
+export interface SlackNotifier extends ApprovalNotifier {
+  health(): SlackHealth;
+}
+
+export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifier {
+  const { client, pacer, log } = options;
+  const now = options.now ?? Date.now;
+  const health: SlackHealth = { ok: true, delivered: 0, failedAttempts: 0, lastDeliveredAt: undefined, lastFailure: undefined };
+
+  const render = (record: ApprovalRecord): SlackMessage => {
+    const label = options.upstreamLabel?.(record.upstream);
+    return approvalMessage(toApprovalView(record), label === undefined ? {} : { upstreamLabel: label });
+  };
+
+  const update = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
+    await slackCall('chat.update', () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...render(record) }));
+  };
+
+  const replyOutcome = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
+    if (ref.outcomeTs) return;
+    const reply = outcomeReply(toApprovalView(record));
+    if (!reply) return;
+    const response = await pacer.run(ref.channel, () =>
+      slackCall('chat.postMessage', () => client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, ...reply, unfurl_links: false, unfurl_media: false })),
+    );
+    const posted = PostedMessageSchema.parse(response);
+    await options.approvals.store.setChannelRef(record.id, 'slack', { ...ref, outcomeTs: posted.ts });
+  };
+
+  const post = async (record: ApprovalRecord): Promise<void> => {
+    const channel = record.settings.channel ?? options.defaultChannel;
+    if (!channel) {
+      const message = `no Slack channel for approval ${record.id}: set approval.channel in the policy or slack.defaultChannel in the config; decide it meanwhile with \`airlock approvals approve|deny ${record.id}\``;
+      log.error({ approval: record.id, tool: record.tool }, message);
+      throw new UnrecoverableError(message);
+    }
+    const response = await pacer.run(channel, () =>
+      slackCall('chat.postMessage', () => client.chat.postMessage({ channel, ...render(record), unfurl_links: false, unfurl_media: false })),
+    );
+    const posted = PostedMessageSchema.parse(response);
+    const ref: SlackRef = { channel: posted.channel, ts: posted.ts };
+    await options.approvals.store.setChannelRef(record.id, 'slack', ref);
+    log.info({ approval: record.id, channel: ref.channel, ts: ref.ts }, 'approval request posted to Slack');
+    // Events that arrived before the message existed were skipped: catch up with them now.
+    const fresh = await options.approvals.get(record.id);
+    if (!fresh) return;
+    if (fresh.status !== record.status || fresh.votes.length !== record.votes.length) await update(ref, fresh);
+    if (fresh.execution) await replyOutcome(ref, fresh);
+  };
+
+  const deliver = async (kind: ApprovalEventKind, record: ApprovalRecord): Promise<void> => {
+    const ref = slackRef(record);
+    if (kind === 'requested') {
+      if (!ref) await post(record);
+      return;
+    }
+    if (!ref) {
+      // The request message is not posted yet (or never will be); its delivery catches up.
+      log.debug({ approval: record.id, kind }, 'no Slack message to update yet');
+      return;
+    }
+    if (kind === 'executed') await replyOutcome(ref, record);
+    else await update(ref, record);
+  };
+
+  return {
+    name: 'slack',
+    async notify(kind, record) {
+      try {
+        await deliver(kind, record);
+        health.ok = true;
+        health.delivered += 1;
+        health.lastDeliveredAt = new Date(now()).toISOString();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        health.ok = false;
+        health.failedAttempts += 1;
+        health.lastFailure = { at: new Date(now()).toISOString(), message };
+        log.warn({ approval: record.id, kind, err: message }, 'Slack delivery attempt failed');
+        throw error;
+      }
+    },
+    health: () => ({ ...health }),
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Keeps Airlock under Slack's posting rate (about one message per second per channel): calls for
+ * the same key run one after another, each starting at least `intervalMs` after the previous one
+ * started, in the order they were asked for. A burst of held calls is therefore delivered in
+ * order and none is refused by Slack; other keys (channels) are not held up.
+ */
+
+export interface Pacer {
+  /** Runs `task` when the key's interval has passed since its previous task; FIFO per key. */
+  run<T>(key: string, task: () => Promise<T>): Promise<T>;
+}
+
+export interface PacerOptions {
+  intervalMs: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+interface Lane {
+  lastStartedAt: number;
+  tail: Promise<unknown>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Creates a per-key pacer; lanes are small (one timestamp per Slack channel ever used). */
+export function createPacer(options: PacerOptions): Pacer {
+  const now = options.now ?? (() => performance.now());
+  const sleep = options.sleep ?? realSleep;
+  const lanes = new Map<string, Lane>();
+  return {
+    run<T>(key: string, task: () => Promise<T>): Promise<T> {
+      let lane = lanes.get(key);
+      if (!lane) {
+        lane = { lastStartedAt: Number.NEGATIVE_INFINITY, tail: Promise.resolve() };
+        lanes.set(key, lane);
+      }
+      const current = lane;
+      const result = current.tail.then(async () => {
+        const waitMs = current.lastStartedAt + options.intervalMs - now();
+        if (waitMs > 0) await sleep(waitMs);
+        current.lastStartedAt = now();
+        return task();
+      });
+      current.tail = result.catch(() => undefined);
+      return result;
+    },
+  };
+}
