@@ -7,6 +7,7 @@ import { runAgentsCommand } from './cli/agents.js';
 import { runApprovalsCommand } from './cli/approvals.js';
 import { CliError, printError } from './cli/common.js';
 import { runLimitsCommand } from './cli/limits.js';
+import { runPolicyCommand } from './cli/policy.js';
 import { runServe, runStdio } from './cli/serve.js';
 
 const usage = `airlock — human-in-the-loop approval gateway for MCP
@@ -18,6 +19,10 @@ Usage:
   airlock approvals list [--status S]      held calls, newest first (pending, approved, denied, expired, withdrawn)
   airlock approvals show ID                one held call, arguments redacted
   airlock approvals approve|deny ID [--reason TEXT]
+  airlock policy check [PATH ...]          validate policy files: every problem with its file and JSON path
+  airlock policy explain --agent NAME --tool TOOL [--args JSON] [--json]
+                                           the decision and its trace, before you ship a change
+  airlock policy init [--out FILE] [--force]  a starting policy from the upstreams' tools/list
   airlock limits show [--agent NAME] [--json]  rate-limit counters: count, max, window, when each frees a slot
 
 Config: --config FILE, else $AIRLOCK_CONFIG, else ./airlock.config.json.`;
@@ -30,6 +35,7 @@ const commands: Record<string, Command> = {
   agents: runAgentsCommand,
   approvals: (args) => runApprovalsCommand(args),
   limits: runLimitsCommand,
+  policy: (args) => runPolicyCommand(args),
 };
 
 async function main(argv: string[]): Promise<number> {

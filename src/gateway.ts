@@ -142,7 +142,7 @@ export class Gateway {
       { path: '/mcp', router: this.httpFront.router() },
       { path: '/api/approvals', router: approvalsRouter(this.approvals, admin) },
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
-      { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool, limiter: this.limiter }, admin) },
+      { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
     if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
     this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics)] });
@@ -178,8 +178,6 @@ export class Gateway {
       await this.slack.start();
       await this.approvals.addChannel(this.slack.notifier);
       this.approvals.setDirectory(this.slack.directory);
-    } else {
-      this.log.info('Slack not configured (no SLACK_BOT_TOKEN): approvals are decided through the dashboard, the REST API or the CLI');
     }
     await this.pool.start();
     this.httpFront.start();

@@ -25,6 +25,12 @@ function writeConfig(config: unknown): string {
   return file;
 }
 
+function writePolicy(policy: unknown): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'airlock-policy-')), 'policy.json');
+  writeFileSync(file, JSON.stringify(policy));
+  return file;
+}
+
 describe('airlock stdio', () => {
   it('serves an SDK client over stdin/stdout with the token from AIRLOCK_TOKEN', async () => {
     const token = generateToken();
@@ -33,6 +39,7 @@ describe('airlock stdio', () => {
       redis: { url: inject('redisUrl'), prefix: `test-${randomUUID()}:` },
       mcpServers: { databricks: databricksMockStdio({ callLog }) },
       agents: { 'local-agent': { tokenSha256: hashToken(token) } },
+      policy: writePolicy({ version: '1', default: 'allow' }),
     });
     const client = new Client({ name: 'stdio-test', version: '1' });
     await client.connect(

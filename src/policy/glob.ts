@@ -63,16 +63,53 @@ interface IndexedGlob<T> {
   value: T;
 }
 
+/** Globs sharing one literal key (a prefix or a suffix), most specific first. */
+class Buckets<T> {
+  private readonly byKey = new Map<string, IndexedGlob<T>[]>();
+  /** Distinct key lengths, ascending: a lookup probes one bucket per length. */
+  private lengths: number[] = [];
+
+  add(key: string, glob: IndexedGlob<T>): void {
+    const bucket = this.byKey.get(key) ?? [];
+    bucket.push(glob);
+    this.byKey.set(key, bucket);
+    if (!this.lengths.includes(key.length)) this.lengths = [...this.lengths, key.length].sort((a, b) => a - b);
+  }
+
+  /** The best-ranked glob matching `name` among buckets whose key `keyOf` cuts from it; beats `best` only. */
+  best(name: string, keyOf: (name: string, length: number) => string, best: IndexedGlob<T> | undefined): IndexedGlob<T> | undefined {
+    for (const length of this.lengths) {
+      if (length > name.length) break;
+      const bucket = this.byKey.get(keyOf(name, length));
+      if (bucket !== undefined) best = firstMatch(bucket, name, best);
+    }
+    return best;
+  }
+}
+
+/** The first glob of a rank-ordered list that matches and outranks `best`. */
+function firstMatch<T>(globs: readonly IndexedGlob<T>[], name: string, best: IndexedGlob<T> | undefined): IndexedGlob<T> | undefined {
+  for (const candidate of globs) {
+    if (best !== undefined && candidate.rank > best.rank) return best;
+    if (matchGlob(candidate.glob, name)) return candidate;
+  }
+  return best;
+}
+
+const cutPrefix = (name: string, length: number) => name.slice(0, length);
+const cutSuffix = (name: string, length: number) => name.slice(name.length - length);
+
 /**
- * Name → entry index: exact names in a Map; globs bucketed by their literal prefix, so a lookup
- * probes one bucket per distinct prefix length (a handful) and tests only globs whose prefix
- * already matched.
+ * Name → entry index: exact names in a Map; globs bucketed by their literal prefix (`list_*`),
+ * or by their literal suffix when they start with `*` (`*_cluster`), so a lookup probes one
+ * bucket per distinct key length and tests only globs whose key already matched. Only globs
+ * with neither (`*`, `*sql*`) are tested one by one, and policies have few of those.
  */
 export class NameIndex<T> {
   private readonly exact = new Map<string, T>();
-  private readonly buckets = new Map<string, IndexedGlob<T>[]>();
-  /** Distinct prefix lengths of the globs, ascending. */
-  private readonly prefixLengths: number[];
+  private readonly byPrefix = new Buckets<T>();
+  private readonly bySuffix = new Buckets<T>();
+  private readonly floating: IndexedGlob<T>[] = [];
 
   /** `entries` in file order; keys containing `*` are globs. */
   constructor(entries: ReadonlyArray<readonly [string, T]>) {
@@ -82,34 +119,21 @@ export class NameIndex<T> {
       else this.exact.set(key, value);
     });
     globs.sort(compareGlobSpecificity);
-    const lengths = new Set<number>();
     globs.forEach((glob, rank) => {
-      const bucket = this.buckets.get(glob.prefix) ?? [];
-      bucket.push({ glob, rank, value: glob.value });
-      this.buckets.set(glob.prefix, bucket);
-      lengths.add(glob.prefix.length);
+      const indexed = { glob, rank, value: glob.value };
+      if (glob.prefix !== '') this.byPrefix.add(glob.prefix, indexed);
+      else if (glob.suffix !== '') this.bySuffix.add(glob.suffix, indexed);
+      else this.floating.push(indexed);
     });
-    this.prefixLengths = [...lengths].sort((a, b) => a - b);
   }
 
   /** The most specific entry for a name, or undefined when none matches. */
   lookup(name: string): T | undefined {
     const exact = this.exact.get(name);
     if (exact !== undefined) return exact;
-    let best: IndexedGlob<T> | undefined;
-    for (const length of this.prefixLengths) {
-      if (length > name.length) break;
-      const bucket = this.buckets.get(length === 0 ? '' : name.slice(0, length));
-      if (bucket === undefined) continue;
-      for (const candidate of bucket) {
-        // Buckets are in rank order: the first match in a bucket is its best.
-        if (best !== undefined && candidate.rank > best.rank) break;
-        if (matchGlob(candidate.glob, name)) {
-          best = candidate;
-          break;
-        }
-      }
-    }
+    let best = this.byPrefix.best(name, cutPrefix, undefined);
+    best = this.bySuffix.best(name, cutSuffix, best);
+    best = firstMatch(this.floating, name, best);
     return best?.value;
   }
 }

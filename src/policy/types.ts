@@ -66,7 +66,8 @@ interface DecisionBase {
 
 export type Decision =
   | (DecisionBase & { kind: 'allow'; limits: LimitSpec[] })
-  | (DecisionBase & { kind: 'approve'; limits: LimitSpec[]; approval: ApprovalSettings })
+  /** `reason`: why the call is held (the rule's or tool's reason), for approvers and the agent. */
+  | (DecisionBase & { kind: 'approve'; limits: LimitSpec[]; approval: ApprovalSettings; reason: string })
   | (DecisionBase & { kind: 'deny'; reason: string })
   | (DecisionBase & { kind: 'invalid_arguments'; violations: ConstraintViolation[] });
 

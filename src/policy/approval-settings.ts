@@ -1,0 +1,58 @@
+/**
+ * Approval settings as a policy writes them (every field optional, in three layers: top-level
+ * defaults ← tool ← rule) merged into the ApprovalSettings a held call carries. Part of compile:
+ * runs once per outcome at load, never per call.
+ */
+import type { LoadProblem } from '../errors.js';
+import { jsonPath } from '../errors.js';
+import { parseDurationMs } from '../util/duration.js';
+import { frozen } from './compiled.js';
+import type { ApprovalSpec } from './schema.js';
+import type { ApprovalSettings } from './types.js';
+
+/** One layer and where it sits in the file (for problems). */
+export interface ApprovalLayer {
+  spec: ApprovalSpec | undefined;
+  path: readonly PropertyKey[];
+}
+
+/** Field-wise merge, later layers winning; `redact` is not part of the settings (see redactOf). */
+export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSettings {
+  const merged: ApprovalSpec = {};
+  for (const layer of layers) {
+    if (layer.spec === undefined) continue;
+    for (const [key, value] of Object.entries(layer.spec)) {
+      if (value !== undefined) Object.assign(merged, { [key]: value });
+    }
+  }
+  const timeoutMs = merged.timeout === undefined ? undefined : parseDurationMs(merged.timeout);
+  return {
+    approvers: frozen([...(merged.approvers ?? [])]),
+    quorum: merged.quorum ?? 1,
+    timeoutMs,
+    channel: merged.channel,
+    show: frozen([...(merged.show ?? [])]),
+    allowSelfApproval: merged.allow_self_approval ?? false,
+  };
+}
+
+/**
+ * A quorum that can never be reached is a load problem: with only user IDs (no groups, which may
+ * hold any number of people) there must be at least `quorum` approvers. An empty list is valid:
+ * then only admins (admin token: API, CLI, dashboard) decide.
+ */
+export function quorumProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
+  const { approvers, quorum } = settings;
+  if (approvers.length === 0 || approvers.some((id) => id.startsWith('S')) || quorum <= approvers.length) return undefined;
+  const where = [...layers].reverse().find((layer) => layer.spec?.quorum !== undefined) ?? layers.at(-1);
+  const path = jsonPath([...(where?.path ?? []), 'quorum']);
+  const message = `quorum ${quorum} can never be reached: only ${approvers.length} approver${approvers.length === 1 ? '' : 's'} (${approvers.join(', ')}) may decide; lower the quorum or add approvers or a user group (S…)`;
+  return file === undefined ? { path, message } : { file, path, message };
+}
+
+/** Every redact path an outcome carries: file-wide, the approval layers' and the entry's own. */
+export function redactOf(lists: ReadonlyArray<readonly string[] | undefined>): string[] {
+  const out = new Set<string>();
+  for (const list of lists) for (const path of list ?? []) out.add(path);
+  return frozen([...out]);
+}

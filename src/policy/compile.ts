@@ -1,0 +1,188 @@
+/**
+ * Policy compilation, the load-time step between the zod schema and evaluate(): checks what the
+ * schema cannot see (rules that could never match, unreachable quorums, counters defined two
+ * ways), then builds the name index, condition closures and precomputed outcomes. A policy either
+ * compiles with no problem at all or is rejected with every problem, each with its JSON path.
+ */
+import { jsonPath, type LoadProblem } from '../errors.js';
+import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
+import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type Outcome } from './compiled.js';
+import { compileConditions, compileOperators } from './constraints.js';
+import { isGlob, NameIndex } from './glob.js';
+import { namedWindows, type LimitSpecInput, type PolicyFile, type RuleSpec, type ToolEntry } from './schema.js';
+import type { Action, ApprovalSettings, LimitSpec, RuleRef } from './types.js';
+
+export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; problems: LoadProblem[] };
+
+/** The policy's version: first 12 hex of the SHA-256 of its canonical JSON (key order and spacing do not count). */
+export function policyVersion(raw: unknown): string {
+  return sha256Hex(canonicalJson(raw)).slice(0, 12);
+}
+
+/** `tools.run_job`, `tools["list_*"].rules[0]`: a JSON path without its `$.`. */
+export function refId(path: readonly PropertyKey[]): string {
+  return jsonPath(path).slice(2);
+}
+
+interface Context {
+  file: string | undefined;
+  policy: PolicyFile;
+  problems: LoadProblem[];
+  counters: Map<string, { path: string; limit: LimitSpec }>;
+}
+
+function problem(ctx: Context, path: readonly PropertyKey[], message: string): void {
+  ctx.problems.push(ctx.file === undefined ? { path: jsonPath(path), message } : { file: ctx.file, path: jsonPath(path), message });
+}
+
+/** Whether a path is redacted, or holds or sits under a redacted path (its value must not be echoed). */
+function redactionTest(redact: readonly string[]): (path: string) => boolean {
+  return (path) => redact.some((r) => path === r || path.startsWith(`${r}.`) || r.startsWith(`${path}.`));
+}
+
+function describeAction(action: Action, rule: RuleRef, reason: string): string {
+  return action === 'allow' ? `→ allow (${rule.id})` : `→ ${action} (${rule.id}): ${reason}`;
+}
+
+function defaultReason(action: Action, subject: string): string {
+  if (action === 'deny') return `${subject} denies this call.`;
+  return `${subject} requires a person's approval for this call.`;
+}
+
+interface Settings {
+  approval: ApprovalSettings;
+  redact: string[];
+}
+
+/** Merged approval settings and redact list for a stack of layers (built once per distinct stack). */
+function settingsOf(layers: readonly ApprovalLayer[], redact: ReadonlyArray<readonly string[] | undefined>): Settings {
+  return { approval: mergeApproval(layers), redact: redactOf([...redact, ...layers.map((layer) => layer.spec?.redact)]) };
+}
+
+function outcome(ctx: Context, action: Action, rule: RuleRef, reason: string, layers: readonly ApprovalLayer[], settings: Settings): Outcome {
+  if (action === 'approve') {
+    const found = quorumProblem(settings.approval, layers, ctx.file);
+    if (found) ctx.problems.push(found);
+  }
+  return { action, rule, reason, approval: settings.approval, redact: settings.redact, traceLine: describeAction(action, rule, reason) };
+}
+
+function compileLimit(ctx: Context, spec: LimitSpecInput, path: PropertyKey[], seen: Set<string>): LimitSpec {
+  const windowSec = typeof spec.window === 'number' ? spec.window : namedWindows[spec.window];
+  const limit: LimitSpec = { counter: spec.counter, windowSec, max: spec.max, scope: spec.scope };
+  if (seen.has(spec.counter)) problem(ctx, [...path, 'counter'], `counter "${spec.counter}" is listed twice for this tool; one limit per counter`);
+  seen.add(spec.counter);
+  const earlier = ctx.counters.get(spec.counter);
+  if (earlier === undefined) {
+    ctx.counters.set(spec.counter, { path: jsonPath(path), limit });
+  } else if (earlier.limit.windowSec !== windowSec || earlier.limit.max !== spec.max || earlier.limit.scope !== spec.scope) {
+    const was = earlier.limit;
+    problem(
+      ctx,
+      path,
+      `counter "${spec.counter}" is also defined at ${earlier.path} as max ${was.max} per ${was.windowSec} s, scope ${was.scope}; tools naming one counter share one count, so window, max and scope must agree (or use another counter name)`,
+    );
+  }
+  return limit;
+}
+
+function compileRule(ctx: Context, entry: ToolEntry, entryPath: PropertyKey[], rule: RuleSpec, index: number, inherited: Settings, isRedacted: (p: string) => boolean): CompiledRule {
+  const path = [...entryPath, 'rules', index];
+  const id = refId(path);
+  if (rule.agent === undefined && Object.keys(rule.when ?? {}).length === 0) {
+    problem(ctx, path, 'a rule needs "when" conditions or an "agent" condition; to decide every call of the tool, set the tool\'s "action" instead');
+  }
+  const ref: RuleRef = { id, entry: String(entryPath.at(-1)) };
+  const reason = rule.reason ?? entry.reason ?? defaultReason(rule.action, id);
+  const layers: ApprovalLayer[] = [
+    { spec: ctx.policy.approval, path: ['approval'] },
+    { spec: entry.approval, path: [...entryPath, 'approval'] },
+    { spec: rule.approval, path: [...path, 'approval'] },
+  ];
+  return {
+    id,
+    agent: rule.agent === undefined ? undefined : compileOperators(rule.agent, false),
+    when: compileConditions(rule.when, isRedacted),
+    outcome: outcome(ctx, rule.action, ref, reason, layers, rule.approval === undefined ? inherited : settingsOf(layers, [ctx.policy.redact, entry.redact])),
+  };
+}
+
+function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntry {
+  const path: PropertyKey[] = ['tools', key];
+  const id = refId(path);
+  const redactAll = [...(ctx.policy.redact ?? []), ...(entry.redact ?? []), ...(ctx.policy.approval?.redact ?? []), ...(entry.approval?.redact ?? [])];
+  const isRedacted = redactionTest(redactAll);
+  const seen = new Set<string>();
+  const limits = frozen(entry.limits.map((limit, i) => compileLimit(ctx, limit, [...path, 'limits', i], seen)));
+  const layers: ApprovalLayer[] = [
+    { spec: ctx.policy.approval, path: ['approval'] },
+    { spec: entry.approval, path: [...path, 'approval'] },
+  ];
+  const settings = settingsOf(layers, [ctx.policy.redact, entry.redact]);
+  const rules = entry.rules.map((rule, i) => compileRule(ctx, entry, path, rule, i, settings, isRedacted));
+  const action = entry.action ?? 'allow';
+  const fallback = outcome(ctx, action, { id, entry: key }, entry.reason ?? defaultReason(action, id), layers, settings);
+  const constraints = compileConditions(entry.constraints, isRedacted);
+  const kind = isGlob(key) ? 'glob' : 'exact';
+  const matchLine = kind === 'exact' ? `${JSON.stringify(key)} matched ${id} (exact name)` : `the tool matched ${id} (the most specific glob; no exact entry)`;
+  const checked = constraints.length > 0 ? [matchLine, `constraints: all ${constraints.length} hold`] : [matchLine];
+  const missLines = rules.map((rule) => `${rule.id} did not match`);
+  const traces = [...rules, undefined].map((decider, i) => {
+    const misses = missLines.slice(0, i);
+    const last = decider === undefined ? fallback.traceLine : `${decider.id} matched`;
+    return frozen([...checked, ...misses, last, ...(decider === undefined ? [] : [decider.outcome.traceLine])]);
+  });
+  return {
+    key,
+    id,
+    kind,
+    description: entry.description,
+    constraints,
+    rules,
+    fallback,
+    limits,
+    onStateError: entry.on_state_error ?? ctx.policy.on_state_error,
+    alwaysDenied: action === 'deny' && rules.every((rule) => rule.outcome.action === 'deny'),
+    matchLine,
+    traces,
+    deniedTrace: frozen([matchLine, fallback.traceLine]),
+  };
+}
+
+/**
+ * Compiles a schema-valid policy. `raw` is the file's JSON as written (it defines the version);
+ * `file` labels problems and the compiled policy's source.
+ */
+export function compilePolicy(policy: PolicyFile, raw: unknown, file: string | undefined): CompileResult {
+  const ctx: Context = { file, policy, problems: [], counters: new Map() };
+  const entries = Object.entries(policy.tools).map(([key, entry]) => compileEntry(ctx, key, entry));
+  const defaultLayers: ApprovalLayer[] = [{ spec: policy.approval, path: ['approval'] }];
+  const defaultRef: RuleRef = { id: 'default', entry: undefined };
+  const defaultText =
+    policy.default_reason ??
+    (policy.default === 'deny'
+      ? 'No entry of the policy enables this tool, and the policy denies every other tool.'
+      : policy.default === 'approve'
+        ? "No entry of the policy names this tool, and the policy's default requires a person's approval."
+        : '');
+  const defaultOutcome = outcome(ctx, policy.default, defaultRef, defaultText, defaultLayers, settingsOf(defaultLayers, [policy.redact]));
+  if (ctx.problems.length > 0) {
+    // Outcomes that inherit one bad setting report it once.
+    const unique = new Map(ctx.problems.map((p) => [`${p.path}\u0000${p.message}`, p]));
+    return { ok: false, problems: [...unique.values()] };
+  }
+  return {
+    ok: true,
+    policy: {
+      version: policyVersion(raw),
+      source: file ?? '(inline)',
+      hideDenied: policy.hide_denied,
+      onStateError: policy.on_state_error,
+      defaultOutcome,
+      defaultTrace: frozen(['no tools entry matches the tool; the default applies', defaultOutcome.traceLine]),
+      entries,
+      index: new NameIndex(entries.map((entry) => [entry.key, entry] as const)),
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * evaluate(): the policy step of a tools/call, a pure function of (compiled policy, agent name,
+ * tool name, arguments) — no I/O, no clock, no parsing. The pipeline acts on the Decision:
+ * deny and invalid_arguments end the call; allow and approve go on to rate limits, then forward
+ * or hold.
+ *
+ * Order: find the entry (exact name, else the most specific glob, else the default) → an entry
+ * that can only deny denies → constraints (a violating call is rejected before anything else) →
+ * rules, first match wins → the entry's own action.
+ */
+import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
+import { checkConstraints, conditionsHold, operatorsHold } from './constraints.js';
+import type { Decision, LimitSpec, StateErrorMode } from './types.js';
+
+const noLimits: LimitSpec[] = [];
+Object.freeze(noLimits);
+
+/** One allocation per decision: the object itself; every array in it is shared and frozen. */
+function decide(policy: CompiledPolicy, outcome: Outcome, limits: LimitSpec[], onStateError: StateErrorMode, trace: string[]): Decision {
+  const { rule, redact } = outcome;
+  const policyVersion = policy.version;
+  switch (outcome.action) {
+    case 'allow':
+      return { kind: 'allow', rule, trace, policyVersion, redact, onStateError, limits };
+    case 'approve':
+      return { kind: 'approve', rule, trace, policyVersion, redact, onStateError, limits, approval: outcome.approval, reason: outcome.reason };
+    case 'deny':
+      return { kind: 'deny', rule, trace, policyVersion, redact, onStateError, reason: outcome.reason };
+  }
+}
+
+/** Index of the first rule that matches, or `rules.length` when the entry's own action decides. */
+function select(entry: CompiledEntry, agent: string, args: Record<string, unknown>): number {
+  const { rules } = entry;
+  for (let i = 0; i < rules.length; i += 1) {
+    const rule = rules[i];
+    if (rule !== undefined && (rule.agent === undefined || operatorsHold(rule.agent, agent)) && conditionsHold(rule.when, args)) return i;
+  }
+  return rules.length;
+}
+
+/** Decides one call. Never throws for any arguments. */
+export function evaluate(policy: CompiledPolicy, agent: string, tool: string, args: Record<string, unknown>): Decision {
+  const entry = policy.index.lookup(tool);
+  if (entry === undefined) return decide(policy, policy.defaultOutcome, noLimits, policy.onStateError, policy.defaultTrace);
+  if (entry.alwaysDenied) return decide(policy, entry.fallback, noLimits, entry.onStateError, entry.deniedTrace);
+  if (entry.constraints.length > 0) {
+    const violations = checkConstraints(entry.constraints, args);
+    if (violations.length > 0) {
+      return {
+        kind: 'invalid_arguments',
+        violations,
+        rule: { id: `${entry.id}.constraints`, entry: entry.key },
+        trace: [entry.matchLine, `constraints: ${violations.length} violated → invalid_arguments`],
+        policyVersion: policy.version,
+        redact: entry.fallback.redact,
+        onStateError: entry.onStateError,
+      };
+    }
+  }
+  const chosen = select(entry, agent, args);
+  const outcome = entry.rules[chosen]?.outcome ?? entry.fallback;
+  return decide(policy, outcome, entry.limits, entry.onStateError, entry.traces[chosen] ?? entry.deniedTrace);
+}
+
+/**
+ * Whether the agent could ever get anything but a deny for this tool (tools/list hides the rest
+ * when the policy's `hide_denied` is on). Argument conditions are assumed satisfiable; agent
+ * conditions are checked, so a rule that denies one agent outright hides the tool from it.
+ */
+export function isVisible(policy: CompiledPolicy, agent: string, tool: string): boolean {
+  if (!policy.hideDenied) return true;
+  const entry = policy.index.lookup(tool);
+  if (entry === undefined) return policy.defaultOutcome.action !== 'deny';
+  for (const rule of entry.rules) {
+    if (rule.agent !== undefined && !operatorsHold(rule.agent, agent)) continue;
+    if (rule.outcome.action !== 'deny') return true;
+    if (rule.when.length === 0) return false;
+  }
+  return entry.fallback.action !== 'deny';
+}

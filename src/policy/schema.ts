@@ -1,0 +1,167 @@
+/**
+ * The shape of a policy file, parsed by zod at the edge (load time). This is the first step of a
+ * policy's life: file text → JSON → this schema → compile.ts (cross-field checks, matchers) →
+ * evaluate(). Every object is strict, so a misspelt key is a load problem, never a silently
+ * ignored rule. `policies/schema.json` is generated from this schema for editors
+ * (`npx tsx scripts/generate-policy-schema.ts`); keep descriptions here, not there.
+ */
+import { z } from 'zod';
+import { durationHelp, parseDurationMs } from '../util/duration.js';
+
+export const actions = ['allow', 'deny', 'approve'] as const;
+export const namedWindows = { second: 1, minute: 60, hour: 3_600, day: 86_400 } as const;
+
+const ActionSchema = z.enum(actions).describe('allow: forward; deny: refuse with the reason; approve: hold until a person decides.');
+const StateErrorSchema = z
+  .enum(['closed', 'open'])
+  .describe('When Redis (rate limits) cannot be reached: "closed" refuses the call, "open" lets allowed calls through unchecked.');
+
+/** A dotted argument path such as `params.job_id` (no empty segments, no spaces). */
+export const argumentPath = z
+  .string()
+  .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'an argument path is dot-separated names such as "params.job_id" (no empty parts, no spaces)')
+  .refine((path) => !path.split('.').includes('__proto__'), '"__proto__" cannot be part of an argument path');
+
+const ReasonSchema = z.string().trim().min(1, 'a reason must not be empty').max(1_000, 'keep a reason under 1000 characters');
+
+const JsonValue = z.json();
+const validFlags = /^(?!.*(.).*\1)[imsu]*$/;
+
+/** Regex flags that keep `test()` stateless: never `g` or `y` (they make a RegExp remember lastIndex). */
+const regexFlags = z
+  .string()
+  .regex(validFlags, 'flags are any of "i", "m", "s", "u", each at most once ("g" and "y" are not allowed)')
+  .describe('JavaScript RegExp flags for "regex": i (ignore case), m, s, u.');
+
+const operatorKeys = ['eq', 'ne', 'in', 'not_in', 'regex', 'lt', 'lte', 'gt', 'gte', 'exists'] as const;
+const finite = z.number().refine(Number.isFinite, 'expected a finite number');
+
+/** One condition: every operator given must hold. Numbers and numeric strings compare as numbers. */
+export const ConditionSchema = z
+  .strictObject({
+    eq: JsonValue.optional().describe('Equal to this JSON value.'),
+    ne: JsonValue.optional().describe('Not equal to this JSON value (a missing value is not equal).'),
+    in: z.array(JsonValue).min(1, '"in" needs at least one value').optional().describe('One of these values.'),
+    not_in: z.array(JsonValue).min(1, '"not_in" needs at least one value').optional().describe('None of these values (a missing value passes).'),
+    regex: z.string().optional().describe('A JavaScript regular expression the string value must match (unanchored unless you write ^ and $).'),
+    flags: regexFlags.optional(),
+    lt: finite.optional().describe('A number (or numeric string) below this.'),
+    lte: finite.optional().describe('A number (or numeric string) at most this.'),
+    gt: finite.optional().describe('A number (or numeric string) above this.'),
+    gte: finite.optional().describe('A number (or numeric string) at least this.'),
+    exists: z.boolean().optional().describe('true: the path must be present; false: it must be absent.'),
+  })
+  .superRefine((condition, ctx) => {
+    if (!operatorKeys.some((key) => condition[key] !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: `a condition needs at least one operator: ${operatorKeys.join(', ')}` });
+    }
+    if (condition.flags !== undefined && condition.regex === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['flags'], message: '"flags" only applies together with "regex"' });
+    }
+    if (condition.regex !== undefined) {
+      try {
+        // Bad flags are reported on their own; compile the pattern alone so one mistake is one problem.
+        new RegExp(condition.regex, validFlags.test(condition.flags ?? '') ? condition.flags : '');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['regex'], message: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  })
+  .describe('Operators on one value; several operators in one object must all hold.');
+
+const ConditionsSchema = z.record(argumentPath, ConditionSchema);
+
+const approverId = z
+  .string()
+  .regex(/^[UWS][A-Z0-9]{2,}$/, 'an approver is a Slack user ID (U… or W…) or user-group ID (S…), e.g. U012ABCDEF');
+
+const DurationSchema = z
+  .union([z.string(), z.number()])
+  .refine((value) => (parseDurationMs(value) ?? 0) >= 1_000, `expected ${durationHelp}, at least 1 second`)
+  .describe('A duration such as "15m", "1h", "30s", or a number of seconds.');
+
+/** Approval settings; every field is optional so tool and rule settings merge over the defaults. */
+export const ApprovalSchema = z
+  .strictObject({
+    approvers: z
+      .array(approverId)
+      .optional()
+      .describe('Slack user IDs (U…/W…) and user-group IDs (S…) who may decide. Empty: only admins (admin token: API, CLI, dashboard).'),
+    quorum: z.number().int().min(1, 'quorum is at least 1').optional().describe('Distinct approvals needed; one deny decides.'),
+    timeout: DurationSchema.optional().describe('Auto-deny as expired after this long; default: the config\'s approvals.defaultTimeout.'),
+    channel: z.string().regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)').optional(),
+    show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
+    redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
+    allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
+  })
+  .describe('How a held call is decided.');
+
+const windowSchema = z
+  .union([z.enum(['second', 'minute', 'hour', 'day']), z.number().int().min(1)], {
+    error: 'window is "second", "minute", "hour", "day" or a whole number of seconds (≥ 1)',
+  })
+  .describe('"second", "minute", "hour", "day" or a number of seconds.');
+
+export const LimitSchema = z.strictObject({
+  counter: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a counter name uses letters, digits, "_", "." and "-" (at most 64)')
+    .describe('Counter name; tools naming the same counter share one count.'),
+  window: windowSchema,
+  max: z.number().int().min(1, 'max is at least 1').describe('Calls admitted per window.'),
+  scope: z
+    .enum(['global', 'grant', 'session'])
+    .default('grant')
+    .describe('global: one count for everyone; grant: one per agent (default); session: one per MCP session.'),
+});
+
+export const RuleSchema = z.strictObject({
+  description: z.string().optional(),
+  agent: ConditionSchema.optional().describe('Condition on the calling agent\'s name, e.g. {"in": ["analytics-bot"]}.'),
+  when: ConditionsSchema.optional().describe('Conditions on argument paths; all must hold.'),
+  action: ActionSchema,
+  reason: ReasonSchema.optional(),
+  approval: ApprovalSchema.optional(),
+});
+
+export const ToolEntrySchema = z
+  .strictObject({
+    description: z.string().optional(),
+    action: ActionSchema.optional().describe('What happens when no rule matches; omitted means allow.'),
+    reason: ReasonSchema.optional().describe('Told to the agent when denied; shown to approvers when held.'),
+    limits: z.array(LimitSchema).default([]),
+    constraints: ConditionsSchema.optional().describe('Argument conditions every call must meet; a violating call is rejected first.'),
+    rules: z.array(RuleSchema).default([]).describe('Checked in order; the first whose conditions all hold decides.'),
+    approval: ApprovalSchema.optional(),
+    redact: z.array(argumentPath).optional(),
+    on_state_error: StateErrorSchema.optional(),
+  })
+  .describe('One tool, or every tool a glob matches.');
+
+const toolKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_.\-/*]{1,128}$/, 'a tool key is a tool name or a glob of letters, digits, "_", ".", "-", "/" and "*"')
+  .refine((key) => !key.includes('**'), 'write one "*": it already matches any run of characters')
+  .refine((key) => key !== '__proto__', '"__proto__" cannot be a tool key');
+
+export const PolicyFileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    version: z.literal('1', { error: 'version must be "1" (the only policy language version)' }).optional(),
+    description: z.string().optional(),
+    default: ActionSchema.default('deny').describe('Action for tools no entry matches (default deny).'),
+    default_reason: ReasonSchema.optional().describe('Reason given when the default denies or holds a call.'),
+    hide_denied: z.boolean().default(true).describe('tools/list hides tools the agent can never call (default true).'),
+    on_state_error: StateErrorSchema.default('closed'),
+    approval: ApprovalSchema.optional().describe('Defaults merged under every tool\'s and rule\'s approval settings.'),
+    redact: z.array(argumentPath).optional().describe('Argument paths redacted for every tool.'),
+    tools: z.record(toolKey, ToolEntrySchema).default({}).describe('Tool names or globs; the most specific entry wins.'),
+  })
+  .describe('An Airlock policy (PolicyLayer-compatible, extended).');
+
+export type PolicyFile = z.output<typeof PolicyFileSchema>;
+export type ToolEntry = z.output<typeof ToolEntrySchema>;
+export type RuleSpec = z.output<typeof RuleSchema>;
+export type ConditionSpec = z.output<typeof ConditionSchema>;
+export type ApprovalSpec = z.output<typeof ApprovalSchema>;
+export type LimitSpecInput = z.output<typeof LimitSchema>;
