@@ -5,6 +5,7 @@
  */
 import { runAgentsCommand } from './cli/agents.js';
 import { runApprovalsCommand } from './cli/approvals.js';
+import { cliAuditSink, runAuditCommand } from './cli/audit.js';
 import { CliError, printError } from './cli/common.js';
 import { runLimitsCommand } from './cli/limits.js';
 import { runPolicyCommand } from './cli/policy.js';
@@ -23,6 +24,10 @@ Usage:
   airlock policy explain --agent NAME --tool TOOL [--args JSON] [--json]
                                            the decision and its trace, before you ship a change
   airlock policy init [--out FILE] [--force]  a starting policy from the upstreams' tools/list
+  airlock audit list [--agent A --tool T --type E --approval ID --since 7d --until 1h --limit N] [--json]
+  airlock audit export [--format jsonl|csv] [--since … --until …] [--out FILE]
+  airlock audit verify                     walk the hash chain; report the first broken link
+  airlock audit show APPROVAL_ID           the story of one held call
   airlock limits show [--agent NAME] [--json]  rate-limit counters: count, max, window, when each frees a slot
 
 Config: --config FILE, else $AIRLOCK_CONFIG, else ./airlock.config.json.`;
@@ -33,7 +38,8 @@ const commands: Record<string, Command> = {
   serve: runServe,
   stdio: runStdio,
   agents: runAgentsCommand,
-  approvals: (args) => runApprovalsCommand(args),
+  approvals: (args) => runApprovalsCommand(args, cliAuditSink),
+  audit: (args) => runAuditCommand(args),
   limits: runLimitsCommand,
   policy: (args) => runPolicyCommand(args),
 };

@@ -21,6 +21,8 @@ export interface ApprovalView {
   argumentsHash: string;
   policyVersion: string;
   rule: string;
+  /** Why the policy holds this call, when the policy says. */
+  holdReason: string | undefined;
   approvers: string[];
   quorum: number;
   approvals: number;
@@ -48,6 +50,7 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
     argumentsHash: record.argumentsHash,
     policyVersion: record.policyVersion,
     rule: record.rule,
+    holdReason: record.holdReason,
     approvers: record.settings.approvers,
     quorum: record.settings.quorum,
     approvals: record.votes.length,

@@ -43,6 +43,8 @@ export const HeldRequestSchema = z.object({
   argumentsHash: z.string(),
   policyVersion: z.string(),
   rule: z.string(),
+  /** Why the policy holds this call (its `reason`), shown to approvers. */
+  holdReason: z.string().optional(),
   settings: SettingsSchema,
   createdAt: z.number(),
   expiresAt: z.number(),

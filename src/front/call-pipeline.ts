@@ -117,6 +117,7 @@ export class CallPipeline {
             argumentsHash: facts.argumentsHash,
             policyVersion: decision.policyVersion,
             rule: decision.rule.id,
+            ...(decision.reason ? { holdReason: decision.reason } : {}),
             settings: {
               approvers: decision.approval.approvers,
               quorum: decision.approval.quorum,

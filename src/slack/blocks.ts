@@ -68,7 +68,7 @@ function summaryFields(view: ApprovalView): Array<{ type: 'mrkdwn'; text: string
   const quorum = view.quorum > 1 ? ` · ${view.quorum} needed` : '';
   const fields = [
     `*Agent*\n${agent}`,
-    `*Held by rule*\n\`${escapeMrkdwn(view.rule)}\``,
+    `*Held by rule*\n\`${escapeMrkdwn(view.rule)}\`${view.holdReason ? `\n${escapeMrkdwn(view.holdReason)}` : ''}`,
     `*Asked*\n${slackDate(Date.parse(view.createdAt))}`,
     `*Expires*\n${slackDate(Date.parse(view.expiresAt))}`,
     `*Approvers*\n${view.approvers.map(approverMention).join(', ') || '_operators only (API/CLI)_'}${quorum}`,

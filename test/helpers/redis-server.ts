@@ -43,7 +43,8 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
     restart: launch,
     stop: async () => {
       const current = child;
-      if (!current || current.exitCode !== null) return;
+      // A killed process sets signalCode, not exitCode: check both, so a second stop() returns.
+      if (!current || current.exitCode !== null || current.signalCode !== null) return;
       await new Promise<void>((resolve) => {
         current.once('exit', () => resolve());
         current.kill('SIGKILL');
