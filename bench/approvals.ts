@@ -87,7 +87,6 @@ async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: num
         sessionId: 'bench',
         upstream: 'databricks',
         tool: 'run_job',
-        arguments: args,
         displayArguments: args,
         argumentsHash: argumentsHash(args),
         policyVersion: 'bench',

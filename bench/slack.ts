@@ -42,7 +42,6 @@ function hold(i: number): HoldInput {
     sessionId: 'bench-session',
     upstream: 'databricks',
     tool: 'run_job',
-    arguments: args,
     displayArguments: args,
     argumentsHash: argumentsHash(args),
     policyVersion: 'bench',

@@ -36,10 +36,13 @@ export const HeldRequestSchema = z.object({
   upstream: z.string(),
   /** Exposed tool name (prefixed when there are several upstreams). */
   tool: z.string(),
-  /** Full arguments: needed to release the call. Never displayed nor audited as such. */
-  arguments: z.record(z.string(), z.unknown()),
-  /** Arguments with the policy's `redact` paths masked: what channels and audit see. */
+  /**
+   * Arguments with the policy's `redact` paths masked: what channels and audit see, and all that
+   * is stored. The full arguments never reach Redis: the request that waits holds them in memory,
+   * and an identical retry (same `argumentsHash`) brings them again.
+   */
   displayArguments: z.unknown(),
+  /** `sha256:<hex>` of the full canonical arguments: ties a retry to this approval. */
   argumentsHash: z.string(),
   policyVersion: z.string(),
   rule: z.string(),

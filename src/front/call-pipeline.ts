@@ -112,7 +112,6 @@ export class CallPipeline {
             sessionId: ctx.sessionId,
             upstream: tool.upstream.name,
             tool: name,
-            arguments: args,
             displayArguments: facts.arguments,
             argumentsHash: facts.argumentsHash,
             policyVersion: decision.policyVersion,

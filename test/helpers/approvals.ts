@@ -60,16 +60,20 @@ export function testPrefix(): string {
   return `test-${randomUUID()}:`;
 }
 
-/** A held run_job like the pipeline builds it; override any field. */
-export function runJobHold(overrides: Partial<Omit<HoldInput, 'settings'>> & { settings?: Partial<HoldInput['settings']> } = {}): HoldInput {
-  const args = overrides.arguments ?? { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
-  const { settings, ...rest } = overrides;
+/**
+ * A held run_job like the pipeline builds it; override any field. `arguments` stands for the
+ * call's full arguments: the hash and (unless given) the displayed arguments derive from it.
+ */
+export function runJobHold(
+  overrides: Partial<Omit<HoldInput, 'settings'>> & { arguments?: Record<string, unknown>; settings?: Partial<HoldInput['settings']> } = {},
+): HoldInput {
+  const { settings, arguments: given, ...rest } = overrides;
+  const args = given ?? { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
   return {
     agent: 'agent-a',
     sessionId: 'session-1',
     upstream: 'databricks',
     tool: 'run_job',
-    arguments: args,
     displayArguments: args,
     argumentsHash: argumentsHash(args),
     policyVersion: 'test-policy',
