@@ -3,7 +3,7 @@
  * `airlock` command line: one entry, one module per command group under src/cli/.
  * Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input (config, policy, arguments).
  */
-import { runAgentsCommand } from './cli/agents.js';
+import { runAgentsCommand, runDashboardCommand } from './cli/agents.js';
 import { runApprovalsCommand } from './cli/approvals.js';
 import { cliAuditSink, runAuditCommand } from './cli/audit.js';
 import { CliError, printError } from './cli/common.js';
@@ -17,6 +17,7 @@ Usage:
   airlock serve [--config FILE]            run the gateway (HTTP: /mcp, /api, /slack/events, dashboard)
   airlock stdio [--config FILE]            serve one agent over stdin/stdout (token in AIRLOCK_TOKEN)
   airlock agents token NAME                print a new agent token and the config line to paste
+  airlock dashboard token NAME             the same for a dashboard user
   airlock approvals list [--status S]      held calls, newest first (pending, approved, denied, expired, withdrawn)
   airlock approvals show ID                one held call, arguments redacted
   airlock approvals approve|deny ID [--reason TEXT]
@@ -38,6 +39,7 @@ const commands: Record<string, Command> = {
   serve: runServe,
   stdio: runStdio,
   agents: runAgentsCommand,
+  dashboard: runDashboardCommand,
   approvals: (args) => runApprovalsCommand(args, cliAuditSink),
   audit: (args) => runAuditCommand(args),
   limits: runLimitsCommand,

@@ -25,6 +25,8 @@ import { policyRouter } from './http/api/policy-router.js';
 import { createApp } from './http/app.js';
 import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
+import { dashboardRouter } from './dashboard/dashboard-router.js';
+import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
 import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
@@ -72,6 +74,7 @@ export class Gateway {
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount() });
+    this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
     this.auditStore = new AuditStore({ redis: this.redis, prefix, log, ...optional('retentionMs', config.audit.retention), ...optional('file', config.audit.file) });
     this.audit = meteredAuditSink(this.auditStore, this.metrics);
@@ -92,6 +95,7 @@ export class Gateway {
       audit: this.audit,
       retryValidityMs: config.approvals.retryValidity,
       runWorkers: true,
+      onDeliveryFailure: (channel) => this.metrics.deliveryFailures.inc({ channel }),
       ...optional('now', options.now),
     });
     this.slack = createSlackChannel({ approvals: this.approvals, env, defaultChannel: config.slack.defaultChannel, log });
@@ -145,7 +149,20 @@ export class Gateway {
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
     if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
-    this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics)] });
+    const dashboard = dashboardRouter({
+      approvals: this.approvals,
+      audit: this.auditStore,
+      limits: this.limiter,
+      policy: dashboardPolicyPort(this.policy, this.authenticator),
+      redis: this.redis,
+      prefix,
+      adminToken: admin,
+      users: config.dashboard.users,
+      sessionTtlMs: config.dashboard.sessionTtl,
+      ...optional('secureCookies', config.dashboard.secureCookies),
+      log,
+    });
+    this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics), dashboard] });
     this.readiness = () => readiness(health);
   }
 
@@ -177,6 +194,7 @@ export class Gateway {
     if (this.slack) {
       await this.slack.start();
       await this.approvals.addChannel(this.slack.notifier);
+      this.metrics.deliveryFailures.inc({ channel: this.slack.notifier.name }, 0); // exported as 0 until one fails
       this.approvals.setDirectory(this.slack.directory);
     }
     await this.pool.start();

@@ -86,6 +86,14 @@ describe('airlock agents token', () => {
     const again = airlock(['agents', 'token', 'analytics-bot']);
     expect(again.stdout).not.toContain(token as string);
   });
+
+  it('does the same for a dashboard user, with a place for their Slack ID', () => {
+    const run = airlock(['dashboard', 'token', 'alice']);
+    expect(run.status).toBe(0);
+    const token = /\b(alk_[A-Za-z0-9_-]{43})\b/.exec(run.stdout)?.[1] ?? '';
+    expect(run.stdout).toContain(`"alice": { "tokenSha256": "${hashToken(token)}", "slackUserId": "U…" }`);
+    expect(airlock(['dashboard', 'token']).status).toBe(2);
+  });
 });
 
 describe('airlock serve with a broken config', () => {

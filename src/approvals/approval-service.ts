@@ -40,6 +40,8 @@ export interface ApprovalServiceOptions {
   retryValidityMs: number;
   /** Gateway replicas run the hold worker and channel workers; the CLI does not. */
   runWorkers: boolean;
+  /** Told of each channel notification given up on after its retries (for metrics). */
+  onDeliveryFailure?(channel: string): void;
   now?: () => number;
 }
 
@@ -69,6 +71,7 @@ export class ApprovalService {
       log: options.log,
       runWorkers: options.runWorkers,
       load: (id) => this.store.get(id),
+      ...(options.onDeliveryFailure ? { onGiveUp: options.onDeliveryFailure } : {}),
     });
   }
 

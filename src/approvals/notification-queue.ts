@@ -22,6 +22,8 @@ export interface NotificationQueueOptions {
   load(id: string): Promise<ApprovalRecord | undefined>;
   /** Run workers in this process (gateway replicas do; the CLI only enqueues). */
   runWorkers: boolean;
+  /** Told of each notification given up on (for metrics). */
+  onGiveUp?(channel: string): void;
   attempts?: number;
 }
 
@@ -70,6 +72,7 @@ export class NotificationQueue {
         if (job && (job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError')) {
           this.failedDeliveries += 1;
           this.lastFailure = `${notifier.name}: ${error.message}`;
+          this.options.onGiveUp?.(notifier.name);
           this.options.log.error({ channel: notifier.name, approval: job.data?.approvalId, err: error.message }, 'approval notification not delivered after retries; decide through the API, CLI or dashboard');
         }
       });

@@ -1,16 +1,29 @@
-/** `airlock agents token NAME`: a fresh token for an agent and the config line holding only its hash. */
-import { agentConfigLine, generateToken } from '../identity/tokens.js';
+/**
+ * `airlock agents token NAME` and `airlock dashboard token NAME`: a fresh random token and the
+ * config entry holding only its SHA-256 — the token itself is shown once and stored nowhere.
+ */
+import { generateToken, hashToken } from '../identity/tokens.js';
 import { CliError, parse } from './common.js';
 
-export async function runAgentsCommand(args: string[]): Promise<number> {
-  const { positionals } = parse(args, {});
-  const [sub, name] = positionals;
-  if (sub !== 'token' || name === undefined) throw new CliError('usage: airlock agents token NAME');
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new CliError('agent names use letters, digits, ".", "_" and "-" (at most 64)');
-  const token = generateToken();
-  process.stdout.write(
-    `Token for agent "${name}" (shown once; give it to the agent as its bearer token or AIRLOCK_TOKEN):\n\n  ${token}\n\n` +
-      `Add this entry under "agents" in airlock.config.json (only the SHA-256 hash is stored):\n\n  ${agentConfigLine(name, token)}\n`,
-  );
-  return 0;
+const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function tokenCommand(kind: 'agents' | 'dashboard') {
+  return async (args: string[]): Promise<number> => {
+    const { positionals } = parse(args, {});
+    const [sub, name] = positionals;
+    if (sub !== 'token' || name === undefined) throw new CliError(`usage: airlock ${kind} token NAME`);
+    if (!namePattern.test(name)) throw new CliError('names use letters, digits, ".", "_" and "-" (at most 64)');
+    const token = generateToken();
+    const entry = `${JSON.stringify(name)}: { "tokenSha256": "${hashToken(token)}"${kind === 'dashboard' ? ', "slackUserId": "U…"' : ''} }`;
+    const who = kind === 'agents' ? `agent "${name}" (give it to the agent as its bearer token or AIRLOCK_TOKEN)` : `dashboard user "${name}" (they sign in with it at the dashboard)`;
+    const where = kind === 'agents' ? '"agents"' : '"dashboard": { "users": … }';
+    process.stdout.write(
+      `Token for ${who}, shown once:\n\n  ${token}\n\n` +
+        `Add this entry under ${where} in airlock.config.json (only the SHA-256 hash is stored):\n\n  ${entry}\n`,
+    );
+    return 0;
+  };
 }
+
+export const runAgentsCommand = tokenCommand('agents');
+export const runDashboardCommand = tokenCommand('dashboard');

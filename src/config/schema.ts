@@ -75,6 +75,14 @@ const AgentSchema = z.strictObject({
   description: z.string().optional(),
 });
 
+const DashboardUserSchema = z.strictObject({
+  /** SHA-256 (hex) of the user's dashboard token; `airlock dashboard token NAME` prints one. */
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "tokenSha256 is 64 lowercase hex characters: run `airlock dashboard token NAME`"),
+  /** The user's Slack ID: decisions from the dashboard then obey the policy's approvers like Slack clicks. */
+  slackUserId: slackUserId.optional(),
+  description: z.string().optional(),
+});
+
 export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
   port: z.number().int().min(0).max(65_535).default(8080),
@@ -119,6 +127,15 @@ export const ConfigSchema = z.strictObject({
       retention: durationMs().optional(),
       /** Mirror every audit event to this JSON-lines file. */
       file: z.string().optional(),
+    })
+    .prefault({}),
+  dashboard: z
+    .strictObject({
+      users: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"'), DashboardUserSchema).default({}),
+      /** A dashboard login lasts this long; activity does not extend it. */
+      sessionTtl: durationMsDefault('12h'),
+      /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
+      secureCookies: z.boolean().optional(),
     })
     .prefault({}),
   http: z

@@ -29,11 +29,6 @@ export function generateToken(): string {
   return tokenPrefix + randomBytes(32).toString('base64url');
 }
 
-/** The `"agents"` entry an operator pastes into airlock.config.json for a new token. */
-export function agentConfigLine(name: string, token: string): string {
-  return `${JSON.stringify(name)}: { "tokenSha256": "${hashToken(token)}" }`;
-}
-
 export interface Authenticator {
   /** The agent a token belongs to, or undefined for a missing or unknown token. */
   authenticate(token: string | undefined): Agent | undefined;

@@ -1,0 +1,74 @@
+/**
+ * Held calls: the pending list (page and live fragment), one call's page with its story, and the
+ * Approve and Deny actions. Deciding goes through the approvals core's `decide()` — the same
+ * function Slack, the REST API and the CLI use — as the signed-in person's actor, so the policy's
+ * approver list and quorum apply unchanged. The outcome is kept as a flash message and the
+ * browser is redirected (post/redirect/get), so reloading never decides twice.
+ */
+import type { Router } from 'express';
+import { z } from 'zod';
+import { toApprovalView } from '../approvals/approval-view.js';
+import type { DecisionResult, Verdict } from '../approvals/types.js';
+import { action, CsrfField, fragment, page, sendPage, type DashboardContext } from './context.js';
+import { decisionFlash } from './decision-flash.js';
+import { approvalPath } from './views/approval-parts.js';
+import { approvalBody, approvalTitle } from './views/approval-page.js';
+import { errorBody } from './views/layout.js';
+import { pendingBody, pendingList } from './views/pending-page.js';
+
+/** Most pending calls one page shows. */
+const pendingLimit = 200;
+
+const approvalId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/);
+const DecisionForm = CsrfField.extend({
+  reason: z.string().trim().max(2_000).optional(),
+  return: z.string().max(200).optional(),
+});
+
+export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
+  const { approvals, audit } = ctx.deps;
+  const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
+
+  router.get(
+    '/',
+    page(ctx, async (_req, res, session) => {
+      const [views, flash] = await Promise.all([pendingViews(), ctx.sessions.takeFlash(session.id)]);
+      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, session.csrfToken, ctx.now()) });
+    }),
+  );
+
+  router.get(
+    '/fragments/pending',
+    fragment(ctx, async (_req, res, session) => {
+      const views = await pendingViews();
+      res.status(200).type('html').send(pendingList(views, session.csrfToken, ctx.now()).value);
+    }),
+  );
+
+  router.get(
+    '/approvals/:id',
+    page(ctx, async (req, res, session) => {
+      const id = approvalId.safeParse(req.params['id']);
+      const notFound = () => sendPage(res, 404, { title: 'Not found', section: 'none', session, body: errorBody('No such held call', 'There is no approval with this id, and no audit events mention it (they may be older than the retention).') });
+      if (!id.success) return notFound();
+      const [record, story, flash] = await Promise.all([approvals.get(id.data), audit.story(id.data), ctx.sessions.takeFlash(session.id)]);
+      if (!record && story.length === 0) return notFound();
+      const model = { id: id.data, view: record && toApprovalView(record), story, csrfToken: session.csrfToken, nowMs: ctx.now() };
+      sendPage(res, 200, { title: approvalTitle(model), section: 'none', session, flash, body: approvalBody(model) });
+    }),
+  );
+
+  const decide = (verdict: Verdict) =>
+    action(ctx, DecisionForm, async (req, res, session, form) => {
+      const id = approvalId.safeParse(req.params['id']);
+      const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
+      const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
+      const unknown: DecisionResult = { kind: 'not_found' };
+      const result = id.success ? await approvals.decide(id.data, session.actor, verdict, reason) : unknown;
+      ctx.deps.log.info({ approvalId: target, verdict, actor: session.actor.id, result: result.kind }, 'dashboard decision');
+      await ctx.sessions.setFlash(session.id, decisionFlash(target, verdict, result));
+      res.redirect(303, id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/');
+    });
+  router.post('/approvals/:id/approve', decide('approve'));
+  router.post('/approvals/:id/deny', decide('deny'));
+}

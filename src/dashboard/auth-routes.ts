@@ -1,0 +1,92 @@
+/**
+ * Login and logout. The login form posts a token (admin or a dashboard user's) in the body; a
+ * match starts a Redis session and sets the session cookie (HttpOnly, SameSite=Strict, Path=/).
+ * The login post is guarded like every other: same origin, plus a double-submit CSRF value (a
+ * cookie set with the form must equal the form's hidden field). Repeated failures from one
+ * address are refused for a while. Logout deletes the session in Redis and clears the cookie.
+ */
+import type { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { action, CsrfField, parseForm, refuse, safeNext, sendPage, sessionOf, type DashboardContext } from './context.js';
+import { clearCookie, clientAddress, csrfTokenValid, isSameOrigin, loginCsrfCookie, readCookie, sessionCookie, setCookie } from './security.js';
+import { randomToken, sessionIdPattern } from './sessions.js';
+import { loginBody } from './views/login-page.js';
+
+const LoginForm = CsrfField.extend({ token: z.string().max(1_000).default(''), next: z.string().max(500).optional() });
+const loginCsrfTtlMs = 60 * 60_000;
+
+export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
+  const secure = ctx.deps.secureCookies;
+
+  const showLogin = async (req: Request, res: Response, status: number, error: string | undefined, next: string) => {
+    const existing = readCookie(req, loginCsrfCookie);
+    const csrfToken = existing !== undefined && sessionIdPattern.test(existing) ? existing : randomToken();
+    setCookie(req, res, loginCsrfCookie, csrfToken, { maxAgeMs: loginCsrfTtlMs, path: '/login', secure });
+    sendPage(res, status, { title: 'Sign in', section: 'none', session: undefined, body: loginBody({ csrfToken, next, error, enabled: ctx.credentials.enabled }) });
+  };
+
+  router.get('/login', async (req, res) => {
+    try {
+      const next = safeNext(req.query['next']);
+      if (await sessionOf(ctx, req)) {
+        res.redirect(303, next);
+        return;
+      }
+      await showLogin(req, res, 200, undefined, next);
+    } catch (error) {
+      ctx.deps.log.error({ err: errorText(error) }, 'dashboard sign-in page failed');
+      await showLogin(req, res, 503, 'The gateway cannot reach its state store (Redis); sign-in is unavailable for the moment.', '/');
+    }
+  });
+
+  router.post('/login', async (req, res) => {
+    const body = await parseForm(req, res);
+    if (body === undefined) return;
+    const form = LoginForm.safeParse(body);
+    const next = safeNext(form.success ? form.data.next : undefined);
+    const cookieToken = readCookie(req, loginCsrfCookie);
+    if (!isSameOrigin(req) || !form.success || cookieToken === undefined || !csrfTokenValid(form.data._csrf, cookieToken)) {
+      refuse(res, 403, 'Request refused', 'This sign-in form came from another site or has expired. Open the sign-in page again.', { href: '/login', label: 'Sign in' });
+      return;
+    }
+    try {
+      const address = clientAddress(req);
+      if (await ctx.sessions.loginBlocked(address)) {
+        await showLogin(req, res, 429, 'Too many failed sign-ins from your address. Wait a few minutes and try again.', next);
+        return;
+      }
+      const identity = ctx.credentials.identify(form.data.token);
+      if (!identity) {
+        await ctx.sessions.recordFailedLogin(address);
+        ctx.deps.log.warn({ address }, 'dashboard sign-in refused: unknown token');
+        await showLogin(req, res, 401, 'That token is not valid for this dashboard.', next);
+        return;
+      }
+      // A new session id at every sign-in (no fixation); a session this browser already had ends.
+      const previous = readCookie(req, sessionCookie);
+      if (previous !== undefined) await ctx.sessions.delete(previous);
+      const { id } = await ctx.sessions.create(identity);
+      ctx.deps.log.info({ login: identity.login, actor: identity.actor.id }, 'dashboard sign-in');
+      clearCookie(req, res, loginCsrfCookie, { path: '/login', secure });
+      setCookie(req, res, sessionCookie, id, { maxAgeMs: ctx.deps.sessionTtlMs, path: '/', secure });
+      res.setHeader('Cache-Control', 'no-store');
+      res.redirect(303, next);
+    } catch (error) {
+      ctx.deps.log.error({ err: errorText(error) }, 'dashboard sign-in failed');
+      await showLogin(req, res, 503, 'The gateway cannot reach its state store (Redis); sign-in is unavailable for the moment.', next);
+    }
+  });
+
+  router.post(
+    '/logout',
+    action(ctx, CsrfField, async (req, res, session) => {
+      await ctx.sessions.delete(session.id);
+      clearCookie(req, res, sessionCookie, { path: '/', secure });
+      res.redirect(303, '/login');
+    }),
+  );
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,34 @@
+/**
+ * What a person sees after pressing Approve or Deny: the core's DecisionResult in words, with a
+ * level (success, info, error). Every outcome is an answer — a lost race or a refusal is a
+ * message, not an error page.
+ */
+import type { DecisionResult, Verdict } from '../approvals/types.js';
+import { assertNever } from '../policy/types.js';
+import type { Flash } from './sessions.js';
+import { actorText } from './views/format.js';
+
+export function decisionFlash(id: string, verdict: Verdict, result: DecisionResult): Flash {
+  switch (result.kind) {
+    case 'decided': {
+      const { record } = result;
+      const call = `${record.tool} from ${record.agent} (${id})`;
+      if (record.status === 'approved') return { level: 'success', text: `Approved ${call}. The call is released to the upstream.` };
+      return { level: 'success', text: `Denied ${call}${record.reason ? `: ${record.reason}` : ''}. The agent is told.` };
+    }
+    case 'vote_recorded':
+      return { level: 'info', text: `Your approval of ${id} is recorded: ${result.approvals} of ${result.quorum} approvals. It runs once ${result.quorum} approvers agree.` };
+    case 'duplicate_vote':
+      return { level: 'info', text: `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far. Nothing changed.` };
+    case 'already_decided': {
+      const by = result.record.decidedBy ? actorText(result.record.decidedBy) : 'the system';
+      return { level: 'info', text: `${id} was already ${result.record.status} by ${by}; your ${verdict === 'approve' ? 'approval' : 'denial'} changed nothing.` };
+    }
+    case 'not_authorized':
+      return { level: 'error', text: `Not authorized to decide ${id}: ${result.why}. Nothing changed.` };
+    case 'not_found':
+      return { level: 'error', text: `No approval ${id}: it may have expired out of the store (see History).` };
+    default:
+      return assertNever(result);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * What the dashboard needs from the rest of the gateway, as narrow ports in the dashboard's own
+ * terms. The approvals core, the audit store and the rate limiter satisfy theirs structurally;
+ * the policy port is adapted from the policy engine and the agent directory (gateway-ports.ts).
+ * Keeping these small lets the dashboard be tested with real parts and lets those parts change
+ * behind them.
+ */
+import type { Readable } from 'node:stream';
+import type { ApprovalRecord, ApprovalStatus, Actor, DecisionResult, Verdict } from '../approvals/types.js';
+import type { AuditEvent, AuditEventType } from '../audit/types.js';
+import type { Logger } from '../log.js';
+import type { Action, ApprovalSettings, Decision, LimitScope, LimitSpec } from '../policy/types.js';
+import type { Redis } from '../state/redis.js';
+
+/** The approvals core (ApprovalService): the same decide() as Slack, the API and the CLI. */
+export interface DashboardApprovals {
+  list(options: { status?: ApprovalStatus; limit: number }): Promise<ApprovalRecord[]>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
+}
+
+/** Which audit events to read; times are epoch ms, inclusive. */
+export interface DashboardAuditFilter {
+  agent?: string;
+  tool?: string;
+  type?: readonly AuditEventType[];
+  since?: number;
+  until?: number;
+}
+
+export type DashboardExportFormat = 'jsonl' | 'csv';
+
+/** The audit history (AuditStore): newest-first pages, a streamed export, one held call's story. */
+export interface DashboardAudit {
+  /** One page, newest first; `nextCursor` continues below the last event returned. */
+  query(query: DashboardAuditFilter & { limit?: number; cursor?: string }): Promise<{ events: AuditEvent[]; nextCursor?: string }>;
+  /** The export, oldest first, as whole lines of text (CSV starts with its header row). */
+  exportStream(options: DashboardAuditFilter & { format: DashboardExportFormat }): Readable | AsyncIterable<string>;
+  /** Every event of one held call, oldest first. */
+  story(approvalId: string): Promise<AuditEvent[]>;
+}
+
+/** One counter's state in its current window (the rate limiter's `inspect()` rows). */
+export interface DashboardLimitUsage {
+  counter: string;
+  scope: LimitScope;
+  /** Agent (`grant`) or session id (`session`); undefined for `global`. */
+  subject: string | undefined;
+  count: number;
+  max: number;
+  windowSec: number;
+  resetsInMs: number;
+}
+
+/** The rate limiter (RedisRateLimiter). */
+export interface DashboardLimits {
+  inspect(filter?: { agent?: string }): Promise<DashboardLimitUsage[]>;
+}
+
+/** One tools entry of a loaded policy, described for people. */
+export interface DashboardPolicyTool {
+  /** Tool name or glob as written. */
+  entry: string;
+  kind: 'exact' | 'glob';
+  action: Action;
+  /** Other actions its rules can lead to. */
+  ruleActions: Action[];
+  reason: string | undefined;
+  description: string | undefined;
+  limits: LimitSpec[];
+  approval: ApprovalSettings | undefined;
+  rules: number;
+  constraints: number;
+  redact: string[];
+}
+
+/** One loaded policy file. */
+export interface DashboardPolicyFile {
+  file: string;
+  version: string;
+  /** ISO time it was swapped in. */
+  loadedAt: string;
+  isDefault: boolean;
+  /** Agents configured to use this file. */
+  agents: string[];
+  default: Action;
+  defaultReason: string;
+  tools: DashboardPolicyTool[];
+}
+
+/** The policy engine, seen from the dashboard. */
+export interface DashboardPolicy {
+  info(): DashboardPolicyFile[];
+  /** Configured agent names, for the explain form. */
+  agentNames(): string[];
+  /** What the policy would decide for this agent's call, with its trace. Pure; nothing is counted. */
+  explain(agent: string, tool: string, args: Record<string, unknown>): Decision;
+}
+
+/** A dashboard login from the config: `dashboard.users.<name>`. */
+export interface DashboardUserSpec {
+  /** SHA-256 (hex) of the user's dashboard token. */
+  tokenSha256: string;
+  /** When set, the user decides as this Slack user, so the policy's approver list applies. */
+  slackUserId?: string | undefined;
+}
+
+/** Everything `dashboardRouter` needs. */
+export interface DashboardDeps {
+  approvals: DashboardApprovals;
+  audit: DashboardAudit;
+  policy: DashboardPolicy;
+  limits: DashboardLimits;
+  /** Sessions and flash messages live here so any replica serves any session (fail-fast connection). */
+  redis: Redis;
+  /** Key prefix from the config (`airlock:`). */
+  prefix: string;
+  /** AIRLOCK_ADMIN_TOKEN; undefined disables the admin login. */
+  adminToken: string | undefined;
+  /** `dashboard.users` from the config. */
+  users: Readonly<Record<string, DashboardUserSpec>>;
+  /** `dashboard.sessionTtl`: a session ends this long after login, whatever the activity. */
+  sessionTtlMs: number;
+  /** Add `Secure` to cookies even on plain HTTP (behind a TLS-terminating proxy). Default: only on HTTPS requests. */
+  secureCookies?: boolean;
+  log: Logger;
+  now?: () => number;
+}

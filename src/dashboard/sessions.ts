@@ -1,0 +1,130 @@
+/**
+ * Dashboard sessions in Redis, so any gateway replica serves any logged-in browser. The browser
+ * holds only a random session id (256 bits, HttpOnly cookie); Redis holds the session under the
+ * SHA-256 of that id (`<prefix>dashboard-session:<hash>`), so reading Redis does not yield a
+ * usable cookie. A session ends at its TTL after login or on logout. Each session carries its
+ * own CSRF token. Flash messages (the outcome of a decision, shown once after the redirect) and
+ * the failed-login counter live beside it with short TTLs. Every read is parsed by zod.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { Redis } from '../state/redis.js';
+import { withStateStore } from '../state/state-store.js';
+import type { DashboardIdentity } from './credentials.js';
+
+export interface DashboardSession extends DashboardIdentity {
+  csrfToken: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type FlashLevel = 'success' | 'info' | 'error';
+
+export interface Flash {
+  level: FlashLevel;
+  text: string;
+}
+
+const SessionSchema = z.object({
+  actor: z.object({ kind: z.enum(['admin', 'dashboard']), id: z.string(), name: z.string().optional() }),
+  login: z.string(),
+  csrfToken: z.string().min(32),
+  createdAt: z.number(),
+  expiresAt: z.number(),
+});
+const FlashSchema = z.object({ level: z.enum(['success', 'info', 'error']), text: z.string() });
+
+/** Session ids and CSRF tokens: 32 random bytes, base64url (43 characters). */
+export const sessionIdPattern = /^[A-Za-z0-9_-]{43}$/;
+
+/** A fresh random token (session id, CSRF token). */
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Constant-time equality of two tokens (any lengths). */
+export function tokensEqual(a: string, b: string): boolean {
+  const da = createHash('sha256').update(a).digest();
+  const db = createHash('sha256').update(b).digest();
+  return timingSafeEqual(da, db);
+}
+
+const flashTtlMs = 60_000;
+/** Failed logins from one address within `loginWindowMs` before logins from it are refused. */
+export const maxFailedLogins = 10;
+const loginWindowMs = 5 * 60_000;
+
+export class SessionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Starts a session for a verified identity; returns the id for the cookie. */
+  async create(identity: DashboardIdentity): Promise<{ id: string; session: DashboardSession }> {
+    const id = randomToken();
+    const createdAt = this.now();
+    const session: DashboardSession = { ...identity, csrfToken: randomToken(), createdAt, expiresAt: createdAt + this.ttlMs };
+    await withStateStore(() => this.redis.set(this.key('session', id), JSON.stringify(session), 'PX', this.ttlMs));
+    return { id, session };
+  }
+
+  /** The live session for a cookie value, or undefined (unknown, expired, malformed). */
+  async get(id: string): Promise<DashboardSession | undefined> {
+    if (!sessionIdPattern.test(id)) return undefined;
+    const text = await withStateStore(() => this.redis.get(this.key('session', id)));
+    if (text === null) return undefined;
+    const parsed = SessionSchema.safeParse(safeJson(text));
+    if (!parsed.success || parsed.data.expiresAt <= this.now()) return undefined;
+    return parsed.data;
+  }
+
+  /** Ends a session (logout). */
+  async delete(id: string): Promise<void> {
+    if (!sessionIdPattern.test(id)) return;
+    await withStateStore(() => this.redis.del(this.key('session', id), this.key('flash', id)));
+  }
+
+  /** Keeps a message for the next page this session loads. */
+  async setFlash(id: string, flash: Flash): Promise<void> {
+    await withStateStore(() => this.redis.set(this.key('flash', id), JSON.stringify(flash), 'PX', flashTtlMs));
+  }
+
+  /** The pending message, removed as it is read (shown once). */
+  async takeFlash(id: string): Promise<Flash | undefined> {
+    const text = await withStateStore(() => this.redis.getdel(this.key('flash', id)));
+    if (text === null) return undefined;
+    const parsed = FlashSchema.safeParse(safeJson(text));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Whether this address has failed too many logins lately. */
+  async loginBlocked(address: string): Promise<boolean> {
+    const count = await withStateStore(() => this.redis.get(this.key('login-failures', address)));
+    return Number(count ?? 0) >= maxFailedLogins;
+  }
+
+  /** Counts a failed login from this address (the window starts at the first failure). */
+  async recordFailedLogin(address: string): Promise<void> {
+    const key = this.key('login-failures', address);
+    await withStateStore(async () => {
+      const count = await this.redis.incr(key);
+      if (count === 1) await this.redis.pexpire(key, loginWindowMs);
+    });
+  }
+
+  /** Keys hash the id (or address), so Redis never holds a usable cookie value. */
+  private key(kind: 'session' | 'flash' | 'login-failures', id: string): string {
+    return `${this.prefix}dashboard-${kind}:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The login form: one password field for the admin token or a personal dashboard token. The
+ * token goes in a POST body only (never a URL), and the field is a password input so it is not
+ * shown or kept in form history. A hidden CSRF value pairs with a login cookie (double submit).
+ */
+import { html, type SafeHtml } from '../html.js';
+
+export interface LoginModel {
+  csrfToken: string;
+  /** Local path to return to after login. */
+  next: string;
+  error: string | undefined;
+  /** False when neither an admin token nor dashboard users are configured. */
+  enabled: boolean;
+}
+
+export function loginBody(model: LoginModel): SafeHtml {
+  if (!model.enabled) {
+    return html`<h1>Airlock dashboard</h1>
+<div class="flash flash-error" role="alert">Login is disabled: set AIRLOCK_ADMIN_TOKEN on the gateway, or add users under "dashboard.users" in airlock.config.json.</div>`;
+  }
+  return html`<h1>Sign in to Airlock</h1>
+${model.error && html`<div class="flash flash-error" role="alert" id="login-error">${model.error}</div>`}
+<form class="card login" method="post" action="/login">
+  <input type="hidden" name="_csrf" value="${model.csrfToken}">
+  <input type="hidden" name="next" value="${model.next}">
+  <div class="field field-wide">
+    <label for="token">Dashboard token or admin token</label>
+    <input type="password" id="token" name="token" required autocomplete="current-password" spellcheck="false"${model.error ? html` aria-describedby="login-error" aria-invalid="true"` : ''}>
+  </div>
+  <div class="actions"><button type="submit" class="button">Sign in</button></div>
+</form>
+<p class="muted">Ask an operator for a dashboard token; it is stored in the gateway's config only as a SHA-256 hash.</p>`;
+}
