@@ -28,6 +28,7 @@ import type { AuditSink } from '../src/audit/types.js';
 import { runHeldCall } from '../src/front/held-call.js';
 import type { CallContext } from '../src/front/call-context.js';
 import { generateToken, hashToken } from '../src/identity/tokens.js';
+import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
 import { createLogger } from '../src/log.js';
 import { createRedis, waitForRedis } from '../src/state/redis.js';
 import { argumentsHash } from '../src/util/canonical.js';
@@ -157,7 +158,8 @@ async function manyHeld(redisUrl: string) {
     const clients = await Promise.all(
       Array.from({ length: sessions }, async () => {
         const client = new Client({ name: 'bench', version: '1' });
-        await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+        const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal });
+        await client.connect(transport);
         return client;
       }),
     );

@@ -10,13 +10,15 @@
  *   npm run bench:proxy [-- --seconds 5 --rounds 3]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { generateToken, hashToken } from '../src/identity/tokens.js';
+import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
 import { freePort, startRedisServer } from '../test/helpers/redis-server.js';
 import { repoRoot } from '../test/helpers/upstreams.js';
 import { median, runLoad, type LoadResult } from './load.js';
@@ -58,6 +60,8 @@ async function main(): Promise<void> {
     gateway: { url: `http://127.0.0.1:${gatewayPort}/mcp`, headers: { Authorization: `Bearer ${token}` } },
   };
   const results: Record<string, LoadResult[]> = {};
+  const cpu: Record<string, CpuPerCall[]> = {};
+  const processes = { client: process.pid, gateway: gateway.pid ?? 0, mock: mock.pid ?? 0, redis: await redisPid(redisUrl) };
   try {
     for (const concurrency of [1, 32]) {
       const clients = {
@@ -68,8 +72,10 @@ async function main(): Promise<void> {
       for (const kind of ['direct', 'gateway'] as const) await runLoad(clients[kind], (c) => c.callTool(call), 1);
       for (let round = 0; round < rounds; round++) {
         for (const kind of ['direct', 'gateway'] as const) {
+          const before = cpuTimes(processes);
           const result = await runLoad(clients[kind], (c) => c.callTool(call), seconds);
           (results[`${kind}@${concurrency}`] ??= []).push(result);
+          (cpu[`${kind}@${concurrency}`] ??= []).push(perCall(before, cpuTimes(processes), result.calls));
           process.stderr.write(`round ${round + 1} ${kind} c=${concurrency}: ${result.throughput.toFixed(0)} calls/s, p50 ${result.p50Ms.toFixed(3)} ms\n`);
         }
       }
@@ -81,6 +87,48 @@ async function main(): Promise<void> {
     await redis?.stop();
   }
   report(results);
+  reportCpu(cpu);
+}
+
+type CpuPerCall = Record<'client' | 'gateway' | 'mock' | 'redis', number>;
+
+/** CPU time (user + system, ms) each process has used so far, from /proc (the bench's own from Node). */
+function cpuTimes(pids: CpuPerCall): CpuPerCall {
+  const ofPid = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / 100; // utime + stime, in clock ticks of 1/100 s
+  };
+  const own = process.cpuUsage();
+  return { client: (own.user + own.system) / 1_000, gateway: ofPid(pids.gateway), mock: ofPid(pids.mock), redis: ofPid(pids.redis) };
+}
+
+function perCall(before: CpuPerCall, after: CpuPerCall, calls: number): CpuPerCall {
+  const per = (key: keyof CpuPerCall) => (after[key] - before[key]) / Math.max(1, calls);
+  return { client: per('client'), gateway: per('gateway'), mock: per('mock'), redis: per('redis') };
+}
+
+async function redisPid(url: string): Promise<number> {
+  const redis = new Redis(url);
+  try {
+    return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1] ?? 0);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function reportCpu(cpu: Record<string, CpuPerCall[]>): void {
+  const lines = ['| concurrency | path | client ms/call | gateway ms/call | mock ms/call | redis ms/call | total ms/call |', '|---|---|---|---|---|---|---|'];
+  for (const concurrency of [1, 32]) {
+    for (const kind of ['direct', 'gateway'] as const) {
+      const runs = cpu[`${kind}@${concurrency}`] ?? [];
+      const m = (key: keyof CpuPerCall) => median(runs.map((r) => r[key]));
+      const total = m('client') + (kind === 'gateway' ? m('gateway') + m('redis') : 0) + m('mock');
+      const cell = (key: keyof CpuPerCall) => (kind === 'direct' && (key === 'gateway' || key === 'redis') ? '—' : m(key).toFixed(3));
+      lines.push(`| ${concurrency} | ${kind === 'direct' ? 'direct' : 'through gateway'} | ${cell('client')} | ${cell('gateway')} | ${cell('mock')} | ${cell('redis')} | ${total.toFixed(3)} |`);
+    }
+  }
+  process.stdout.write(`\nCPU time per call, by process (user + system, median of the rounds):\n\n${lines.join('\n')}\n`);
 }
 
 function report(results: Record<string, LoadResult[]>): void {
@@ -111,7 +159,9 @@ async function connectMany(target: { url: string; headers: Record<string, string
   return Promise.all(
     Array.from({ length: count }, async () => {
       const client = new Client({ name: 'bench', version: '1' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers } }));
+      // The gateway's own fetch for upstreams: without it the SDK's transport piles one abort
+      // listener per request onto a single signal, and the client, not the path, is measured.
+      await client.connect(new StreamableHTTPClientTransport(new URL(target.url), { requestInit: { headers: target.headers }, fetch: fetchWithOwnSignal }));
       return client;
     }),
   );

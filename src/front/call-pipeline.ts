@@ -136,7 +136,7 @@ export class CallPipeline {
       return result;
     } finally {
       const outcome = result === undefined ? 'upstream_failure' : result.isError ? 'tool_error' : 'success';
-      await this.record({ ...facts, type: 'allowed', outcome, latency: { totalMs: Date.now() - started } });
+      this.recordAfterAnswer({ ...facts, type: 'allowed', outcome, latency: { totalMs: Date.now() - started } });
     }
   }
 
@@ -191,13 +191,31 @@ export class CallPipeline {
     });
   }
 
-  /** Writes an audit event; a failure is logged loudly but does not change the agent's answer. */
+  /**
+   * Writes an audit event. A failure does not change the agent's answer (the call has been
+   * decided or has run): it is logged at error level with the whole (redacted) event, so the log
+   * pipeline still has it, and counted in `airlock_audit_write_failures_total`.
+   */
   private async record(event: AuditEventInput): Promise<void> {
     try {
       await this.deps.audit.append(event);
     } catch (error) {
-      this.deps.log.error({ err: (error as Error).message, event: event.type, tool: event.tool }, 'audit write failed');
+      this.deps.metrics?.auditWriteFailures.inc();
+      this.deps.log.error({ err: (error as Error).message, audit: event }, 'audit write failed; the event is in this log line');
     }
+  }
+
+  /**
+   * The `allowed` event of a forwarded call is written after the answer: its outcome cannot
+   * change the answer any more, so waiting for Redis would only add a round trip to every call.
+   * It still counts as in flight, so a graceful shutdown waits for it.
+   */
+  private recordAfterAnswer(event: AuditEventInput): void {
+    this.inflight += 1;
+    void this.record(event).finally(() => {
+      this.inflight -= 1;
+      if (this.inflight === 0) this.drained?.();
+    });
   }
 
   /** Stops taking calls and waits until those in flight end, or the deadline passes. */

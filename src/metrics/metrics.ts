@@ -15,6 +15,7 @@ export class Metrics {
   readonly upstreamLatency: Histogram<'upstream' | 'tool' | 'outcome'>;
   readonly deliveryFailures: Counter<'channel'>;
   readonly redisErrors: Counter<'connection'>;
+  readonly auditWriteFailures: Counter;
   readonly pendingApprovals: Gauge;
 
   constructor(options: { pendingApprovals: () => Promise<number> }) {
@@ -38,6 +39,7 @@ export class Metrics {
       registers,
     });
     this.deliveryFailures = new Counter({ name: 'airlock_channel_delivery_failures_total', help: 'Approval notifications a channel (Slack) could not deliver after all retries', labelNames: ['channel'], registers });
+    this.auditWriteFailures = new Counter({ name: 'airlock_audit_write_failures_total', help: 'Audit events that could not be stored after retries (each is logged in full at error level)', registers });
     this.redisErrors = new Counter({ name: 'airlock_redis_errors_total', help: 'Redis connection errors', labelNames: ['connection'], registers });
     this.pendingApprovals = new Gauge({
       name: 'airlock_approvals_pending',

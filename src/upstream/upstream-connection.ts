@@ -286,7 +286,7 @@ export class UpstreamConnection extends EventEmitter {
  * A derived signal per request (AbortSignal.any holds its source weakly) keeps the transport's
  * abort-on-close behaviour without the pile-up.
  */
-const fetchWithOwnSignal = (url: string | URL, init?: RequestInit): Promise<Response> =>
+export const fetchWithOwnSignal = (url: string | URL, init?: RequestInit): Promise<Response> =>
   fetch(url, init?.signal ? { ...init, signal: AbortSignal.any([init.signal]) } : init);
 
 function describe(error: unknown): string {
