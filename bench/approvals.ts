@@ -15,6 +15,7 @@
  *   npm run bench:approvals [-- --approvals 1000 --held 10000]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   const redisUrl = process.env['REDIS_URL'] ?? (redis as { url: string }).url;
   try {
     const release = await releaseLatency(redisUrl);
+    process.stderr.write(`(a) release latency p50 ${release.p50.toFixed(2)} ms, p99 ${release.p99.toFixed(2)} ms\n`);
     const held = await manyHeld(redisUrl);
     process.stdout.write(
       [
@@ -53,7 +55,8 @@ async function main(): Promise<void> {
         `|---|---|`,
         `| (a) decision on replica B → release on replica A, p50 | ${release.p50.toFixed(2)} ms |`,
         `| (a) … p99 (${approvalCount} approvals) | ${release.p99.toFixed(2)} ms |`,
-        `| (b) calls held at once | ${held.held} |`,
+        `| (b) calls held at once (of ${heldCount} sent at once) | ${held.held} |`,
+        `| (b) answered before a decision | ${JSON.stringify(held.early)} |`,
         `| (b) resident memory per held call | ${(held.rssPerCall / 1024).toFixed(1)} KB |`,
         `| (b) V8 heap per held call | ${(held.heapPerCall / 1024).toFixed(1)} KB |`,
         `| (b) event-loop delay while holding, max | ${held.lagMaxMs.toFixed(1)} ms |`,
@@ -167,22 +170,41 @@ async function manyHeld(redisUrl: string) {
     await metrics();
     const before = await metrics();
     const controller = new AbortController();
+    setMaxListeners(heldCount + 10, controller.signal); // one listener per held call, on purpose
+    const early = new Map<string, number>(); // calls answered before any decision: why
+    // Sent in waves of 500 (20 ms apart): 10,000 connections opened in the same millisecond
+    // overflow the listen backlog, which measures the kernel, not the held calls.
     const calls = Array.from({ length: heldCount }, (_, i) =>
-      (clients[i % sessions] as Client)
+      new Promise((r) => setTimeout(r, Math.floor(i / 500) * 20)).then(() => (clients[i % sessions] as Client)
         .callTool({ name: 'run_job', arguments: { params: { job_id: i } } }, CallToolResultSchema, {
           onprogress: () => undefined,
           resetTimeoutOnProgress: true,
           timeout: 3_600_000,
           signal: controller.signal,
         })
-        .catch(() => undefined),
+        .then(
+          (result) => {
+            if (controller.signal.aborted) return;
+            const code = String((result._meta?.['airlock/error'] as { code?: string } | undefined)?.code ?? 'answered');
+            early.set(code, (early.get(code) ?? 0) + 1);
+          },
+          (error: unknown) => {
+            if (controller.signal.aborted) return;
+            const why = (error as Error).message.slice(0, 80);
+            early.set(why, (early.get(why) ?? 0) + 1);
+          },
+        )),
     );
     const deadline = Date.now() + 300_000;
     let pending = 0;
-    while (pending < heldCount && Date.now() < deadline) {
+    let settledFor = 0;
+    while (pending < heldCount && Date.now() < deadline && settledFor < 10) {
       await new Promise((r) => setTimeout(r, 1_000));
-      pending = (await metrics())['airlock_approvals_pending'] ?? 0;
-      process.stderr.write(`held: ${pending}/${heldCount}\n`);
+      const now = (await metrics())['airlock_approvals_pending'] ?? 0;
+      settledFor = now === pending && now > 0 ? settledFor + 1 : 0;
+      pending = now;
+      const failed = [...early.values()].reduce((a, b) => a + b, 0);
+      process.stderr.write(`held: ${pending}/${heldCount}, answered early: ${failed}\n`);
     }
     await metrics(); // reset the event-loop histogram: measure the waiting, not the ramp-up
     let lagMax = 0;
@@ -191,15 +213,16 @@ async function manyHeld(redisUrl: string) {
     for (let s = 0; s < 15; s++) {
       await new Promise((r) => setTimeout(r, 1_000));
       during = await metrics();
-      lagMax = Math.max(lagMax, during['nodejs_eventloop_lag_max_seconds'] ?? 0);
-      lagP99 = Math.max(lagP99, during['nodejs_eventloop_lag_p99_seconds'] ?? 0);
+      lagMax = Math.max(lagMax, during['airlock_nodejs_eventloop_lag_max_seconds'] ?? 0);
+      lagP99 = Math.max(lagP99, during['airlock_nodejs_eventloop_lag_p99_seconds'] ?? 0);
     }
-    const rss = (during['process_resident_memory_bytes'] ?? 0) - (before['process_resident_memory_bytes'] ?? 0);
-    const heap = (during['nodejs_heap_size_used_bytes'] ?? 0) - (before['nodejs_heap_size_used_bytes'] ?? 0);
+    const rss = (during['airlock_process_resident_memory_bytes'] ?? 0) - (before['airlock_process_resident_memory_bytes'] ?? 0);
+    const heap = (during['airlock_nodejs_heap_size_used_bytes'] ?? 0) - (before['airlock_nodejs_heap_size_used_bytes'] ?? 0);
     controller.abort();
     await Promise.all(calls);
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-    return { held: pending, rssPerCall: rss / heldCount, heapPerCall: heap / heldCount, lagMaxMs: lagMax * 1_000, lagP99Ms: lagP99 * 1_000 };
+    if (early.size > 0) process.stderr.write(`answered before a decision: ${JSON.stringify(Object.fromEntries(early))}\n`);
+    return { held: pending, early: Object.fromEntries(early), rssPerCall: rss / pending, heapPerCall: heap / pending, lagMaxMs: lagMax * 1_000, lagP99Ms: lagP99 * 1_000 };
   } finally {
     gateway.kill('SIGKILL');
   }

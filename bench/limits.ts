@@ -9,12 +9,25 @@
  * Scenarios: one limit per call, mostly admitted; one limit, mostly refused; three limits per call
  * (grant + session + global, like a realistic run_job entry), mostly admitted.
  *
- * Later sections (the added latency of a limited tools/call through the gateway) append their
- * own table: add a `Section` to `sections` below.
+ * Section 2 runs a gateway in this process in front of the Databricks mock (stdio) and times
+ * tools/call from the SDK client one call at a time: a tool without limits and the same kind of
+ * tool with one limit, interleaved, so noise hits both alike. Redis commands per call come from
+ * `INFO commandstats` (the limit check is one EVALSHA).
  *
  *   npx tsx bench/limits.ts [--checks 100000] [--concurrency 64]
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { parseConfig, readEnvSettings } from '../src/config/load.js';
+import { Gateway } from '../src/gateway.js';
+import { generateToken, hashToken } from '../src/identity/tokens.js';
+import { createLogger } from '../src/log.js';
+import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
+import { databricksMockStdio } from '../test/helpers/upstreams.js';
 import { parseArgs } from 'node:util';
 import { RedisRateLimiter } from '../src/limits/redis-limiter.js';
 import type { LimitSubject } from '../src/limits/types.js';
@@ -149,8 +162,86 @@ const limiterSection: Section = async (redisUrl) => {
   }
 };
 
-/** Sections run in order on one Redis; the gateway end-to-end section goes after this one. */
-const sections: Section[] = [limiterSection];
+const gatewaySection: Section = async (redisUrl) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-limits-'));
+  const policy = path.join(dir, 'policy.json');
+  writeFileSync(
+    policy,
+    JSON.stringify({
+      version: '1',
+      default: 'allow',
+      tools: { list_clusters: { action: 'allow', limits: [{ counter: 'bench', window: 'minute', max: big, scope: 'grant' }] } },
+    }),
+  );
+  const token = generateToken();
+  const raw = {
+    port: 0,
+    host: '127.0.0.1',
+    redis: { url: redisUrl, prefix: `bench-gw-${process.pid}:` },
+    mcpServers: { databricks: databricksMockStdio() },
+    agents: { bench: { tokenSha256: hashToken(token) } },
+    policy,
+  };
+  const config = parseConfig(raw, path.join(dir, 'airlock.config.json'), {});
+  const gateway = new Gateway({ config, env: readEnvSettings({}), log: createLogger({ level: 'silent' }) });
+  await gateway.start();
+  const { port } = await gateway.listen(0, '127.0.0.1');
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal }));
+  const stats = createRedis(redisUrl, { name: 'bench:stats', mode: 'fail-fast' });
+  await waitForRedis(stats, 5_000);
+  const unlimited = { name: 'list_jobs', arguments: { params: {} } };
+  const limited = { name: 'list_clusters', arguments: { params: {} } };
+  const rounds = 3_000;
+  try {
+    for (let i = 0; i < 300; i++) await client.callTool(i % 2 ? limited : unlimited);
+    await new Promise((r) => setTimeout(r, 200)); // let the warm-up's audit writes land
+    const timed = async (call: typeof limited, n: number) => {
+      const before = await commandStats(stats);
+      const latencies: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await client.callTool(call);
+        latencies.push(performance.now() - t0);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await commandStats(stats);
+      const evals = ((after.get('evalsha') ?? 0) + (after.get('eval') ?? 0) - (before.get('evalsha') ?? 0) - (before.get('eval') ?? 0)) / n;
+      return { latencies, evals };
+    };
+    const a: number[] = [];
+    const b: number[] = [];
+    let evalsUnlimited = 0;
+    let evalsLimited = 0;
+    for (let r = 0; r < 10; r++) {
+      const u = await timed(unlimited, rounds / 10);
+      const l = await timed(limited, rounds / 10);
+      a.push(...u.latencies);
+      b.push(...l.latencies);
+      evalsUnlimited += u.evals / 10;
+      evalsLimited += l.evals / 10;
+    }
+    a.sort((x, y) => x - y);
+    b.sort((x, y) => x - y);
+    return [
+      `### A tools/call through the gateway, with and without a rate limit (concurrency 1, ${rounds} calls each, interleaved)`,
+      '',
+      '| tool | p50 ms | p99 ms | Redis scripts per call (limit check + audit append) |',
+      '|---|---|---|---|',
+      `| list_jobs (no limit) | ${percentile(a, 50).toFixed(3)} | ${percentile(a, 99).toFixed(3)} | ${evalsUnlimited.toFixed(2)} |`,
+      `| list_clusters (one limit) | ${percentile(b, 50).toFixed(3)} | ${percentile(b, 99).toFixed(3)} | ${evalsLimited.toFixed(2)} |`,
+      '',
+      `Added by the limit: p50 ${(percentile(b, 50) - percentile(a, 50)).toFixed(3)} ms, ${(evalsLimited - evalsUnlimited).toFixed(2)} Redis round trips per call.`,
+    ].join('\n');
+  } finally {
+    stats.disconnect();
+    await client.close();
+    await gateway.close();
+  }
+};
+
+/** Sections run in order on one Redis. */
+const sections: Section[] = [limiterSection, gatewaySection];
 
 async function main(): Promise<void> {
   const server = process.env['REDIS_URL'] ? undefined : await startRedisServer();
