@@ -73,7 +73,7 @@ export class Gateway {
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
-    this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount() });
+    this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
     this.auditStore = new AuditStore({ redis: this.redis, prefix, log, ...optional('retentionMs', config.audit.retention), ...optional('file', config.audit.file) });

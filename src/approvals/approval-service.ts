@@ -171,14 +171,9 @@ export class ApprovalService {
 
   /** Records a decision or a quorum vote. Every refusal is an answer, not an exception. */
   async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
-    const record = await withStateStore(() => this.store.get(id));
-    if (!record) return { kind: 'not_found' };
-    if (record.status !== 'pending') return { kind: 'already_decided', record };
-    const authorization = await authorizeDecision(actor, record, verdict, this.directory);
-    if (!authorization.allowed) {
-      await this.audit({ type: 'unauthorized_approver', ...this.callFields(record), actor, reason: authorization.why, details: { verdict } });
-      return { kind: 'not_authorized', record, why: authorization.why };
-    }
+    const check = await this.checkDecision(id, actor, verdict);
+    if (check.kind !== 'allowed') return check;
+    const { record } = check;
     const now = this.now();
     const outcome = await withStateStore(() => this.store.decide(id, actor, verdict, reason, now, record.settings.quorum));
     const fresh = await this.requireRecord(id);

@@ -9,7 +9,9 @@ import type { Readable } from 'node:stream';
 import type { ApprovalRecord, ApprovalStatus, Actor, DecisionResult, Verdict } from '../approvals/types.js';
 import type { AuditEvent, AuditEventType } from '../audit/types.js';
 import type { Logger } from '../log.js';
-import type { Action, ApprovalSettings, Decision, LimitScope, LimitSpec } from '../policy/types.js';
+import type { LimitUsage } from '../limits/redis-limiter.js';
+import type { PolicyToolInfo } from '../policy/policy-info.js';
+import type { Action, Decision } from '../policy/types.js';
 import type { Redis } from '../state/redis.js';
 
 /** The approvals core (ApprovalService): the same decide() as Slack, the API and the CLI. */
@@ -40,39 +42,16 @@ export interface DashboardAudit {
   story(approvalId: string): Promise<AuditEvent[]>;
 }
 
-/** One counter's state in its current window (the rate limiter's `inspect()` rows). */
-export interface DashboardLimitUsage {
-  counter: string;
-  scope: LimitScope;
-  /** Agent (`grant`) or session id (`session`); undefined for `global`. */
-  subject: string | undefined;
-  count: number;
-  max: number;
-  windowSec: number;
-  resetsInMs: number;
-}
+/** One counter's state in its current window: the rate limiter's own `inspect()` rows. */
+export type DashboardLimitUsage = Omit<LimitUsage, 'resetsAt'>;
 
 /** The rate limiter (RedisRateLimiter). */
 export interface DashboardLimits {
   inspect(filter?: { agent?: string }): Promise<DashboardLimitUsage[]>;
 }
 
-/** One tools entry of a loaded policy, described for people. */
-export interface DashboardPolicyTool {
-  /** Tool name or glob as written. */
-  entry: string;
-  kind: 'exact' | 'glob';
-  action: Action;
-  /** Other actions its rules can lead to. */
-  ruleActions: Action[];
-  reason: string | undefined;
-  description: string | undefined;
-  limits: LimitSpec[];
-  approval: ApprovalSettings | undefined;
-  rules: number;
-  constraints: number;
-  redact: string[];
-}
+/** One tools entry of a loaded policy, described for people: the engine's own description. */
+export type DashboardPolicyTool = Omit<PolicyToolInfo, 'onStateError'>;
 
 /** One loaded policy file. */
 export interface DashboardPolicyFile {

@@ -113,18 +113,29 @@ async function collectResult(approvals: ApprovalService, record: ApprovalRecord)
   throw new AirlockError('upstream_timeout', `The approved call ${record.id} is still running in another request; check its effect before retrying.`);
 }
 
+/**
+ * Progress every `progressIntervalMs`, the first at once. The second comes after a random part of
+ * the interval, so calls held in the same instant do not all tick in the same millisecond ever
+ * after (10,000 held calls would otherwise stall the event loop in bursts).
+ */
 function startProgress(options: HeldCallOptions, input: HeldCallInput): () => void {
   const { record, ctx } = input;
   const total = Math.max(1, Math.round(record.settings.timeoutMs / 1_000));
   const where = options.describeChannel(record.settings.channel);
   const tick = () => {
-    const elapsedSec = Math.round((Date.now() - record.createdAt) / 1_000);
-    const message = `waiting for approval ${record.id} in ${where} (${formatDurationMs(elapsedSec * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)})`;
-    void ctx.sendProgress({ progress: elapsedSec, total, message }).catch(() => undefined);
+    const elapsedMs = Date.now() - record.createdAt;
+    const message = `waiting for approval ${record.id} in ${where} (${formatDurationMs(Math.round(elapsedMs / 1_000) * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)})`;
+    // Seconds with one decimal: strictly increasing from tick to tick, as MCP requires.
+    void ctx.sendProgress({ progress: Math.round(elapsedMs / 100) / 10, total, message }).catch(() => undefined);
   };
   tick();
-  const timer = setInterval(tick, options.progressIntervalMs);
-  return () => clearInterval(timer);
+  let timer: NodeJS.Timeout;
+  const next = () => {
+    tick();
+    timer = setTimeout(next, options.progressIntervalMs);
+  };
+  timer = setTimeout(next, options.progressIntervalMs * (0.5 + Math.random() / 2));
+  return () => clearTimeout(timer);
 }
 
 function pendingError(options: HeldCallOptions, record: ApprovalRecord): AirlockError {

@@ -18,7 +18,9 @@ export class Metrics {
   readonly auditWriteFailures: Counter;
   readonly pendingApprovals: Gauge;
 
-  constructor(options: { pendingApprovals: () => Promise<number> }) {
+  readonly callsInFlight: Gauge;
+
+  constructor(options: { pendingApprovals: () => Promise<number>; callsInFlight?: () => number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'airlock_', eventLoopMonitoringPrecision: 20 });
     this.toolCalls = new Counter({ name: 'airlock_tool_calls_total', help: 'tools/call requests by tool and decision (allowed, denied, invalid_arguments, rate_limited, held)', labelNames: ['tool', 'decision'], registers });
@@ -41,6 +43,14 @@ export class Metrics {
     this.deliveryFailures = new Counter({ name: 'airlock_channel_delivery_failures_total', help: 'Approval notifications a channel (Slack) could not deliver after all retries', labelNames: ['channel'], registers });
     this.auditWriteFailures = new Counter({ name: 'airlock_audit_write_failures_total', help: 'Audit events that could not be stored after retries (each is logged in full at error level)', registers });
     this.redisErrors = new Counter({ name: 'airlock_redis_errors_total', help: 'Redis connection errors', labelNames: ['connection'], registers });
+    this.callsInFlight = new Gauge({
+      name: 'airlock_calls_in_flight',
+      help: 'tools/call requests this process is working on (held ones included)',
+      registers,
+      collect() {
+        this.set(options.callsInFlight?.() ?? 0);
+      },
+    });
     this.pendingApprovals = new Gauge({
       name: 'airlock_approvals_pending',
       help: 'Held calls waiting for a decision (all replicas)',
