@@ -3,31 +3,11 @@
  * comma, quote, CR or LF is quoted and its quotes doubled). Structured values are JSON in their
  * cell. The JSONL export is the lossless one (and the one whose hashes re-verify); CSV is for reading.
  */
+import { contentFields } from './chain.js';
 import type { AuditActor, AuditEvent } from './types.js';
 
-/** The CSV columns, in order (the header row). */
-export const csvColumns = [
-  'id',
-  'time',
-  'seq',
-  'type',
-  'agent',
-  'session',
-  'upstream',
-  'tool',
-  'approvalId',
-  'actor',
-  'reason',
-  'outcome',
-  'policyVersion',
-  'rule',
-  'argumentsHash',
-  'arguments',
-  'latency',
-  'details',
-  'prevHash',
-  'hash',
-] as const;
+/** The CSV columns, in order (the header row): the stream position, then the hashed content, then the links. */
+export const csvColumns = ['id', 'time', 'seq', ...contentFields.filter((field) => field !== 'time'), 'prevHash', 'hash'] as const;
 
 /** One field, quoted only when it has to be. */
 export function csvField(value: string): string {
@@ -44,29 +24,23 @@ export const csvHeader = csvRecord(csvColumns);
 
 /** An event as one CSV record in `csvColumns` order; absent fields are empty cells. */
 export function eventCsvRecord(event: AuditEvent): string {
-  const json = (value: unknown) => (value === undefined ? '' : JSON.stringify(value));
-  return csvRecord([
-    event.id,
-    event.time,
-    String(event.seq),
-    event.type,
-    event.agent ?? '',
-    event.session ?? '',
-    event.upstream ?? '',
-    event.tool ?? '',
-    event.approvalId ?? '',
-    actorText(event.actor),
-    event.reason ?? '',
-    event.outcome ?? '',
-    event.policyVersion ?? '',
-    event.rule ?? '',
-    event.argumentsHash ?? '',
-    json(event.arguments),
-    json(event.latency),
-    json(event.details),
-    event.prevHash,
-    event.hash,
-  ]);
+  return csvRecord(csvColumns.map((column) => cell(event, column)));
+}
+
+/** Structured values are JSON in their cell; the actor is `kind:id`; the rest as text. */
+function cell(event: AuditEvent, column: (typeof csvColumns)[number]): string {
+  switch (column) {
+    case 'actor':
+      return actorText(event.actor);
+    case 'arguments':
+    case 'latency':
+    case 'details':
+      return event[column] === undefined ? '' : JSON.stringify(event[column]);
+    default: {
+      const value = event[column];
+      return value === undefined ? '' : String(value);
+    }
+  }
 }
 
 /** `slack:U012AB`, `admin:alice`, `cli:bob`, `system:airlock`: kind and id in one readable cell. */

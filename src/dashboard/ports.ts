@@ -10,7 +10,7 @@ import type { ApprovalRecord, ApprovalStatus, Actor, DecisionResult, Verdict } f
 import type { AuditEvent, AuditEventType } from '../audit/types.js';
 import type { Logger } from '../log.js';
 import type { LimitUsage } from '../limits/redis-limiter.js';
-import type { PolicyToolInfo } from '../policy/policy-info.js';
+import type { PolicyFileInfo, PolicyToolInfo } from '../policy/policy-info.js';
 import type { Action, Decision } from '../policy/types.js';
 import type { Redis } from '../state/redis.js';
 
@@ -53,19 +53,8 @@ export interface DashboardLimits {
 /** One tools entry of a loaded policy, described for people: the engine's own description. */
 export type DashboardPolicyTool = Omit<PolicyToolInfo, 'onStateError'>;
 
-/** One loaded policy file. */
-export interface DashboardPolicyFile {
-  file: string;
-  version: string;
-  /** ISO time it was swapped in. */
-  loadedAt: string;
-  isDefault: boolean;
-  /** Agents configured to use this file. */
-  agents: string[];
-  default: Action;
-  defaultReason: string;
-  tools: DashboardPolicyTool[];
-}
+/** One loaded policy file: the engine's own description, minus what the dashboard does not show. */
+export type DashboardPolicyFile = Omit<PolicyFileInfo, 'hideDenied' | 'onStateError' | 'tools'> & { tools: DashboardPolicyTool[] };
 
 /** The policy engine, seen from the dashboard. */
 export interface DashboardPolicy {
