@@ -222,6 +222,28 @@ describe('a client that cannot wait (no progress token)', () => {
   });
 });
 
+describe('a gateway that shuts down while a call waits', () => {
+  it('answers the waiting agent "approval pending, retry" and keeps the approval for another replica', async () => {
+    const callLog = createCallLog();
+    const before = await gateway(callLog);
+    const client = await before.connect('agent-a');
+    const waiting = callWithProgress(client, { timeoutMs: 30_000 });
+    const [held] = await adminApi(before.baseUrl).waitForPending();
+    const closed = before.gateway.close(); // the gateway alone: the agent's connection stays open
+    const answer = await waiting;
+    await closed;
+    expect(answer._meta?.['airlock/error']).toMatchObject({ code: 'approval_pending', approvalId: held?.id });
+
+    const after = await gateway(callLog, { prefix: before.prefix });
+    const api = adminApi(after.baseUrl);
+    expect((await api.approvals('pending')).map((a) => a.id)).toEqual([held?.id]);
+    expect((await api.approve(held?.id ?? '')).status).toBe(200);
+    const retried = await (await after.connect('agent-a')).callTool({ name: 'run_job', arguments: runJobArgs });
+    expect(JSON.parse(textOf(retried))).toHaveProperty('run_id');
+    expect(runJobCalls(callLog)).toHaveLength(1);
+  });
+});
+
 describe('a client that uses MCP tasks', () => {
   it('gets a task at once, and the task completes with the upstream result after approval', async () => {
     const callLog = createCallLog();

@@ -61,8 +61,6 @@ describe('Slack delivery', () => {
     expect(fake.calls('chat.postMessage')).toHaveLength(20);
     const postedIds = posts.map((p) => ids.find((id) => JSON.stringify(p.args['blocks']).includes(id)));
     expect(postedIds).toEqual(ids);
-    const gaps = posts.slice(1).map((p, i) => p.at - (posts[i]?.at ?? 0));
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(25); // paced: ~50 ms apart, with slack for timer jitter
     const refs = await Promise.all(ids.map(async (id) => (await approvals.get(id))?.channelRefs['slack']));
     expect(new Set(refs.map((r) => JSON.stringify(r))).size).toBe(20);
   });

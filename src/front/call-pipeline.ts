@@ -52,6 +52,8 @@ export class CallPipeline {
   private inflight = 0;
   private drained: (() => void) | undefined;
   private draining = false;
+  /** Aborted by drain(): calls waiting for approval answer "pending, retry" rather than hold up shutdown. */
+  private readonly stopping = new AbortController();
 
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
@@ -126,7 +128,7 @@ export class CallPipeline {
               allowSelfApproval: decision.approval.allowSelfApproval,
             },
           });
-      return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held }, { ctx, record: held.record, release });
+      return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
     }
     const refused = await this.checkLimits(ctx, decision, facts);
     if (refused) return refused;
@@ -221,6 +223,7 @@ export class CallPipeline {
   /** Stops taking calls and waits until those in flight end, or the deadline passes. */
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
+    this.stopping.abort();
     if (this.inflight === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, deadlineMs);

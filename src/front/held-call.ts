@@ -23,6 +23,11 @@ export interface HeldCallOptions {
   progressIntervalMs: number;
   /** Where approval requests go, for messages ("#data-approvals", "the Airlock dashboard"). */
   describeChannel(channel: string | undefined): string;
+  /**
+   * Aborts when this gateway shuts down: waiting calls then answer "approval pending, retry"
+   * (the hold lives on in Redis for another replica) instead of being withdrawn.
+   */
+  stopping?: AbortSignal;
 }
 
 export interface HeldCallInput {
@@ -41,7 +46,8 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
     const waitMs = ctx.canWaitLong ? untilExpiry : Math.min(options.answerPendingAfterMs, untilExpiry);
     const stopProgress = ctx.canWaitLong ? startProgress(options, input) : () => undefined;
     try {
-      record = await options.approvals.waitForOutcome(record.id, waitMs, ctx.signal);
+      const wakeUp = options.stopping ? AbortSignal.any([ctx.signal, options.stopping]) : ctx.signal;
+      record = await options.approvals.waitForOutcome(record.id, waitMs, wakeUp);
     } finally {
       stopProgress();
     }

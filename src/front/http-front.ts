@@ -42,6 +42,8 @@ export class HttpFront {
   private readonly sessions = new Map<string, Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  /** POSTs whose answer is still being written: close() lets them finish before ending sessions. */
+  private readonly answering = new Set<Promise<void>>();
 
   constructor(deps: HttpFrontDeps) {
     this.deps = deps;
@@ -57,10 +59,16 @@ export class HttpFront {
     this.sweepTimer.unref();
   }
 
-  /** Closes every session (each transport ends its open streams). */
-  async close(): Promise<void> {
+  /**
+   * Closes every session (each transport ends its open streams), after the answers still being
+   * written — the SDK writes a handler's result a tick after the handler returns — or `graceMs`.
+   */
+  async close(graceMs = 2_000): Promise<void> {
     this.closing = true;
     clearInterval(this.sweepTimer);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.answering]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
     await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
   }
 
@@ -129,7 +137,13 @@ export class HttpFront {
         if (!res.writableFinished) this.deps.inflight.abort(session.id, [requestId], 'client connection closed');
       });
     }
-    await session.transport.handleRequest(req as IncomingMessage, res as ServerResponse, body);
+    const answered = session.transport.handleRequest(req as IncomingMessage, res as ServerResponse, body);
+    this.answering.add(answered);
+    try {
+      await answered;
+    } finally {
+      this.answering.delete(answered);
+    }
   }
 
   private async handleSessionRequest(req: AgentRequest, res: Response): Promise<void> {
