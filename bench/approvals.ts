@@ -18,22 +18,14 @@
  *   npm run bench:approvals [-- --approvals 1000 --held 10000]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ApprovalService } from '../src/approvals/approval-service.js';
-import type { AuditSink } from '../src/audit/types.js';
-import { parseConfig, readEnvSettings } from '../src/config/load.js';
-import { Gateway } from '../src/gateway.js';
 import { runHeldCall } from '../src/front/held-call.js';
 import type { CallContext } from '../src/front/call-context.js';
-import { generateToken, hashToken } from '../src/identity/tokens.js';
-import { createLogger } from '../src/log.js';
-import { createRedis, waitForRedis } from '../src/state/redis.js';
-import { argumentsHash } from '../src/util/canonical.js';
+import { startInProcessGateway } from '../test/helpers/in-process-gateway.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
+import { runJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
 import { databricksMockStdio, repoRoot } from '../test/helpers/upstreams.js';
 import { percentile } from './load.js';
 
@@ -72,33 +64,13 @@ async function main(): Promise<void> {
 }
 
 async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: number }> {
-  const log = createLogger({ level: 'silent' });
   const prefix = `bench-approvals-${process.pid}:`;
-  const audit: AuditSink = { append: async () => undefined };
-  const replica = async () => {
-    const redis = createRedis(redisUrl, { name: 'bench', mode: 'fail-fast', log });
-    await waitForRedis(redis, 5_000);
-    const approvals = new ApprovalService({ redis, redisUrl, prefix, log, audit, retryValidityMs: 60_000, runWorkers: true });
-    await approvals.start();
-    return { approvals, close: async () => (await approvals.close(), redis.disconnect()) };
-  };
-  const [a, b] = [await replica(), await replica()];
+  const [a, b] = [await startApprovalReplica(redisUrl, prefix), await startApprovalReplica(redisUrl, prefix)];
   const samples: number[] = [];
   const never = new AbortController().signal;
   try {
     for (let i = 0; i < approvalCount + 50; i++) {
-      const args = { params: { job_id: i, notebook_params: { run: String(i) } } };
-      const { record } = await a.approvals.hold({
-        agent: 'bench',
-        sessionId: 'bench',
-        upstream: 'databricks',
-        tool: 'run_job',
-        displayArguments: args,
-        argumentsHash: argumentsHash(args),
-        policyVersion: 'bench',
-        rule: 'tools.run_job',
-        settings: { approvers: [], quorum: 1, timeoutMs: 600_000, show: [], allowSelfApproval: false },
-      });
+      const { record } = await a.approvals.hold(runJobHold({ arguments: { params: { job_id: i, notebook_params: { run: String(i) } } }, settings: { timeoutMs: 600_000 } }));
       let decidedAt = 0;
       let releasedAt = 0;
       const ctx: CallContext = {
@@ -143,21 +115,13 @@ async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: num
 async function manyWaiting(redisUrl: string, mode: 'held' | 'slow upstream') {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc (npm run bench:approvals does)');
-  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-'));
-  const token = generateToken();
-  const policy = path.join(dir, 'policy.json');
-  writeFileSync(policy, JSON.stringify({ version: '1', default: 'allow', tools: { run_job: { action: 'approve', approval: { timeout: '30m' } } } }));
-  const raw = {
-    port: 0,
-    host: '127.0.0.1',
-    redis: { url: redisUrl, prefix: `bench-${mode === 'held' ? 'held' : 'slow'}-${process.pid}:` },
+  const { gateway, mcpUrl, tokens } = await startInProcessGateway({
+    redisUrl,
+    prefix: `bench-${mode === 'held' ? 'held' : 'slow'}-${process.pid}:`,
     mcpServers: { databricks: { ...databricksMockStdio({ delayMs: mode === 'held' ? 0 : 3_600_000 }), callTimeout: '2h' } },
-    agents: { bench: { tokenSha256: hashToken(token) } },
-    policy,
-  };
-  const gateway = new Gateway({ config: parseConfig(raw, path.join(dir, 'airlock.config.json'), {}), env: readEnvSettings({}), log: createLogger({ level: 'silent' }) });
-  await gateway.start();
-  const { port } = await gateway.listen(0, '127.0.0.1');
+    agents: ['bench'],
+    policy: { version: '1', default: 'allow', tools: { run_job: { action: 'approve', approval: { timeout: '30m' } } } },
+  });
   const live = () => {
     gc();
     gc();
@@ -166,7 +130,7 @@ async function manyWaiting(redisUrl: string, mode: 'held' | 'slow upstream') {
   await new Promise((r) => setTimeout(r, 1_000));
   const before = live();
   const tool = mode === 'held' ? 'run_job' : 'list_jobs';
-  const clients = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/waiting-clients.ts'), `http://127.0.0.1:${port}/mcp`, token, tool, String(heldCount)], {
+  const clients = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/waiting-clients.ts'), mcpUrl, tokens['bench'] ?? '', tool, String(heldCount)], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {

@@ -16,17 +16,11 @@
  *
  *   npx tsx bench/limits.ts [--checks 100000] [--concurrency 64]
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { parseConfig, readEnvSettings } from '../src/config/load.js';
-import { Gateway } from '../src/gateway.js';
-import { generateToken, hashToken } from '../src/identity/tokens.js';
-import { createLogger } from '../src/log.js';
 import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
+import { startInProcessGateway } from '../test/helpers/in-process-gateway.js';
 import { databricksMockStdio } from '../test/helpers/upstreams.js';
 import { parseArgs } from 'node:util';
 import { RedisRateLimiter } from '../src/limits/redis-limiter.js';
@@ -163,31 +157,19 @@ const limiterSection: Section = async (redisUrl) => {
 };
 
 const gatewaySection: Section = async (redisUrl) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-limits-'));
-  const policy = path.join(dir, 'policy.json');
-  writeFileSync(
-    policy,
-    JSON.stringify({
+  const { gateway, mcpUrl, tokens } = await startInProcessGateway({
+    redisUrl,
+    prefix: `bench-gw-${process.pid}:`,
+    mcpServers: { databricks: databricksMockStdio() },
+    agents: ['bench'],
+    policy: {
       version: '1',
       default: 'allow',
       tools: { list_clusters: { action: 'allow', limits: [{ counter: 'bench', window: 'minute', max: big, scope: 'grant' }] } },
-    }),
-  );
-  const token = generateToken();
-  const raw = {
-    port: 0,
-    host: '127.0.0.1',
-    redis: { url: redisUrl, prefix: `bench-gw-${process.pid}:` },
-    mcpServers: { databricks: databricksMockStdio() },
-    agents: { bench: { tokenSha256: hashToken(token) } },
-    policy,
-  };
-  const config = parseConfig(raw, path.join(dir, 'airlock.config.json'), {});
-  const gateway = new Gateway({ config, env: readEnvSettings({}), log: createLogger({ level: 'silent' }) });
-  await gateway.start();
-  const { port } = await gateway.listen(0, '127.0.0.1');
+    },
+  });
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${tokens['bench']}` } }, fetch: fetchWithOwnSignal }));
   const stats = createRedis(redisUrl, { name: 'bench:stats', mode: 'fail-fast' });
   await waitForRedis(stats, 5_000);
   const unlimited = { name: 'list_jobs', arguments: { params: {} } };

@@ -14,40 +14,24 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ApprovalService, type HoldInput } from '../src/approvals/approval-service.js';
-import { createLogger } from '../src/log.js';
-import { createRedis, waitForRedis } from '../src/state/redis.js';
-import { argumentsHash } from '../src/util/canonical.js';
+import type { HoldInput } from '../src/approvals/approval-service.js';
 import { attachSlack, blockActionsPayload, interactionBody, signSlackRequest, startFakeSlack } from '../test/helpers/fake-slack.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
+import { runJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
 import { percentile } from './load.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200' }, warmup: { type: 'string', default: '20' } } });
 const calls = Number(values.calls);
 const warmup = Number(values.warmup);
-const log = createLogger({ level: 'silent' });
 
-async function replica(redisUrl: string, prefix: string) {
-  const redis = createRedis(redisUrl, { name: 'bench', mode: 'fail-fast', log });
-  await waitForRedis(redis, 5_000);
-  const approvals = new ApprovalService({ redis, redisUrl, prefix, log, audit: { append: async () => undefined }, retryValidityMs: 60_000, runWorkers: true });
-  await approvals.start();
-  return { approvals, close: async () => (await approvals.close(), redis.disconnect()) };
-}
-
+/** The i-th held run_job, for the approvers in the fake Slack workspace. */
 function hold(i: number): HoldInput {
-  const args = { params: { job_id: 100_000 + i, notebook_params: { env: 'prod', run: String(i) } } };
-  return {
+  return runJobHold({
     agent: 'bench-agent',
     sessionId: 'bench-session',
-    upstream: 'databricks',
-    tool: 'run_job',
-    displayArguments: args,
-    argumentsHash: argumentsHash(args),
-    policyVersion: 'bench',
-    rule: 'tools.run_job',
-    settings: { approvers: ['U0BENCH'], quorum: 1, timeoutMs: 600_000, show: ['params.job_id', 'params.notebook_params'], allowSelfApproval: false },
-  };
+    arguments: { params: { job_id: 100_000 + i, notebook_params: { env: 'prod', run: String(i) } } },
+    settings: { approvers: ['U0BENCH'], timeoutMs: 600_000 },
+  });
 }
 
 async function main(): Promise<void> {
@@ -55,7 +39,7 @@ async function main(): Promise<void> {
   const redisUrl = process.env['REDIS_URL'] ?? (redisServer as { url: string }).url; // one of the two is set
   const prefix = `bench-slack-${process.pid}:`;
   const fake = await startFakeSlack();
-  const [holder, slackSide] = [await replica(redisUrl, prefix), await replica(redisUrl, prefix)];
+  const [holder, slackSide] = [await startApprovalReplica(redisUrl, prefix), await startApprovalReplica(redisUrl, prefix)];
   const slack = await attachSlack(slackSide.approvals, fake, { postIntervalMs: 0 });
   const server = createServer(slack.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

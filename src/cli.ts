@@ -5,7 +5,7 @@
  */
 import { runAgentsCommand, runDashboardCommand } from './cli/agents.js';
 import { runApprovalsCommand } from './cli/approvals.js';
-import { cliAuditSink, runAuditCommand } from './cli/audit.js';
+import { runAuditCommand } from './cli/audit.js';
 import { CliError, printError } from './cli/common.js';
 import { runLimitsCommand } from './cli/limits.js';
 import { runPolicyCommand } from './cli/policy.js';
@@ -40,7 +40,7 @@ const commands: Record<string, Command> = {
   stdio: runStdio,
   agents: runAgentsCommand,
   dashboard: runDashboardCommand,
-  approvals: (args) => runApprovalsCommand(args, cliAuditSink),
+  approvals: runApprovalsCommand,
   audit: (args) => runAuditCommand(args),
   limits: runLimitsCommand,
   policy: (args) => runPolicyCommand(args),

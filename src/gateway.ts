@@ -31,7 +31,7 @@ import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } 
 import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
-import { PolicyEngine } from './policy/engine.js';
+import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
 import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
@@ -79,9 +79,7 @@ export class Gateway {
     this.auditStore = new AuditStore({ redis: this.redis, prefix, log, ...optional('retentionMs', config.audit.retention), ...optional('file', config.audit.file) });
     this.audit = meteredAuditSink(this.auditStore, this.metrics);
     this.policy = new PolicyEngine({
-      defaultFile: config.policy,
-      agentFiles: agentPolicyFiles(config),
-      watch: config.policyWatch,
+      ...policyEngineOptionsFromConfig(config),
       log,
       onLoaded: ({ file, version }) => void this.recordAdmin({ type: 'policy_loaded', policyVersion: version, details: { file } }),
       onRejected: ({ file, problems }) => void this.recordAdmin({ type: 'policy_rejected', reason: problems.map((p) => `${p.path}: ${p.message}`).join('; '), details: { file, problems } }),
@@ -257,12 +255,6 @@ export class Gateway {
       this.log.error({ err: (error as Error).message, event: event.type }, 'audit write failed');
     }
   }
-}
-
-function agentPolicyFiles(config: LoadedConfig): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, agent] of Object.entries(config.agents)) if (agent.policy) out[name] = agent.policy;
-  return out;
 }
 
 /** `{key: value}` when value is defined, else `{}` — for exactOptionalPropertyTypes-style options. */

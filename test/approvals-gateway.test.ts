@@ -52,6 +52,19 @@ function callWithProgress(client: Awaited<ReturnType<TestGateway['connect']>>, o
 
 const runJobCalls = (log: CallLog) => log.calls().filter((c) => c.tool === 'run_job');
 
+/**
+ * On `gw`, a replica sharing the holding gateway's prefix: the approval is still the one pending,
+ * an operator approves it there, and the agent's identical retry collects the result, run once.
+ */
+async function approveOnAnotherReplicaAndRetry(gw: TestGateway, approvalId: string, callLog: CallLog): Promise<void> {
+  const api = adminApi(gw.baseUrl);
+  expect((await api.approvals('pending')).map((a) => a.id)).toEqual([approvalId]);
+  expect((await api.approve(approvalId)).status).toBe(200);
+  const retried = await (await gw.connect('agent-a')).callTool({ name: 'run_job', arguments: runJobArgs });
+  expect(JSON.parse(textOf(retried))).toHaveProperty('run_id');
+  expect(runJobCalls(callLog)).toHaveLength(1);
+}
+
 describe('a held run_job', () => {
   it('is released once approved through the API, and the agent gets the run id — kept alive by progress past its own timeout', async () => {
     const callLog = createCallLog();
@@ -211,14 +224,7 @@ describe('a client that cannot wait (no progress token)', () => {
     await before.close();
     gateways.splice(gateways.indexOf(before), 1);
 
-    const after = await gateway(callLog, { prefix: before.prefix });
-    const api = adminApi(after.baseUrl);
-    const [still] = await api.approvals('pending');
-    expect(still?.id).toBe(approvalId);
-    expect((await api.approve(approvalId)).status).toBe(200);
-    const again = await (await after.connect('agent-a')).callTool({ name: 'run_job', arguments: runJobArgs });
-    expect(JSON.parse(textOf(again))).toHaveProperty('run_id');
-    expect(runJobCalls(callLog)).toHaveLength(1);
+    await approveOnAnotherReplicaAndRetry(await gateway(callLog, { prefix: before.prefix }), approvalId, callLog);
   });
 });
 
@@ -234,13 +240,7 @@ describe('a gateway that shuts down while a call waits', () => {
     await closed;
     expect(answer._meta?.['airlock/error']).toMatchObject({ code: 'approval_pending', approvalId: held?.id });
 
-    const after = await gateway(callLog, { prefix: before.prefix });
-    const api = adminApi(after.baseUrl);
-    expect((await api.approvals('pending')).map((a) => a.id)).toEqual([held?.id]);
-    expect((await api.approve(held?.id ?? '')).status).toBe(200);
-    const retried = await (await after.connect('agent-a')).callTool({ name: 'run_job', arguments: runJobArgs });
-    expect(JSON.parse(textOf(retried))).toHaveProperty('run_id');
-    expect(runJobCalls(callLog)).toHaveLength(1);
+    await approveOnAnotherReplicaAndRetry(await gateway(callLog, { prefix: before.prefix }), held?.id ?? '', callLog);
   });
 });
 

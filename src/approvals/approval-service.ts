@@ -115,13 +115,14 @@ export class ApprovalService {
     const createdAt = this.now();
     const request: HeldRequest = { ...input, id: newApprovalId(), createdAt, expiresAt: createdAt + input.settings.timeoutMs };
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
-    if (outcome.kind === 'created') {
-      await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
-      await this.audit({ type: 'approval_requested', ...this.callFields(request), latency: {} });
-      await this.notifications.publish('requested', request.id);
-    }
-    const record = await this.requireRecord(outcome.id);
-    return { record, attached: outcome.kind === 'attached' };
+    if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
+    await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
+    await this.audit({ type: 'approval_requested', ...this.callFields(request), latency: {} });
+    await this.notifications.publish('requested', request.id);
+    // Just written, so known without reading it back; a decision that lands meanwhile is seen by
+    // waitForOutcome(), which reads the record before it waits.
+    const record: ApprovalRecord = { ...request, status: 'pending', votes: [], decidedBy: undefined, decidedAt: undefined, reason: undefined, execution: undefined, channelRefs: {} };
+    return { record, attached: false };
   }
 
   /**

@@ -16,9 +16,8 @@
  * - Retention by time, recorded in the chain itself (retention.ts); an optional JSON-lines mirror.
  */
 import type { Readable } from 'node:stream';
-import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createRedis, waitForRedis, type Redis } from '../state/redis.js';
+import type { Redis } from '../state/redis.js';
 import { ChainWriter } from './chain-writer.js';
 import { exportEvents, exportReadable, exportText, type ExportOptions } from './export.js';
 import { FileMirror } from './file-mirror.js';
@@ -49,7 +48,7 @@ export interface AuditStoreOptions {
   attemptTimeoutMs?: number;
   /** First retry backoff, doubling (default 50 ms). */
   backoffMs?: number;
-  /** Close the connection on close() (set by openAuditStore). */
+  /** Close the connection on close() (the CLI's store owns its connection). */
   ownsConnection?: boolean;
   now?: () => number;
 }
@@ -174,41 +173,6 @@ export class AuditStore implements AuditSink {
     this.trimming = run;
     await run;
   }
-}
-
-/** Where the CLI's store connects (from the config file). */
-export interface OpenAuditStoreOptions {
-  redisUrl: string;
-  prefix: string;
-  log?: Logger;
-  /** Sets the per-approval index expiry; this store never trims (the gateway does). */
-  retentionMs?: number;
-  file?: string;
-  /** How long to wait for Redis (default 3 s). */
-  connectTimeoutMs?: number;
-}
-
-/**
- * An AuditStore on its own connection, for the CLI (`airlock audit …`, and as the approvals
- * CLI's sink). It does not trim. `close()` also closes the connection.
- */
-export async function openAuditStore(options: OpenAuditStoreOptions): Promise<AuditStore> {
-  const redis = createRedis(options.redisUrl, { name: 'airlock:audit-cli', mode: 'fail-fast', ...(options.log ? { log: options.log } : {}) });
-  if (!(await waitForRedis(redis, options.connectTimeoutMs ?? 3_000))) {
-    redis.disconnect();
-    throw new AirlockError('state_store_unavailable', `Cannot reach Redis at ${options.redisUrl}: is it running? (set REDIS_URL or redis.url in the config)`);
-  }
-  const store = new AuditStore({
-    redis,
-    prefix: options.prefix,
-    trimIntervalMs: 0,
-    ownsConnection: true,
-    ...(options.log ? { log: options.log } : {}),
-    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
-    ...(options.file === undefined ? {} : { file: options.file }),
-  });
-  await store.start();
-  return store;
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -7,15 +7,13 @@ import { userInfo } from 'node:os';
 import { ApprovalService } from '../approvals/approval-service.js';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
 import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
-import { logAuditSink } from '../audit/log-sink.js';
-import type { AuditSink } from '../audit/types.js';
+import { AuditStore } from '../audit/audit-store.js';
 import { createLogger } from '../log.js';
-import { createRedis, waitForRedis } from '../state/redis.js';
-import { CliError, configOption, loadCliConfig, parse } from './common.js';
+import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
 const usage = 'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
 
-export async function runApprovalsCommand(args: string[], auditFor?: (ctx: CliAuditContext) => AuditSink): Promise<number> {
+export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...configOption,
     status: { type: 'string' },
@@ -27,12 +25,9 @@ export async function runApprovalsCommand(args: string[], auditFor?: (ctx: CliAu
   if (sub === undefined) throw new CliError(usage);
   const config = loadCliConfig(values.config);
   const log = createLogger({ stderr: true, level: 'warn' });
-  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
-  if (!(await waitForRedis(redis, 3_000))) {
-    redis.disconnect();
-    throw new CliError(`cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
-  }
-  const audit = auditFor ? auditFor({ redis, prefix: config.redis.prefix }) : logAuditSink(log);
+  const redis = await connectCliRedis(config, log);
+  // The gateway's own hash-chained history: a CLI decision is audited like any other. It never trims.
+  const audit = new AuditStore({ redis, prefix: config.redis.prefix, log, trimIntervalMs: 0 });
   const approvals = new ApprovalService({ redis, redisUrl: config.redis.url, prefix: config.redis.prefix, log, audit, retryValidityMs: config.approvals.retryValidity, runWorkers: false });
   await approvals.start();
   try {
@@ -51,11 +46,6 @@ export async function runApprovalsCommand(args: string[], auditFor?: (ctx: CliAu
     await approvals.close();
     redis.disconnect();
   }
-}
-
-export interface CliAuditContext {
-  redis: ReturnType<typeof createRedis>;
-  prefix: string;
 }
 
 function cliActor() {

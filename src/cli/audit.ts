@@ -7,17 +7,16 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AuditStore, openAuditStore } from '../audit/audit-store.js';
+import { AuditStore } from '../audit/audit-store.js';
 import { exportFormats, type ExportFormat } from '../audit/export.js';
 import type { AuditFilter } from '../audit/filter.js';
 import { maxPageSize } from '../audit/query.js';
 import { streamIdPattern } from '../audit/stream-entry.js';
 import { formatStory, formatTable, formatVerify } from '../audit/text-format.js';
 import { parseTime, timeHelp } from '../audit/time.js';
-import { auditEventTypes, type AuditEventType, type AuditSink } from '../audit/types.js';
+import { auditEventTypes, type AuditEventType } from '../audit/types.js';
 import { createLogger } from '../log.js';
-import type { CliAuditContext } from './approvals.js';
-import { CliError, configOption, loadCliConfig, parse } from './common.js';
+import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
 const usage = `usage: airlock audit list [--agent A] [--tool T] [--type T[,T…]] [--approval ID] [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json]
        airlock audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--agent A] [--tool T] [--type T] [--out FILE]
@@ -52,7 +51,9 @@ export async function runAuditCommand(args: string[], output: CliOutput = { stdo
   const filter = parseFilter(values);
   const config = loadCliConfig(values.config);
   const log = createLogger({ stderr: true, level: 'warn' });
-  const store = await openAuditStore({ redisUrl: config.redis.url, prefix: config.redis.prefix, log });
+  // Reads only, and never trims (the gateway does); close() also closes the connection.
+  const store = new AuditStore({ redis: await connectCliRedis(config, log), prefix: config.redis.prefix, log, trimIntervalMs: 0, ownsConnection: true });
+  await store.start();
   const out = output.stdout;
   try {
     switch (sub) {
@@ -85,15 +86,6 @@ export async function runAuditCommand(args: string[], output: CliOutput = { stdo
   } finally {
     await store.close();
   }
-}
-
-/**
- * The approvals CLI's audit sink: the real hash-chained store on the CLI's connection, so a
- * decision made with `airlock approvals approve` is in the same history as the gateway's events.
- * Use as `runApprovalsCommand(args, cliAuditSink)`.
- */
-export function cliAuditSink(context: CliAuditContext): AuditSink {
-  return new AuditStore({ redis: context.redis, prefix: context.prefix, trimIntervalMs: 0 });
 }
 
 interface FilterFlags {

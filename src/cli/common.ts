@@ -6,7 +6,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
-import { isAirlockError } from '../errors.js';
+import { AirlockError, isAirlockError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createRedis, waitForRedis, type Redis } from '../state/redis.js';
 
 /** A usage error: printed without a stack, exit code 2. */
 export class CliError extends Error {}
@@ -23,6 +25,18 @@ export const configOption = { config: { type: 'string', short: 'c' } } as const;
 
 export function loadCliConfig(flag: string | undefined): LoadedConfig {
   return loadConfig(resolveConfigPath(flag));
+}
+
+/**
+ * The CLI's Redis connection (the config's URL), ready to use; commands that read or decide
+ * talk to Redis directly, so no gateway needs to run. Unreachable → a runtime failure (exit 1)
+ * saying what to check. The caller disconnects it.
+ */
+export async function connectCliRedis(config: LoadedConfig, log: Logger): Promise<Redis> {
+  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
+  if (await waitForRedis(redis, 3_000)) return redis;
+  redis.disconnect();
+  throw new AirlockError('state_store_unavailable', `cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
 }
 
 /** Prints an error for a person at a terminal; returns the exit code. */

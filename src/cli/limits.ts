@@ -5,9 +5,8 @@
  */
 import { RedisRateLimiter, type LimitUsage } from '../limits/redis-limiter.js';
 import { createLogger } from '../log.js';
-import { createRedis, waitForRedis } from '../state/redis.js';
 import { formatDurationMs } from '../util/duration.js';
-import { CliError, configOption, loadCliConfig, parse } from './common.js';
+import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
 const usage = 'usage: airlock limits show [--agent NAME] [--json] [--config FILE]';
 
@@ -22,11 +21,8 @@ export async function runLimitsCommand(args: string[]): Promise<number> {
   if (sub !== 'show' || extra !== undefined) throw new CliError(usage);
   const config = loadCliConfig(values.config);
   const log = createLogger({ stderr: true, level: 'error' }); // an unreachable Redis is reported once, below
-  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
+  const redis = await connectCliRedis(config, log);
   try {
-    if (!(await waitForRedis(redis, 3_000))) {
-      throw new CliError(`cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
-    }
     const limiter = new RedisRateLimiter({ redis, prefix: config.redis.prefix });
     const usages = await limiter.inspect(values.agent === undefined ? {} : { agent: values.agent });
     process.stdout.write(values.json === true ? `${JSON.stringify(usages, null, 2)}\n` : renderUsages(usages, values.agent));

@@ -11,7 +11,7 @@ import type { AuditEvent, AuditEventType } from '../audit/types.js';
 import type { Logger } from '../log.js';
 import type { LimitUsage } from '../limits/redis-limiter.js';
 import type { PolicyFileInfo, PolicyToolInfo } from '../policy/policy-info.js';
-import type { Action, Decision } from '../policy/types.js';
+import type { Decision } from '../policy/types.js';
 import type { Redis } from '../state/redis.js';
 
 /** The approvals core (ApprovalService): the same decide() as Slack, the API and the CLI. */

@@ -69,11 +69,14 @@ export class CallPipeline {
     if (this.draining) {
       return toolErrorResult(new AirlockError('shutting_down', 'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).', { retryAfterSec: 5 }));
     }
+    return this.tracked(() => this.run(ctx, name, args).catch(callErrorToResult));
+  }
+
+  /** Counts `work` as in flight until it settles, so drain() waits for it. */
+  private async tracked<T>(work: () => Promise<T>): Promise<T> {
     this.inflight += 1;
     try {
-      return await this.run(ctx, name, args);
-    } catch (error) {
-      return callErrorToResult(error);
+      return await work();
     } finally {
       this.inflight -= 1;
       if (this.inflight === 0) this.drained?.();
@@ -213,11 +216,7 @@ export class CallPipeline {
    * It still counts as in flight, so a graceful shutdown waits for it.
    */
   private recordAfterAnswer(event: AuditEventInput): void {
-    this.inflight += 1;
-    void this.record(event).finally(() => {
-      this.inflight -= 1;
-      if (this.inflight === 0) this.drained?.();
-    });
+    void this.tracked(() => this.record(event));
   }
 
   /** Stops taking calls and waits until those in flight end, or the deadline passes. */

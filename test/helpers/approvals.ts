@@ -1,93 +1,16 @@
 /**
- * Approval services on real Redis and real BullMQ, each as its own "replica" (own connections),
- * sharing one key prefix, with an in-memory audit sink whose events tests can read.
+ * Approval-core replicas (see replicas.ts) on the suite's Redis, and a fresh key prefix per test.
  */
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { ApprovalService, type HoldInput } from '../../src/approvals/approval-service.js';
-import type { AuditEventInput, AuditSink } from '../../src/audit/types.js';
-import { createLogger } from '../../src/log.js';
-import { createRedis, waitForRedis } from '../../src/state/redis.js';
-import { argumentsHash } from '../../src/util/canonical.js';
+import { startApprovalReplica, type Replica, type ReplicaOptions } from './replicas.js';
 
-export interface MemoryAudit extends AuditSink {
-  events: AuditEventInput[];
-}
+export { memoryAudit, runJobHold, slackUser, type MemoryAudit, type Replica } from './replicas.js';
 
-export function memoryAudit(): MemoryAudit {
-  const events: AuditEventInput[] = [];
-  return {
-    events,
-    async append(event) {
-      events.push(event);
-    },
-  };
-}
-
-export interface Replica {
-  approvals: ApprovalService;
-  audit: MemoryAudit;
-  close(): Promise<void>;
-}
-
-export async function startReplica(prefix: string, options: { runWorkers?: boolean; retryValidityMs?: number } = {}): Promise<Replica> {
-  const url = inject('redisUrl');
-  const log = createLogger({ level: 'silent' });
-  const redis = createRedis(url, { name: 'test', mode: 'fail-fast', log });
-  await waitForRedis(redis, 5_000);
-  const audit = memoryAudit();
-  const approvals = new ApprovalService({
-    redis,
-    redisUrl: url,
-    prefix,
-    log,
-    audit,
-    retryValidityMs: options.retryValidityMs ?? 60_000,
-    runWorkers: options.runWorkers ?? true,
-  });
-  await approvals.start();
-  return {
-    approvals,
-    audit,
-    close: async () => {
-      await approvals.close();
-      redis.disconnect();
-    },
-  };
+export function startReplica(prefix: string, options: ReplicaOptions = {}): Promise<Replica> {
+  return startApprovalReplica(inject('redisUrl'), prefix, options);
 }
 
 export function testPrefix(): string {
   return `test-${randomUUID()}:`;
 }
-
-/**
- * A held run_job like the pipeline builds it; override any field. `arguments` stands for the
- * call's full arguments: the hash and (unless given) the displayed arguments derive from it.
- */
-export function runJobHold(
-  overrides: Partial<Omit<HoldInput, 'settings'>> & { arguments?: Record<string, unknown>; settings?: Partial<HoldInput['settings']> } = {},
-): HoldInput {
-  const { settings, arguments: given, ...rest } = overrides;
-  const args = given ?? { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
-  return {
-    agent: 'agent-a',
-    sessionId: 'session-1',
-    upstream: 'databricks',
-    tool: 'run_job',
-    displayArguments: args,
-    argumentsHash: argumentsHash(args),
-    policyVersion: 'test-policy',
-    rule: 'tools.run_job',
-    ...rest,
-    settings: {
-      approvers: ['U0APPROVER1', 'U0APPROVER2', 'U0APPROVER3'],
-      quorum: 1,
-      timeoutMs: 60_000,
-      show: ['params.job_id', 'params.notebook_params'],
-      allowSelfApproval: false,
-      ...settings,
-    },
-  };
-}
-
-export const slackUser = (id: string) => ({ kind: 'slack' as const, id, name: id.toLowerCase() });

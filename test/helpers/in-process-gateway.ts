@@ -1,0 +1,73 @@
+/**
+ * A real Gateway in this process on a free port, from a config written to a temp folder: real
+ * Redis (under the given key prefix), real upstreams, agents with fresh tokens. No test runner
+ * needed, so the benchmarks start their gateways the same way the tests do.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseConfig, readEnvSettings } from '../../src/config/load.js';
+import { Gateway } from '../../src/gateway.js';
+import { generateToken, hashToken } from '../../src/identity/tokens.js';
+import { createLogger } from '../../src/log.js';
+
+export interface InProcessGatewayOptions {
+  redisUrl: string;
+  /** Key prefix; a second replica, or a restart, shares the first one's state by reusing it. */
+  prefix: string;
+  mcpServers: Record<string, unknown>;
+  /** Agent names; each gets a fresh token. Default: ["agent-a", "agent-b"]. */
+  agents?: string[];
+  /** Owner Slack user per agent name. */
+  owners?: Record<string, string>;
+  /** A policy object, written to a temp file and used as the default policy. Default: allow everything. */
+  policy?: unknown;
+  /** Extra top-level config keys (merged shallowly). */
+  config?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface InProcessGateway {
+  gateway: Gateway;
+  baseUrl: string;
+  mcpUrl: string;
+  dir: string;
+  tokens: Record<string, string>;
+  policyFile: string;
+}
+
+/** The policy a gateway runs when the caller gives none: every tool allowed. */
+export const allowAll = { version: '1', default: 'allow' };
+
+/** The admin token every such gateway accepts (AIRLOCK_ADMIN_TOKEN), unless `env` says otherwise. */
+export const adminToken = 'test-admin-token';
+
+export async function startInProcessGateway(options: InProcessGatewayOptions): Promise<InProcessGateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-gw-'));
+  const tokens: Record<string, string> = {};
+  const agents: Record<string, unknown> = {};
+  for (const name of options.agents ?? ['agent-a', 'agent-b']) {
+    const token = generateToken();
+    tokens[name] = token;
+    agents[name] = { tokenSha256: hashToken(token), ...(options.owners?.[name] ? { owner: options.owners[name] } : {}) };
+  }
+  const policyFile = path.join(dir, 'policy.json');
+  writeFileSync(policyFile, JSON.stringify(options.policy ?? allowAll, null, 2));
+  const raw = {
+    port: 0,
+    host: '127.0.0.1',
+    redis: { url: options.redisUrl, prefix: options.prefix },
+    mcpServers: options.mcpServers,
+    agents,
+    policy: policyFile,
+    ...options.config,
+  };
+  const file = path.join(dir, 'airlock.config.json');
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  const env = { AIRLOCK_ADMIN_TOKEN: adminToken, ...options.env };
+  const gateway = new Gateway({ config: parseConfig(raw, file, env), env: readEnvSettings(env), log: createLogger({ level: 'silent' }) });
+  await gateway.start();
+  const address = await gateway.listen(0, '127.0.0.1');
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  return { gateway, baseUrl, mcpUrl: `${baseUrl}/mcp`, dir, tokens, policyFile };
+}

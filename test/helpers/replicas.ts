@@ -1,0 +1,93 @@
+/**
+ * Approval-core replicas on real Redis and real BullMQ, each with its own connections (as a
+ * gateway process has), sharing one key prefix, with an in-memory audit sink a caller can read;
+ * and held run_job requests shaped like the pipeline builds them. No test runner needed, so the
+ * benchmarks use the same replicas as the tests.
+ */
+import { ApprovalService, type HoldInput } from '../../src/approvals/approval-service.js';
+import type { AuditEventInput, AuditSink } from '../../src/audit/types.js';
+import { createLogger } from '../../src/log.js';
+import { createRedis, waitForRedis } from '../../src/state/redis.js';
+import { argumentsHash } from '../../src/util/canonical.js';
+
+export interface MemoryAudit extends AuditSink {
+  events: AuditEventInput[];
+}
+
+export function memoryAudit(): MemoryAudit {
+  const events: AuditEventInput[] = [];
+  return {
+    events,
+    async append(event) {
+      events.push(event);
+    },
+  };
+}
+
+export interface Replica {
+  approvals: ApprovalService;
+  audit: MemoryAudit;
+  close(): Promise<void>;
+}
+
+export interface ReplicaOptions {
+  runWorkers?: boolean;
+  retryValidityMs?: number;
+}
+
+export async function startApprovalReplica(redisUrl: string, prefix: string, options: ReplicaOptions = {}): Promise<Replica> {
+  const log = createLogger({ level: 'silent' });
+  const redis = createRedis(redisUrl, { name: 'test', mode: 'fail-fast', log });
+  await waitForRedis(redis, 5_000);
+  const audit = memoryAudit();
+  const approvals = new ApprovalService({
+    redis,
+    redisUrl,
+    prefix,
+    log,
+    audit,
+    retryValidityMs: options.retryValidityMs ?? 60_000,
+    runWorkers: options.runWorkers ?? true,
+  });
+  await approvals.start();
+  return {
+    approvals,
+    audit,
+    close: async () => {
+      await approvals.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * A held run_job like the pipeline builds it; override any field. `arguments` stands for the
+ * call's full arguments: the hash and (unless given) the displayed arguments derive from it.
+ */
+export function runJobHold(
+  overrides: Partial<Omit<HoldInput, 'settings'>> & { arguments?: Record<string, unknown>; settings?: Partial<HoldInput['settings']> } = {},
+): HoldInput {
+  const { settings, arguments: given, ...rest } = overrides;
+  const args = given ?? { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
+  return {
+    agent: 'agent-a',
+    sessionId: 'session-1',
+    upstream: 'databricks',
+    tool: 'run_job',
+    displayArguments: args,
+    argumentsHash: argumentsHash(args),
+    policyVersion: 'test-policy',
+    rule: 'tools.run_job',
+    ...rest,
+    settings: {
+      approvers: ['U0APPROVER1', 'U0APPROVER2', 'U0APPROVER3'],
+      quorum: 1,
+      timeoutMs: 60_000,
+      show: ['params.job_id', 'params.notebook_params'],
+      allowSelfApproval: false,
+      ...settings,
+    },
+  };
+}
+
+export const slackUser = (id: string) => ({ kind: 'slack' as const, id, name: id.toLowerCase() });
