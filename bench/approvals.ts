@@ -70,7 +70,9 @@ async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: num
   const never = new AbortController().signal;
   try {
     for (let i = 0; i < approvalCount + 50; i++) {
-      const { record } = await a.approvals.hold(runJobHold({ arguments: { params: { job_id: i, notebook_params: { run: String(i) } } }, settings: { timeoutMs: 600_000 } }));
+      const { record } = await a.approvals.hold(
+        runJobHold({ arguments: { params: { job_id: i, notebook_params: { run: String(i) } } }, settings: { timeoutMs: 600_000 } }),
+      );
       let decidedAt = 0;
       let releasedAt = 0;
       const ctx: CallContext = {
@@ -130,9 +132,13 @@ async function manyWaiting(redisUrl: string, mode: 'held' | 'slow upstream') {
   await new Promise((r) => setTimeout(r, 1_000));
   const before = live();
   const tool = mode === 'held' ? 'run_job' : 'list_jobs';
-  const clients = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/waiting-clients.ts'), mcpUrl, tokens['bench'] ?? '', tool, String(heldCount)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const clients = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'bench/waiting-clients.ts'), mcpUrl, tokens['bench'] ?? '', tool, String(heldCount)],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   try {
     const deadline = Date.now() + 300_000;
     let settledFor = 0;

@@ -101,8 +101,16 @@ async function roundTrips(url: string, stats: Redis): Promise<void> {
   const elapsedMs = performance.now() - started;
   const after = await commandStats(stats);
   const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-  rows.push(['round trips per append, concurrency 1', (sent / count).toFixed(2), `commands sent by the store's connection over ${fmt(count)} sequential appends`]);
-  rows.push(['Redis commands per append (INFO commandstats)', `evalsha ${(delta('evalsha') / count).toFixed(2)}, xadd ${(delta('xadd') / count).toFixed(2)}`, 'XADD runs inside the script']);
+  rows.push([
+    'round trips per append, concurrency 1',
+    (sent / count).toFixed(2),
+    `commands sent by the store's connection over ${fmt(count)} sequential appends`,
+  ]);
+  rows.push([
+    'Redis commands per append (INFO commandstats)',
+    `evalsha ${(delta('evalsha') / count).toFixed(2)}, xadd ${(delta('xadd') / count).toFixed(2)}`,
+    'XADD runs inside the script',
+  ]);
   rows.push(['append latency, concurrency 1', `${(elapsedMs / count).toFixed(3)} ms`, 'mean, local Redis']);
   await store.close();
   redis.disconnect();
@@ -166,7 +174,11 @@ async function queryOneAgentOneDay(store: AuditStore, dayStart: number): Promise
   } while (cursor);
   const allMs = performance.now() - started;
   rows.push(['query: one agent, one day, first page of 50', `${(times[2] ?? 0).toFixed(1)} ms`, `median of 5, among ${fmt(totalEvents)} events`]);
-  rows.push(['query: the whole day for that agent, paged by 1000', `${allMs.toFixed(0)} ms`, `${fmt(found)} events in ${pages} pages, ${fmt(scanned)} entries scanned`]);
+  rows.push([
+    'query: the whole day for that agent, paged by 1000',
+    `${allMs.toFixed(0)} ms`,
+    `${fmt(found)} events in ${pages} pages, ${fmt(scanned)} entries scanned`,
+  ]);
 }
 
 async function exportAll(store: AuditStore, format: 'jsonl' | 'csv'): Promise<void> {
@@ -195,14 +207,22 @@ async function exportAll(store: AuditStore, format: 'jsonl' | 'csv'): Promise<vo
   const middle = (started + ended) / 2;
   const [first, second] = [samples.filter((s) => s.at < middle), samples.filter((s) => s.at >= middle)];
   rows.push([`export ${format}: events/s`, fmt(totalEvents / elapsedSec), `${fmt(totalEvents)} events, ${mb(bytes)} in ${elapsedSec.toFixed(1)} s`]);
-  rows.push([`export ${format}: peak RSS / heap used`, `${mb(peak(samples, 'rss'))} / ${mb(peak(samples, 'heap'))}`, `before: ${mb(base.rss)} / ${mb(base.heapUsed)}; heap peak 1st half ${mb(peak(first, 'heap'))}, 2nd half ${mb(peak(second, 'heap'))}`]);
+  rows.push([
+    `export ${format}: peak RSS / heap used`,
+    `${mb(peak(samples, 'rss'))} / ${mb(peak(samples, 'heap'))}`,
+    `before: ${mb(base.rss)} / ${mb(base.heapUsed)}; heap peak 1st half ${mb(peak(first, 'heap'))}, 2nd half ${mb(peak(second, 'heap'))}`,
+  ]);
 }
 
 async function verifyAll(store: AuditStore): Promise<void> {
   const started = performance.now();
   const result = await store.verify();
   const elapsedSec = (performance.now() - started) / 1_000;
-  rows.push(['verify', result.ok ? `ok, ${fmt(result.events / elapsedSec)} events/s` : `BROKEN: ${result.message}`, `${fmt(result.events)} events in ${elapsedSec.toFixed(1)} s`]);
+  rows.push([
+    'verify',
+    result.ok ? `ok, ${fmt(result.events / elapsedSec)} events/s` : `BROKEN: ${result.message}`,
+    `${fmt(result.events)} events in ${elapsedSec.toFixed(1)} s`,
+  ]);
 }
 
 const types: AuditEventType[] = ['allowed', 'allowed', 'allowed', 'executed', 'executed', 'denied', 'rate_limited', 'approval_requested', 'approved'];
@@ -216,7 +236,9 @@ function sampleEvent(i: number, ms: number): AuditEventInput {
     session: `session-${i % 1_000}`,
     upstream: 'databricks',
     tool: `tool_${i % 10}`,
-    arguments: { params: { job_id: 100 + (i % 50), notebook_params: { env: i % 2 ? 'prod' : 'dev', date: new Date(ms).toISOString().slice(0, 10), token: '[redacted]' } } },
+    arguments: {
+      params: { job_id: 100 + (i % 50), notebook_params: { env: i % 2 ? 'prod' : 'dev', date: new Date(ms).toISOString().slice(0, 10), token: '[redacted]' } },
+    },
     argumentsHash: `sha256:${(i * 2_654_435_761).toString(16).padStart(64, '0').slice(-64)}`,
     policyVersion: 'sha256:policy-v1',
     rule: `tools.tool_${i % 10}`,

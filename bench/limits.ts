@@ -61,7 +61,10 @@ const counters = 1_000;
 const scenarios: Scenario[] = [
   {
     name: '1 limit, mostly admitted',
-    call: (i) => ({ limits: [{ counter: `c${i % counters}`, windowSec: 60, max: big, scope: 'grant' }], subject: { agent: `agent-${i % 50}`, sessionId: 's' } }),
+    call: (i) => ({
+      limits: [{ counter: `c${i % counters}`, windowSec: 60, max: big, scope: 'grant' }],
+      subject: { agent: `agent-${i % 50}`, sessionId: 's' },
+    }),
   },
   {
     name: '1 limit, mostly refused',
@@ -169,7 +172,9 @@ const gatewaySection: Section = async (redisUrl) => {
     },
   });
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${tokens['bench']}` } }, fetch: fetchWithOwnSignal }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${tokens['bench']}` } }, fetch: fetchWithOwnSignal }),
+  );
   const stats = createRedis(redisUrl, { name: 'bench:stats', mode: 'fail-fast' });
   await waitForRedis(stats, 5_000);
   const unlimited = { name: 'list_jobs', arguments: { params: {} } };

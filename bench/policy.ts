@@ -65,14 +65,31 @@ interface Scenario {
 
 function scenarios(size: number): Scenario[] {
   const pick = (predicate: (i: number) => boolean, name: (i: number) => string) =>
-    Array.from({ length: size }, (_, i) => i).filter(predicate).slice(0, 32).map(name);
-  const exact = pick((i) => i % 20 < 14, (i) => `tool_${i}`);
-  const glob = pick((i) => i % 20 >= 14 && i % 20 < 17, (i) => `svc${i}_run`);
+    Array.from({ length: size }, (_, i) => i)
+      .filter(predicate)
+      .slice(0, 32)
+      .map(name);
+  const exact = pick(
+    (i) => i % 20 < 14,
+    (i) => `tool_${i}`,
+  );
+  const glob = pick(
+    (i) => i % 20 >= 14 && i % 20 < 17,
+    (i) => `svc${i}_run`,
+  );
   const miss = { params: { job_id: 900, env: 'dev' } };
   return [
     { name: 'exact name, 5 rules miss', tools: exact, args: miss, expect: 'allow' },
     { name: 'prefix glob, 5 rules miss', tools: glob, args: miss, expect: 'allow' },
-    { name: 'suffix glob', tools: pick((i) => i % 20 >= 17 && i % 20 < 19, (i) => `x_op${i}`), args: miss, expect: 'allow' },
+    {
+      name: 'suffix glob',
+      tools: pick(
+        (i) => i % 20 >= 17 && i % 20 < 19,
+        (i) => `x_op${i}`,
+      ),
+      args: miss,
+      expect: 'allow',
+    },
     { name: 'exact name, 5th rule hits', tools: exact, args: { params: { job_id: 900, mode: 'hit' } }, expect: 'approve' },
     { name: 'no entry (catch-all *)', tools: ['unknown_a', 'unknown_b'], args: miss, expect: 'deny' },
   ];

@@ -125,7 +125,9 @@ function reportCpu(cpu: Record<string, CpuPerCall[]>): void {
       const m = (key: keyof CpuPerCall) => median(runs.map((r) => r[key]));
       const total = m('client') + (kind === 'gateway' ? m('gateway') + m('redis') : 0) + m('mock');
       const cell = (key: keyof CpuPerCall) => (kind === 'direct' && (key === 'gateway' || key === 'redis') ? '—' : m(key).toFixed(3));
-      lines.push(`| ${concurrency} | ${kind === 'direct' ? 'direct' : 'through gateway'} | ${cell('client')} | ${cell('gateway')} | ${cell('mock')} | ${cell('redis')} | ${total.toFixed(3)} |`);
+      lines.push(
+        `| ${concurrency} | ${kind === 'direct' ? 'direct' : 'through gateway'} | ${cell('client')} | ${cell('gateway')} | ${cell('mock')} | ${cell('redis')} | ${total.toFixed(3)} |`,
+      );
     }
   }
   process.stdout.write(`\nCPU time per call, by process (user + system, median of the rounds):\n\n${lines.join('\n')}\n`);
@@ -145,7 +147,10 @@ function report(results: Record<string, LoadResult[]>): void {
   for (const concurrency of [1, 32]) {
     const direct = row(`direct@${concurrency}`);
     const gateway = row(`gateway@${concurrency}`);
-    for (const [name, r] of [['direct', direct], ['through gateway', gateway]] as const) {
+    for (const [name, r] of [
+      ['direct', direct],
+      ['through gateway', gateway],
+    ] as const) {
       lines.push(`| ${concurrency} | ${name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.throughput.toFixed(0)} |`);
     }
     summary.push(

@@ -55,7 +55,11 @@ async function main(): Promise<void> {
       const outcome = holder.approvals.waitForOutcome(record.id, 10_000, never);
       const body = interactionBody(blockActionsPayload({ action: 'airlock_approve', approvalId: record.id, user: 'U0BENCH' }));
       const t0 = performance.now();
-      const response = await fetch(eventsUrl, { method: 'POST', headers: { ...signSlackRequest(body, slack.secret), 'content-type': 'application/x-www-form-urlencoded' }, body });
+      const response = await fetch(eventsUrl, {
+        method: 'POST',
+        headers: { ...signSlackRequest(body, slack.secret), 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
       const acked = performance.now();
       await response.arrayBuffer();
       const final = await outcome;
@@ -86,7 +90,9 @@ function report(ackMs: number[], releaseMs: number[]): void {
     row('ack: signed click → HTTP 200 to Slack', ackMs),
     row('release: signed click → holding replica sees "approved"', releaseMs),
   ];
-  process.stdout.write(`\n${lines.join('\n')}\n\n(${ackMs.length} approvals, sequential, after ${warmup} warm-up; two replicas on one local Redis; fake Slack Web API)\n`);
+  process.stdout.write(
+    `\n${lines.join('\n')}\n\n(${ackMs.length} approvals, sequential, after ${warmup} warm-up; two replicas on one local Redis; fake Slack Web API)\n`,
+  );
 }
 
 await main();

@@ -18,7 +18,9 @@ const sessions = 100;
 const clients = await Promise.all(
   Array.from({ length: sessions }, async () => {
     const client = new Client({ name: 'bench', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal }),
+    );
     return client;
   }),
 );

@@ -76,13 +76,20 @@ export class Gateway {
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
-    this.auditStore = new AuditStore({ redis: this.redis, prefix, log, ...optional('retentionMs', config.audit.retention), ...optional('file', config.audit.file) });
+    this.auditStore = new AuditStore({
+      redis: this.redis,
+      prefix,
+      log,
+      ...optional('retentionMs', config.audit.retention),
+      ...optional('file', config.audit.file),
+    });
     this.audit = meteredAuditSink(this.auditStore, this.metrics);
     this.policy = new PolicyEngine({
       ...policyEngineOptionsFromConfig(config),
       log,
       onLoaded: ({ file, version }) => void this.recordAdmin({ type: 'policy_loaded', policyVersion: version, details: { file } }),
-      onRejected: ({ file, problems }) => void this.recordAdmin({ type: 'policy_rejected', reason: problems.map((p) => `${p.path}: ${p.message}`).join('; '), details: { file, problems } }),
+      onRejected: ({ file, problems }) =>
+        void this.recordAdmin({ type: 'policy_rejected', reason: problems.map((p) => `${p.path}: ${p.message}`).join('; '), details: { file, problems } }),
     });
     this.limiter = new RedisRateLimiter({ redis: this.redis, prefix, ...optional('now', options.now) });
     this.approvals = new ApprovalService({
@@ -134,7 +141,9 @@ export class Gateway {
           name: 'approval channel delivery',
           check: async () => {
             const h = this.approvals.channelHealth;
-            return h.failedDeliveries === 0 ? { ok: true } : { ok: false, detail: `${h.failedDeliveries} notification(s) not delivered; last: ${h.lastFailure}` };
+            return h.failedDeliveries === 0
+              ? { ok: true }
+              : { ok: false, detail: `${h.failedDeliveries} notification(s) not delivered; last: ${h.lastFailure}` };
           },
         },
       ],
@@ -165,13 +174,21 @@ export class Gateway {
   }
 
   private createSessionServer(agent: Agent, sessionId: string) {
-    return createSessionServer({ pipeline: this.pipeline, pool: this.pool, inflight: this.inflight, agent, fallbackSessionId: sessionId, taskStore: this.taskStore });
+    return createSessionServer({
+      pipeline: this.pipeline,
+      pool: this.pool,
+      inflight: this.inflight,
+      agent,
+      fallbackSessionId: sessionId,
+      taskStore: this.taskStore,
+    });
   }
 
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
     const slackChannel = channel ?? this.config.slack.defaultChannel;
-    if (this.slack && slackChannel) return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
+    if (this.slack && slackChannel)
+      return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
     return 'the Airlock approvers (dashboard, API or CLI)';
   }
 

@@ -41,7 +41,10 @@ async function gateway(callLog: CallLog, options: { policy?: unknown; prefix?: s
 }
 
 /** A held call from a client that asked for progress (so it may wait past its own timeout). */
-function callWithProgress(client: Awaited<ReturnType<TestGateway['connect']>>, options: { timeoutMs?: number; signal?: AbortSignal; progress?: string[] } = {}) {
+function callWithProgress(
+  client: Awaited<ReturnType<TestGateway['connect']>>,
+  options: { timeoutMs?: number; signal?: AbortSignal; progress?: string[] } = {},
+) {
   return client.callTool({ name: 'run_job', arguments: runJobArgs }, CallToolResultSchema, {
     onprogress: (p) => options.progress?.push(p.message ?? ''),
     resetTimeoutOnProgress: true,
@@ -94,7 +97,7 @@ describe('a held run_job', () => {
     expect(after.body.approval).toMatchObject({ status: 'approved', execution: { outcome: 'success', summary: expect.stringMatching(/^run_id \d+/) } });
   });
 
-  it('tells the agent the approver\'s reason when denied, and nothing reaches the upstream', async () => {
+  it("tells the agent the approver's reason when denied, and nothing reaches the upstream", async () => {
     const callLog = createCallLog();
     const gw = await gateway(callLog);
     const api = adminApi(gw.baseUrl);
@@ -215,7 +218,7 @@ describe('a client that cannot wait (no progress token)', () => {
     expect(runJobCalls(callLog)).toHaveLength(1);
   });
 
-  it('keeps a held call through a gateway restart: still listed, decidable, and the agent\'s retry collects it', async () => {
+  it("keeps a held call through a gateway restart: still listed, decidable, and the agent's retry collects it", async () => {
     const callLog = createCallLog();
     const before = await gateway(callLog);
     const client = await before.connect('agent-a');
@@ -256,7 +259,7 @@ describe('a client that uses MCP tasks', () => {
     const consumed = (async () => {
       for await (const message of stream) {
         seen.push(message.type);
-        if (message.type === 'result') result = message.result as CallToolResult;
+        if (message.type === 'result') result = message.result;
         if (message.type === 'error') throw message.error;
       }
     })();

@@ -27,7 +27,9 @@ beforeEach(async () => {
   await store.append(sampleEvent('allowed', { agent: 'agent-a', tool: 'list_jobs' }));
   await store.append(sampleEvent('denied', { agent: 'agent-b', tool: 'delete_job', reason: 'denied by rule, "delete" is never allowed' }));
   await store.append(sampleEvent('approval_requested', { approvalId: 'appr-1' }));
-  await store.append(sampleEvent('approved', { approvalId: 'appr-1', actor: { kind: 'slack', id: 'U0APPROVER1', name: 'alice' }, latency: { decisionMs: 3_000 } }));
+  await store.append(
+    sampleEvent('approved', { approvalId: 'appr-1', actor: { kind: 'slack', id: 'U0APPROVER1', name: 'alice' }, latency: { decisionMs: 3_000 } }),
+  );
   await store.append(sampleEvent('executed', { approvalId: 'appr-1', outcome: 'success', latency: { upstreamMs: 80, totalMs: 3_100 } }));
 });
 afterEach(async () => {
@@ -68,11 +70,16 @@ describe('GET /api/audit', () => {
   });
 
   it('streams a CSV export as an attachment', async () => {
-    const res = await request(app()).get('/api/audit/export').query({ format: 'csv' }).set(auth).buffer(true).parse((r, done) => {
-      let text = '';
-      r.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      r.on('end', () => done(null, text));
-    });
+    const res = await request(app())
+      .get('/api/audit/export')
+      .query({ format: 'csv' })
+      .set(auth)
+      .buffer(true)
+      .parse((r, done) => {
+        let text = '';
+        r.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        r.on('end', () => done(null, text));
+      });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     expect(res.headers['content-disposition']).toMatch(/^attachment; filename="airlock-audit-.*\.csv"$/);
@@ -161,7 +168,10 @@ describe('airlock audit', () => {
     const run = await airlock(['show', 'appr-1']);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^approval appr-1: run_job by agent agent-a on databricks/);
-    const kinds = run.stdout.split('\n').filter((l) => /^\s+\d{4}-/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    const kinds = run.stdout
+      .split('\n')
+      .filter((l) => /^\s+\d{4}-/.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
     expect(kinds).toEqual(['approval_requested', 'approved', 'executed']);
     expect(run.stdout).toMatch(/approved\s+by slack:U0APPROVER1, decision 3 s/);
     expect((await airlock(['show', 'nope'])).code).toBe(1);

@@ -92,14 +92,26 @@ describe('the audit history of real calls', () => {
     ]);
     expect(all.find((e) => e.type === 'policy_loaded')).toMatchObject({ policyVersion: expect.any(String), actor: { kind: 'system' } });
     for (const e of calls) {
-      expect(e).toMatchObject({ agent: 'agent-a', upstream: 'databricks', session: expect.any(String), policyVersion: expect.any(String), rule: expect.any(String), argumentsHash: expect.stringMatching(/^sha256:/) });
+      expect(e).toMatchObject({
+        agent: 'agent-a',
+        upstream: 'databricks',
+        session: expect.any(String),
+        policyVersion: expect.any(String),
+        rule: expect.any(String),
+        argumentsHash: expect.stringMatching(/^sha256:/),
+      });
     }
     expect(calls[0]).toMatchObject({ tool: 'list_jobs', outcome: 'success', latency: { totalMs: expect.any(Number) } });
     expect(calls[1]).toMatchObject({ tool: 'terminate_cluster', rule: 'default', reason: 'Not enabled for agents.' });
     expect(calls[2]?.details?.['violations']).toEqual([expect.objectContaining({ path: 'params.cluster_id' })]);
     expect(calls[4]).toMatchObject({ tool: 'list_clusters', details: expect.objectContaining({ counter: 'cluster_reads', max: 1 }) });
     expect(calls[6]).toMatchObject({ approvalId: first?.id, actor: { kind: 'admin', id: 'admin:alice' }, latency: { decisionMs: expect.any(Number) } });
-    expect(calls[7]).toMatchObject({ approvalId: first?.id, outcome: 'success', latency: { upstreamMs: expect.any(Number), heldMs: expect.any(Number) }, details: { summary: expect.stringMatching(/^run_id \d+/) } });
+    expect(calls[7]).toMatchObject({
+      approvalId: first?.id,
+      outcome: 'success',
+      latency: { upstreamMs: expect.any(Number), heldMs: expect.any(Number) },
+      details: { summary: expect.stringMatching(/^run_id \d+/) },
+    });
     expect(calls[9]).toMatchObject({ approvalId: second?.id, actor: { id: 'admin:bob' }, reason: 'not on a Friday' });
 
     const story = await api.get<{ events: AuditEvent[] }>(`/audit/approvals/${first?.id}`);
@@ -147,7 +159,7 @@ describe('the audit history of real calls', () => {
     const a = await gateway();
     const b = await gateway({ prefix: a.prefix });
     const clients = await Promise.all([a.connect('agent-a'), b.connect('agent-b')]);
-    await Promise.all(Array.from({ length: 60 }, (_, i) => clients[i % 2]?.callTool({ name: 'list_jobs', arguments: { params: {} } })));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => clients[i % 2]!.callTool({ name: 'list_jobs', arguments: { params: {} } })));
 
     writeFileSync(a.policyFile, JSON.stringify({ ...policy, tools: { list_jobs: { action: 'sometimes' } } }));
     await adminApi(a.baseUrl).post('/policy/reload');

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditStore } from '../src/audit/audit-store.js';
+import { type AuditStore } from '../src/audit/audit-store.js';
 import { auditEventTypes, type AuditEvent } from '../src/audit/types.js';
 import { isAirlockError } from '../src/errors.js';
 import { collect, dumpPrefix, nth, openTestStore, parseJsonLines, readAll, sampleEvent, type TestStore } from './helpers/audit.js';
@@ -131,7 +131,16 @@ describe('audit store: writing', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(20 + 40 + 80 - 5);
 
       await server.restart();
-      await expect.poll(() => store.append(sampleEvent('denied')).then(() => true, () => false), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(
+          () =>
+            store.append(sampleEvent('denied')).then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
       // The server was restarted empty (no persistence): the store starts a new chain rather than fork one.
       expect(await store.verify()).toMatchObject({ ok: true });
     } finally {

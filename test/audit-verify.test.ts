@@ -26,7 +26,15 @@ describe('audit verify', () => {
   it('passes on an untouched log and reports what it checked', async () => {
     const { store, redis } = await storeWith(2_345);
     const entries = await readAll(redis, store.keys.stream);
-    expect(await store.verify()).toEqual({ ok: true, events: 2_345, firstSeq: 1, lastSeq: 2_345, firstId: entries[0]?.[0], lastId: entries.at(-1)?.[0], anchoredAt: 'genesis' });
+    expect(await store.verify()).toEqual({
+      ok: true,
+      events: 2_345,
+      firstSeq: 1,
+      lastSeq: 2_345,
+      firstId: entries[0]?.[0],
+      lastId: entries.at(-1)?.[0],
+      anchoredAt: 'genesis',
+    });
   });
 
   it('passes on an empty log', async () => {

@@ -9,7 +9,16 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { fixtureAdminToken, fixtureUsers, horizontalOverflow, launchBrowser, login, screenshot, startDashboardFixture, type DashboardFixture } from './helpers/browser.js';
+import {
+  fixtureAdminToken,
+  fixtureUsers,
+  horizontalOverflow,
+  launchBrowser,
+  login,
+  screenshot,
+  startDashboardFixture,
+  type DashboardFixture,
+} from './helpers/browser.js';
 
 let fx: DashboardFixture;
 let browser: Browser;
@@ -70,7 +79,9 @@ describe('the dashboard in a browser', () => {
   it('approves a held call with the Approve button', async () => {
     const record = await fx.hold();
     await login(page, fx.baseUrl, fixtureUsers.alice.token);
-    await card(record.id).getByRole('button', { name: /^Approve/ }).click();
+    await card(record.id)
+      .getByRole('button', { name: /^Approve/ })
+      .click();
     await page.waitForURL(`${fx.baseUrl}/`);
     expect(await page.getByRole('status').first().textContent()).toContain(`Approved run_job from agent-a (${record.id})`);
     expect(await card(record.id).count()).toBe(0);
@@ -83,7 +94,9 @@ describe('the dashboard in a browser', () => {
   it('denies a held call with a reason', async () => {
     const record = await fx.hold();
     await login(page, fx.baseUrl, fixtureAdminToken);
-    await card(record.id).getByLabel(/Reason for denying/).fill('job 1234 is frozen until Monday');
+    await card(record.id)
+      .getByLabel(/Reason for denying/)
+      .fill('job 1234 is frozen until Monday');
     await card(record.id).getByRole('button', { name: /^Deny/ }).click();
     await page.waitForURL(`${fx.baseUrl}/`);
     expect(await page.getByRole('status').first().textContent()).toContain('Denied run_job from agent-a');
@@ -96,14 +109,20 @@ describe('the dashboard in a browser', () => {
     await login(page, fx.baseUrl, fixtureAdminToken);
     const typing = await fx.hold();
     await page.reload();
-    await card(typing.id).getByLabel(/Reason for denying/).fill('half-typed');
+    await card(typing.id)
+      .getByLabel(/Reason for denying/)
+      .fill('half-typed');
     const navigations: string[] = [];
     page.on('framenavigated', (frame) => navigations.push(frame.url()));
     const record = await fx.hold({ agent: 'agent-live' });
     await card(record.id).waitFor({ timeout: 8_000 });
     expect(navigations).toEqual([]);
     // The card someone was typing in was left alone.
-    expect(await card(typing.id).getByLabel(/Reason for denying/).inputValue()).toBe('half-typed');
+    expect(
+      await card(typing.id)
+        .getByLabel(/Reason for denying/)
+        .inputValue(),
+    ).toBe('half-typed');
     // A decision made elsewhere (Slack, the API) takes the card away.
     await fx.approvals.decide(record.id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined);
     await expect.poll(() => card(record.id).count(), { timeout: 8_000 }).toBe(0);
@@ -112,7 +131,9 @@ describe('the dashboard in a browser', () => {
   it('opens one held call on its own page with its story and decide buttons', async () => {
     const record = await fx.hold({ agent: 'agent-detail', settings: { quorum: 2 } });
     await login(page, fx.baseUrl, fixtureUsers.alice.token);
-    await card(record.id).getByRole('link', { name: /run_job from agent-detail/ }).click();
+    await card(record.id)
+      .getByRole('link', { name: /run_job from agent-detail/ })
+      .click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
     await page.getByRole('button', { name: /^Approve/ }).click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
@@ -175,7 +196,10 @@ describe('the dashboard in a browser', () => {
   });
 
   it('fits a 375px-wide window on every page, with tables scrolling inside their own box', async () => {
-    const record = await fx.hold({ agent: 'agent-narrow-with-a-rather-long-name', arguments: { params: { job_id: 42, notebook_params: { path: '/Workspace/Users/someone@example.com/a/very/long/notebook/path/without/spaces/at/all' } } } });
+    const record = await fx.hold({
+      agent: 'agent-narrow-with-a-rather-long-name',
+      arguments: { params: { job_id: 42, notebook_params: { path: '/Workspace/Users/someone@example.com/a/very/long/notebook/path/without/spaces/at/all' } } },
+    });
     await page.setViewportSize({ width: 375, height: 800 });
     await page.goto(`${fx.baseUrl}/login`);
     expect(await horizontalOverflow(page)).toEqual({ overflowPx: 0, offenders: [] });

@@ -41,16 +41,14 @@ afterEach(async () => {
 });
 
 function agentCall(jobId: number): Promise<CallToolResult> {
-  return gw
-    .connect('agent-a')
-    .then(
-      (client) =>
-        client.callTool({ name: 'run_job', arguments: { params: { job_id: jobId, notebook_params: { date: '2026-11-25' } } } }, CallToolResultSchema, {
-          onprogress: () => undefined,
-          resetTimeoutOnProgress: true,
-          timeout: 30_000,
-        }) as Promise<CallToolResult>,
-    );
+  return gw.connect('agent-a').then(
+    (client) =>
+      client.callTool({ name: 'run_job', arguments: { params: { job_id: jobId, notebook_params: { date: '2026-11-25' } } } }, CallToolResultSchema, {
+        onprogress: () => undefined,
+        resetTimeoutOnProgress: true,
+        timeout: 30_000,
+      }) as Promise<CallToolResult>,
+  );
 }
 
 /** The pending card for the agent's call, once the live list shows it (no reload). */

@@ -32,7 +32,11 @@ function csrfOf(html: string): string {
 /** Signs in through the form as a browser would; returns the session's CSRF token. */
 async function signIn(agent: Agent, token: string): Promise<string> {
   const form = await agent.get('/login').expect(200);
-  const res = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrfOf(form.text), token });
+  const res = await agent
+    .post('/login')
+    .set('Origin', fx.baseUrl)
+    .type('form')
+    .send({ _csrf: csrfOf(form.text), token });
   expect(res.status).toBe(303);
   expect(res.headers['location']).toBe('/');
   const home = await agent.get('/').expect(200);
@@ -69,7 +73,12 @@ describe('signing in to the dashboard', () => {
   it('starts a session with an HttpOnly, SameSite=Strict, Path=/ cookie after the admin token', async () => {
     const agent = request.agent(fx.baseUrl);
     const form = await agent.get('/login').expect(200);
-    const res = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrfOf(form.text), token: fixtureAdminToken }).expect(303);
+    const res = await agent
+      .post('/login')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrfOf(form.text), token: fixtureAdminToken })
+      .expect(303);
     const cookie = sessionCookieOf(res);
     expect(cookie).toMatch(/^airlock_session=[A-Za-z0-9_-]{43};/);
     expect(cookie).toMatch(/HttpOnly/i);
@@ -103,10 +112,17 @@ describe('signing in to the dashboard', () => {
     const asked = await agent.get(`/approvals/${record.id}`).expect(303);
     const form = await agent.get(String(asked.headers['location'])).expect(200);
     expect(form.text).toContain(`name="next" value="/approvals/${record.id}"`);
-    const res = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrfOf(form.text), token: fixtureAdminToken, next: `/approvals/${record.id}` });
+    const res = await agent
+      .post('/login')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrfOf(form.text), token: fixtureAdminToken, next: `/approvals/${record.id}` });
     expect(res.headers['location']).toBe(`/approvals/${record.id}`);
     for (const next of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)']) {
-      const page = await request.agent(fx.baseUrl).get(`/login?next=${encodeURIComponent(next)}`).expect(200);
+      const page = await request
+        .agent(fx.baseUrl)
+        .get(`/login?next=${encodeURIComponent(next)}`)
+        .expect(200);
       expect(page.text).toContain('name="next" value="/"');
     }
   });
@@ -114,7 +130,11 @@ describe('signing in to the dashboard', () => {
   it('refuses a wrong token and starts no session', async () => {
     const agent = request.agent(fx.baseUrl);
     const form = await agent.get('/login').expect(200);
-    const res = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrfOf(form.text), token: 'not-a-token' });
+    const res = await agent
+      .post('/login')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrfOf(form.text), token: 'not-a-token' });
     expect(res.status).toBe(401);
     expect(res.text).toContain('That token is not valid');
     expect(sessionCookieOf(res)).toBeUndefined();
@@ -166,7 +186,9 @@ describe('an unauthenticated visitor', () => {
   });
 
   it('cannot forge a session cookie', async () => {
-    const res = await request(fx.baseUrl).get('/').set('Cookie', `airlock_session=${'A'.repeat(43)}`);
+    const res = await request(fx.baseUrl)
+      .get('/')
+      .set('Cookie', `airlock_session=${'A'.repeat(43)}`);
     expect(res.status).toBe(303);
   });
 });
@@ -261,7 +283,11 @@ describe('the CSRF guard', () => {
     const { agent } = await signedIn(fixtureAdminToken);
     const res = await agent.post(`/approvals/${record.id}/approve`).set('Origin', fx.baseUrl).type('form').send({});
     expect(res.status).toBe(403);
-    const wrong = await agent.post(`/approvals/${record.id}/approve`).set('Origin', fx.baseUrl).type('form').send({ _csrf: 'A'.repeat(43) });
+    const wrong = await agent
+      .post(`/approvals/${record.id}/approve`)
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: 'A'.repeat(43) });
     expect(wrong.status).toBe(403);
     expect((await fx.approvals.get(record.id))?.status).toBe('pending');
   });
@@ -271,7 +297,12 @@ describe('the CSRF guard', () => {
     const { agent, csrf } = await signedIn(fixtureAdminToken);
     const foreign = await agent.post(`/approvals/${record.id}/approve`).set('Origin', 'https://evil.example').type('form').send({ _csrf: csrf });
     expect(foreign.status).toBe(403);
-    const nullOrigin = await agent.post(`/approvals/${record.id}/approve`).set('Origin', 'null').set('Sec-Fetch-Site', 'cross-site').type('form').send({ _csrf: csrf });
+    const nullOrigin = await agent
+      .post(`/approvals/${record.id}/approve`)
+      .set('Origin', 'null')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .type('form')
+      .send({ _csrf: csrf });
     expect(nullOrigin.status).toBe(403);
     const foreignReferer = await agent.post(`/approvals/${record.id}/deny`).set('Referer', 'https://evil.example/page').type('form').send({ _csrf: csrf });
     expect(foreignReferer.status).toBe(403);
@@ -364,7 +395,7 @@ describe('history and policy', () => {
     expect(next.text).toContain('Newest events');
   });
 
-  it('tells a held call\'s story: requested, vote, decision and execution', async () => {
+  it("tells a held call's story: requested, vote, decision and execution", async () => {
     const record = await fx.hold({ agent: 'agent-story' });
     await fx.approvals.decide(record.id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined);
     const decided = await fx.approvals.get(record.id);
@@ -389,13 +420,19 @@ describe('history and policy', () => {
     expect(csv.headers['content-disposition']).toMatch(/^attachment; filename="airlock-audit-.*\.csv"$/);
     expect(csv.text.split('\r\n')[0]).toMatch(/^id,time,seq,type,agent/);
     expect(csv.text).toContain(record.id);
-    const jsonl = await agent.get('/history/export?format=jsonl&agent=agent-export').buffer(true).parse((res, done) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      res.on('end', () => done(null, text));
-    });
+    const jsonl = await agent
+      .get('/history/export?format=jsonl&agent=agent-export')
+      .buffer(true)
+      .parse((res, done) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        res.on('end', () => done(null, text));
+      });
     expect(jsonl.status).toBe(200);
-    const lines = String(jsonl.body).trim().split('\n').map((line) => ExportLine.parse(JSON.parse(line)));
+    const lines = String(jsonl.body)
+      .trim()
+      .split('\n')
+      .map((line) => ExportLine.parse(JSON.parse(line)));
     expect(lines).toEqual([expect.objectContaining({ type: 'approval_requested', approvalId: record.id })]);
   });
 
@@ -417,9 +454,19 @@ describe('history and policy', () => {
       .expect(200);
     expect(explained.text).toContain('Decision: <span class="badge badge-approve">approve</span>');
     expect(explained.text).toContain('<ol class="trace">');
-    const invalid = await agent.post('/policy/explain').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrf, agent: 'agent-a', tool: 'run_job', arguments: '{}' }).expect(200);
+    const invalid = await agent
+      .post('/policy/explain')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrf, agent: 'agent-a', tool: 'run_job', arguments: '{}' })
+      .expect(200);
     expect(invalid.text).toContain('badge-invalid_arguments');
-    const badJson = await agent.post('/policy/explain').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrf, agent: 'agent-a', tool: 'run_job', arguments: '{nope' }).expect(400);
+    const badJson = await agent
+      .post('/policy/explain')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrf, agent: 'agent-a', tool: 'run_job', arguments: '{nope' })
+      .expect(400);
     expect(badJson.text).toContain('The arguments are not valid JSON');
   });
 });
@@ -430,7 +477,13 @@ describe('failed sign-ins', () => {
     try {
       const agent = request.agent(own.baseUrl);
       const csrf = csrfOf((await agent.get('/login').expect(200)).text);
-      for (let i = 0; i < 10; i += 1) await agent.post('/login').set('Origin', own.baseUrl).type('form').send({ _csrf: csrf, token: `wrong-${i}` }).expect(401);
+      for (let i = 0; i < 10; i += 1)
+        await agent
+          .post('/login')
+          .set('Origin', own.baseUrl)
+          .type('form')
+          .send({ _csrf: csrf, token: `wrong-${i}` })
+          .expect(401);
       const blocked = await agent.post('/login').set('Origin', own.baseUrl).type('form').send({ _csrf: csrf, token: fixtureAdminToken });
       expect(blocked.status).toBe(429);
       expect(sessionCookieOf(blocked)).toBeUndefined();

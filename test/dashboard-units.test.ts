@@ -37,7 +37,8 @@ describe('the html template', () => {
 describe('the return path after sign-in', () => {
   it('keeps local paths and turns anything else into the home page', () => {
     expect(safeNext('/approvals/apr_1?x=1')).toBe('/approvals/apr_1?x=1');
-    for (const bad of ['//evil.example', 'https://evil.example', '/\\evil', 'javascript:alert(1)', '/"><script>', 42, undefined]) expect(safeNext(bad)).toBe('/');
+    for (const bad of ['//evil.example', 'https://evil.example', '/\\evil', 'javascript:alert(1)', '/"><script>', 42, undefined])
+      expect(safeNext(bad)).toBe('/');
   });
 });
 
@@ -64,13 +65,25 @@ describe('the credential checker', () => {
 });
 
 describe('the message after a decision', () => {
-  const record = { id: 'apr_1', tool: 'run_job', agent: 'agent-a', status: 'approved', reason: undefined, decidedBy: { kind: 'slack', id: 'U1', name: 'carol' } } as unknown as ApprovalRecord; // only the fields the messages read
+  const record = {
+    id: 'apr_1',
+    tool: 'run_job',
+    agent: 'agent-a',
+    status: 'approved',
+    reason: undefined,
+    decidedBy: { kind: 'slack', id: 'U1', name: 'carol' },
+  } as unknown as ApprovalRecord; // only the fields the messages read
   const cases: Array<[string, DecisionResult, string, string]> = [
     ['decided', { kind: 'decided', record }, 'success', 'Approved run_job from agent-a (apr_1)'],
     ['vote_recorded', { kind: 'vote_recorded', record, approvals: 1, quorum: 2 }, 'info', '1 of 2 approvals'],
     ['duplicate_vote', { kind: 'duplicate_vote', record, approvals: 1, quorum: 2 }, 'info', 'You already approved apr_1'],
     ['already_decided', { kind: 'already_decided', record }, 'info', 'apr_1 was already approved by carol (U1)'],
-    ['not_authorized', { kind: 'not_authorized', record, why: 'you are not an approver for run_job' }, 'error', 'Not authorized to decide apr_1: you are not an approver for run_job'],
+    [
+      'not_authorized',
+      { kind: 'not_authorized', record, why: 'you are not an approver for run_job' },
+      'error',
+      'Not authorized to decide apr_1: you are not an approver for run_job',
+    ],
     ['not_found', { kind: 'not_found' }, 'error', 'No approval apr_1'],
   ];
   it.each(cases)('words a %s result for the person who clicked', (_kind, result, level, text) => {
@@ -82,6 +95,12 @@ describe('the message after a decision', () => {
 
 describe('spans', () => {
   it('reads at a glance', () => {
-    expect([formatSpan(4_000), formatSpan(900_000), formatSpan(904_000), formatSpan(7_200_000), formatSpan(3 * 86_400_000)]).toEqual(['4 s', '15 min', '15 min 4 s', '2 h', '3 d']);
+    expect([formatSpan(4_000), formatSpan(900_000), formatSpan(904_000), formatSpan(7_200_000), formatSpan(3 * 86_400_000)]).toEqual([
+      '4 s',
+      '15 min',
+      '15 min 4 s',
+      '2 h',
+      '3 d',
+    ]);
   });
 });

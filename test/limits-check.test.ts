@@ -152,7 +152,7 @@ describe('the sliding window (injected clock, no sleeping)', () => {
     const max = 5;
     const spec = limit('random', windowMs / 1_000, max);
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const reference: number[] = [];
     let t = clock.now();
     for (let i = 0; i < 400; i++) {

@@ -39,7 +39,14 @@ describe('rate limits at the gateway', () => {
     expect(runJobCalls(callLog)).toBe(10);
     expect(refused).toHaveLength(5);
     for (const r of refused) {
-      expect(r._meta?.['airlock/error']).toMatchObject({ code: 'rate_limited', counter: 'run_job_rate', max: 10, windowSec: 60, scope: 'grant', retryAfterSec: expect.any(Number) });
+      expect(r._meta?.['airlock/error']).toMatchObject({
+        code: 'rate_limited',
+        counter: 'run_job_rate',
+        max: 10,
+        windowSec: 60,
+        scope: 'grant',
+        retryAfterSec: expect.any(Number),
+      });
       expect(textOf(r)).toMatch(/Rate limit "run_job_rate" reached: at most 10 calls per 1 min per agent.*Retry in \d+ s/);
     }
     const other = await Promise.all(Array.from({ length: 10 }, () => b.callTool(runJob(101))));
@@ -53,7 +60,7 @@ describe('rate limits at the gateway', () => {
     const a = await gateway(callLog, policy);
     const b = await gateway(callLog, policy, { prefix: a.prefix });
     const clients = await Promise.all([a.connect('agent-a'), a.connect('agent-b'), b.connect('agent-a'), b.connect('agent-b')]);
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => clients[i % 4]?.callTool({ name: 'list_jobs', arguments: { params: {} } })));
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => clients[i % 4]!.callTool({ name: 'list_jobs', arguments: { params: {} } })));
     expect(results.filter((r) => r && !r.isError)).toHaveLength(50);
     expect(callLog.calls().filter((c) => c.tool === 'list_jobs')).toHaveLength(50);
   });
@@ -65,7 +72,13 @@ describe('rate limits at the gateway', () => {
     const policy = {
       version: '1',
       default: 'allow',
-      tools: { run_job: { action: 'approve', limits: [{ counter: 'held_runs', window: 'hour', max: 1, scope: 'grant' }], approval: { channel: 'C0APPROVALS', timeout: '10m' } } },
+      tools: {
+        run_job: {
+          action: 'approve',
+          limits: [{ counter: 'held_runs', window: 'hour', max: 1, scope: 'grant' }],
+          approval: { channel: 'C0APPROVALS', timeout: '10m' },
+        },
+      },
     };
     const gw = await gateway(callLog, policy, {
       env: { SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: 'test-secret', SLACK_API_URL: slack.url },
@@ -86,7 +99,11 @@ describe('rate limits at the gateway', () => {
 
   it('admits again once the window has rolled over', async () => {
     const callLog = createCallLog();
-    const gw = await gateway(callLog, { version: '1', default: 'allow', tools: { list_jobs: { limits: [{ counter: 'burst', window: 1, max: 2, scope: 'session' }] } } });
+    const gw = await gateway(callLog, {
+      version: '1',
+      default: 'allow',
+      tools: { list_jobs: { limits: [{ counter: 'burst', window: 1, max: 2, scope: 'session' }] } },
+    });
     const client = await gw.connect('agent-a');
     const call = () => client.callTool({ name: 'list_jobs', arguments: { params: {} } });
     expect((await call()).isError).toBeFalsy();

@@ -41,10 +41,46 @@ describe('RedisRateLimiter.inspect', () => {
     const { limiter } = await replica(prefix, clock.now);
     const usages = await limiter.inspect();
     expect(usages).toEqual([
-      { counter: 'all_calls', scope: 'global', subject: undefined, count: 1, max: 1_000, windowSec: 3_600, resetsInMs: 3_600_000 - 500, resetsAt: new Date(t + 3_600_000).toISOString() },
-      { counter: 'per_session', scope: 'session', subject: 'sess/1 :x', count: 1, max: 5, windowSec: 1, resetsInMs: 500, resetsAt: new Date(t + 1_000).toISOString() },
-      { counter: 'run_job_rate', scope: 'grant', subject: 'analytics-bot', count: 3, max: 10, windowSec: 60, resetsInMs: 59_500, resetsAt: new Date(t + 60_000).toISOString() },
-      { counter: 'run_job_rate', scope: 'grant', subject: 'ops:bot*', count: 1, max: 10, windowSec: 60, resetsInMs: 59_500, resetsAt: new Date(t + 60_000).toISOString() },
+      {
+        counter: 'all_calls',
+        scope: 'global',
+        subject: undefined,
+        count: 1,
+        max: 1_000,
+        windowSec: 3_600,
+        resetsInMs: 3_600_000 - 500,
+        resetsAt: new Date(t + 3_600_000).toISOString(),
+      },
+      {
+        counter: 'per_session',
+        scope: 'session',
+        subject: 'sess/1 :x',
+        count: 1,
+        max: 5,
+        windowSec: 1,
+        resetsInMs: 500,
+        resetsAt: new Date(t + 1_000).toISOString(),
+      },
+      {
+        counter: 'run_job_rate',
+        scope: 'grant',
+        subject: 'analytics-bot',
+        count: 3,
+        max: 10,
+        windowSec: 60,
+        resetsInMs: 59_500,
+        resetsAt: new Date(t + 60_000).toISOString(),
+      },
+      {
+        counter: 'run_job_rate',
+        scope: 'grant',
+        subject: 'ops:bot*',
+        count: 1,
+        max: 10,
+        windowSec: 60,
+        resetsInMs: 59_500,
+        resetsAt: new Date(t + 60_000).toISOString(),
+      },
     ]);
   });
 

@@ -55,7 +55,10 @@ describe('GET /metrics', () => {
     const api = adminApi(gw.baseUrl);
     for (let i = 0; i < 3; i++) await client.callTool({ name: 'list_jobs', arguments: { params: {} } });
     await client.callTool({ name: 'terminate_cluster', arguments: { params: { cluster_id: 'x' } } });
-    const held = client.callTool({ name: 'run_job', arguments: { params: { job_id: 101 } } }, CallToolResultSchema, { onprogress: () => undefined, resetTimeoutOnProgress: true });
+    const held = client.callTool({ name: 'run_job', arguments: { params: { job_id: 101 } } }, CallToolResultSchema, {
+      onprogress: () => undefined,
+      resetTimeoutOnProgress: true,
+    });
     const [pending] = await api.waitForPending();
     pendingWhileHeld = value(parsePrometheus(await (await fetch(`${gw.baseUrl}/metrics`)).text()), 'airlock_approvals_pending');
     await api.approve(pending?.id ?? '');

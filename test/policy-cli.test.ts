@@ -62,7 +62,17 @@ describe('airlock policy check', () => {
 describe('airlock policy explain', () => {
   it('prints the decision, its settings and the trace', async () => {
     const { config } = workspace({ policy: databricks, agents: { 'analytics-bot': { tokenSha256: 'a'.repeat(64) } } });
-    const { code, stdout } = await run(['explain', '--config', config, '--agent', 'analytics-bot', '--tool', 'run_job', '--args', '{"params": {"job_id": 101}}']);
+    const { code, stdout } = await run([
+      'explain',
+      '--config',
+      config,
+      '--agent',
+      'analytics-bot',
+      '--tool',
+      'run_job',
+      '--args',
+      '{"params": {"job_id": 101}}',
+    ]);
     expect(code).toBe(0);
     expect(stdout).toContain('decision  approve by tools.run_job');
     expect(stdout).toContain('show      params.job_id, params.notebook_params');
@@ -71,7 +81,18 @@ describe('airlock policy explain', () => {
   });
 
   it('prints the raw decision with --json', async () => {
-    const { stdout } = await run(['explain', '--policy', databricks, '--agent', 'any', '--tool', 'execute_sql', '--args', '{"params": {"statement": "SELECT 1", "warehouse_id": "w"}}', '--json']);
+    const { stdout } = await run([
+      'explain',
+      '--policy',
+      databricks,
+      '--agent',
+      'any',
+      '--tool',
+      'execute_sql',
+      '--args',
+      '{"params": {"statement": "SELECT 1", "warehouse_id": "w"}}',
+      '--json',
+    ]);
     expect(JSON.parse(stdout)).toMatchObject({ kind: 'allow', rule: { id: 'tools.execute_sql.rules[0]' }, trace: expect.any(Array) });
   });
 
@@ -92,7 +113,11 @@ describe('airlock policy init', () => {
       ],
       './schema.json',
     );
-    expect(draft.policy).toMatchObject({ $schema: './schema.json', default: 'deny', tools: { read: { action: 'allow' }, wipe: { action: 'approve' }, mystery: { action: 'approve' } } });
+    expect(draft.policy).toMatchObject({
+      $schema: './schema.json',
+      default: 'deny',
+      tools: { read: { action: 'allow' }, wipe: { action: 'approve' }, mystery: { action: 'approve' } },
+    });
     expect(parsePolicy(draft.policy).ok).toBe(true);
   });
 

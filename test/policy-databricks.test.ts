@@ -47,7 +47,10 @@ describe('policies/databricks.json', () => {
   });
 
   it('rejects run_job without a job_id before anyone is asked', () => {
-    expect(decide('run_job', { notebook_params: {} })).toMatchObject({ kind: 'invalid_arguments', violations: [{ path: 'params.job_id', problem: 'is missing' }] });
+    expect(decide('run_job', { notebook_params: {} })).toMatchObject({
+      kind: 'invalid_arguments',
+      violations: [{ path: 'params.job_id', problem: 'is missing' }],
+    });
   });
 
   it('holds cluster changes for approval', () => {

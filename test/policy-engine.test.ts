@@ -61,7 +61,10 @@ describe('PolicyEngine', () => {
     writePolicy(good, allowAll);
     writePolicy(bad, { default: 'maybe', tools: { t: { actoin: 1 } } });
     const engine = new PolicyEngine({ log, defaultFile: good, agentFiles: { ops: bad }, watch: false });
-    const error = await engine.start().then(() => undefined, (e: unknown) => e);
+    const error = await engine.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (!(error instanceof AirlockError)) throw new Error('expected an AirlockError');
     expect(error.code).toBe('policy_invalid');
     expect(error.message).toContain(`${bad} $.default:`);
@@ -160,7 +163,10 @@ describe('PolicyEngine', () => {
       action: 'approve',
       rules: 0,
       constraints: 1,
-      limits: [{ counter: 'run_job_per_grant', windowSec: 60, max: 10, scope: 'grant' }, { counter: 'run_job_global', windowSec: 3600, max: 100, scope: 'global' }],
+      limits: [
+        { counter: 'run_job_per_grant', windowSec: 60, max: 10, scope: 'grant' },
+        { counter: 'run_job_global', windowSec: 3600, max: 100, scope: 'global' },
+      ],
       approval: { show: ['params.job_id', 'params.notebook_params'] },
     });
     expect(info?.tools.find((t) => t.entry === 'execute_sql')).toMatchObject({ action: 'approve', ruleActions: ['allow'], rules: 1 });

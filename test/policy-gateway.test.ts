@@ -97,7 +97,9 @@ describe('the policy at the gateway', () => {
     await until(async () => !(await client.callTool(sql)).isError);
 
     writeFileSync(gw.policyFile, JSON.stringify({ ...readOnly, tools: { execute_sql: { action: 'maybe' } } }));
-    const reload = await adminApi(gw.baseUrl).post<{ reloaded: boolean; files: Array<{ status: string; problems: Array<{ path: string; message: string }> }> }>('/policy/reload');
+    const reload = await adminApi(gw.baseUrl).post<{ reloaded: boolean; files: Array<{ status: string; problems: Array<{ path: string; message: string }> }> }>(
+      '/policy/reload',
+    );
     expect(reload.status).toBe(422);
     expect(reload.body.files[0]?.problems[0]?.path).toBe('$.tools.execute_sql.action');
     expect((await client.callTool(sql)).isError).toBeFalsy();

@@ -38,7 +38,9 @@ describe('validateInput', () => {
   });
 
   it('reports params of the wrong type with the dotted path', () => {
-    expect(validateInput(mockTool('run_job'), { params: 'job 101' })).toEqual([{ path: 'params', rule: 'inputSchema #/properties/params/type', problem: 'must be object' }]);
+    expect(validateInput(mockTool('run_job'), { params: 'job 101' })).toEqual([
+      { path: 'params', rule: 'inputSchema #/properties/params/type', problem: 'must be object' },
+    ]);
   });
 
   it('reports every problem at once, nested paths dotted, through $refs', () => {
@@ -55,7 +57,10 @@ describe('validateInput', () => {
   });
 
   it('never changes the arguments it checks (no defaults filled, nothing coerced or removed)', () => {
-    const tool: Tool = { name: 'd', inputSchema: { type: 'object', properties: { n: { type: 'number', default: 5 }, s: { type: 'string' } }, additionalProperties: false } };
+    const tool: Tool = {
+      name: 'd',
+      inputSchema: { type: 'object', properties: { n: { type: 'number', default: 5 }, s: { type: 'string' } }, additionalProperties: false },
+    };
     const args = { s: 'x' };
     validateInput(tool, args);
     expect(args).toEqual({ s: 'x' });
@@ -76,7 +81,10 @@ describe('validateInput', () => {
   });
 
   it('validates draft-07 schemas with the draft-07 dialect', () => {
-    const draft7: Tool = { name: 'd7', inputSchema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { a: { type: 'string' } }, definitions: {} } };
+    const draft7: Tool = {
+      name: 'd7',
+      inputSchema: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { a: { type: 'string' } }, definitions: {} },
+    };
     expect(validateInput(draft7, { a: 'x' })).toEqual([]);
     expect(validateInput(draft7, { a: 1 })).toHaveLength(1);
   });

@@ -51,7 +51,11 @@ describe('the PolicyLayer example', () => {
   });
 
   it('carries a 12-hex version that ignores key order and spacing', () => {
-    const reordered = compile({ tools: { run_job: { limits: [{ scope: 'grant', max: 10, window: 'minute', counter: 'run_job_rate' }] } }, default: 'deny', version: '1' });
+    const reordered = compile({
+      tools: { run_job: { limits: [{ scope: 'grant', max: 10, window: 'minute', counter: 'run_job_rate' }] } },
+      default: 'deny',
+      version: '1',
+    });
     expect(policy.version).toMatch(/^[0-9a-f]{12}$/);
     expect(reordered.version).toBe(policy.version);
     expect(evaluate(policy, 'bot', 'run_job', {}).policyVersion).toBe(policy.version);
@@ -60,18 +64,92 @@ describe('the PolicyLayer example', () => {
 
 describe('constraint operators', () => {
   const cases: Array<{ name: string; condition: unknown; pass: unknown[]; fail: Array<[unknown, string]> }> = [
-    { name: 'eq', condition: { eq: 'prod' }, pass: ['prod'], fail: [['dev', 'is "dev"'], [undefined, 'is missing'], ['PROD', 'is "PROD"']] },
-    { name: 'eq on numbers accepts numeric strings', condition: { eq: 101 }, pass: [101, '101', '0101'], fail: [[102, 'is 102'], ['abc', 'is "abc"']] },
+    {
+      name: 'eq',
+      condition: { eq: 'prod' },
+      pass: ['prod'],
+      fail: [
+        ['dev', 'is "dev"'],
+        [undefined, 'is missing'],
+        ['PROD', 'is "PROD"'],
+      ],
+    },
+    {
+      name: 'eq on numbers accepts numeric strings',
+      condition: { eq: 101 },
+      pass: [101, '101', '0101'],
+      fail: [
+        [102, 'is 102'],
+        ['abc', 'is "abc"'],
+      ],
+    },
     { name: 'eq on objects compares canonical JSON', condition: { eq: { a: 1, b: 2 } }, pass: [{ b: 2, a: 1 }], fail: [[{ a: 1 }, 'is {"a":1}']] },
     { name: 'ne', condition: { ne: 'prod' }, pass: ['dev', undefined], fail: [['prod', 'is "prod"']] },
-    { name: 'in', condition: { in: [101, 102] }, pass: [101, '102'], fail: [[999, 'is 999'], [undefined, 'is missing'], [true, 'is true']] },
-    { name: 'not_in', condition: { not_in: [123] }, pass: [101, undefined], fail: [[123, 'is 123'], ['123', 'is "123"'], ['0123', 'is "0123"']] },
-    { name: 'regex', condition: { regex: '^SELECT\\b' }, pass: ['SELECT 1'], fail: [['select 1', 'is "select 1", which does not match'], [5, 'is 5 (a number, not a string)'], [undefined, 'is missing']] },
-    { name: 'regex with flags', condition: { regex: '^select\\b', flags: 'i' }, pass: ['SELECT 1', 'select 1'], fail: [['DROP TABLE x', 'is "DROP TABLE x", which does not match']] },
-    { name: 'lt', condition: { lt: 10 }, pass: [9, '9', -1], fail: [[10, 'is 10, not below 10'], ['abc', 'is "abc" (a string, not a number)'], [undefined, 'is missing']] },
+    {
+      name: 'in',
+      condition: { in: [101, 102] },
+      pass: [101, '102'],
+      fail: [
+        [999, 'is 999'],
+        [undefined, 'is missing'],
+        [true, 'is true'],
+      ],
+    },
+    {
+      name: 'not_in',
+      condition: { not_in: [123] },
+      pass: [101, undefined],
+      fail: [
+        [123, 'is 123'],
+        ['123', 'is "123"'],
+        ['0123', 'is "0123"'],
+      ],
+    },
+    {
+      name: 'regex',
+      condition: { regex: '^SELECT\\b' },
+      pass: ['SELECT 1'],
+      fail: [
+        ['select 1', 'is "select 1", which does not match'],
+        [5, 'is 5 (a number, not a string)'],
+        [undefined, 'is missing'],
+      ],
+    },
+    {
+      name: 'regex with flags',
+      condition: { regex: '^select\\b', flags: 'i' },
+      pass: ['SELECT 1', 'select 1'],
+      fail: [['DROP TABLE x', 'is "DROP TABLE x", which does not match']],
+    },
+    {
+      name: 'lt',
+      condition: { lt: 10 },
+      pass: [9, '9', -1],
+      fail: [
+        [10, 'is 10, not below 10'],
+        ['abc', 'is "abc" (a string, not a number)'],
+        [undefined, 'is missing'],
+      ],
+    },
     { name: 'lte', condition: { lte: 10 }, pass: [10], fail: [[11, 'is 11, not at most 10']] },
-    { name: 'gt', condition: { gt: 0 }, pass: [1], fail: [[0, 'is 0, not above 0'], [null, 'is null (null, not a number)']] },
-    { name: 'gte', condition: { gte: 1 }, pass: [1, 2.5], fail: [[0.5, 'is 0.5, not at least 1'], [[1], 'is [1] (an array, not a number)']] },
+    {
+      name: 'gt',
+      condition: { gt: 0 },
+      pass: [1],
+      fail: [
+        [0, 'is 0, not above 0'],
+        [null, 'is null (null, not a number)'],
+      ],
+    },
+    {
+      name: 'gte',
+      condition: { gte: 1 },
+      pass: [1, 2.5],
+      fail: [
+        [0.5, 'is 0.5, not at least 1'],
+        [[1], 'is [1] (an array, not a number)'],
+      ],
+    },
     { name: 'exists true', condition: { exists: true }, pass: [0, null, ''], fail: [[undefined, 'is missing']] },
     { name: 'exists false', condition: { exists: false }, pass: [undefined], fail: [['x', 'is "x" but must be absent']] },
   ];
@@ -92,7 +170,9 @@ describe('constraint operators', () => {
   }
 
   it('writes the rule as the operator and operand as written', () => {
-    const decision = evaluate(compile({ tools: { run_job: { constraints: { 'params.job_id': { in: [101, 102] } } } } }), 'a', 'run_job', { params: { job_id: 999 } });
+    const decision = evaluate(compile({ tools: { run_job: { constraints: { 'params.job_id': { in: [101, 102] } } } } }), 'a', 'run_job', {
+      params: { job_id: 999 },
+    });
     expect(violationsOf(decision)).toEqual([{ path: 'params.job_id', rule: 'in [101,102]', problem: 'is 999' }]);
     expect(decision.rule.id).toBe('tools.run_job.constraints');
   });
@@ -151,7 +231,9 @@ describe('tool globs and precedence', () => {
   });
 
   it('compares prefix globs, suffix globs and globs with neither by the same precedence', () => {
-    const mixed = compile({ tools: { 'start_*': { action: 'allow' }, '*_cluster': { action: 'approve' }, '*clu*': { action: 'deny' }, 'start_cl*r': { action: 'deny' } } });
+    const mixed = compile({
+      tools: { 'start_*': { action: 'allow' }, '*_cluster': { action: 'approve' }, '*clu*': { action: 'deny' }, 'start_cl*r': { action: 'deny' } },
+    });
     expect(evaluate(mixed, 'a', 'start_cluster', {}).rule.id).toBe('tools["start_cl*r"]');
     expect(evaluate(mixed, 'a', 'stop_cluster', {}).rule.id).toBe('tools["*_cluster"]');
     expect(evaluate(mixed, 'a', 'start_job', {}).rule.id).toBe('tools["start_*"]');
@@ -183,7 +265,10 @@ describe('rules', () => {
   it('approves run_job only when params.notebook_params.env is prod, with the rule as the reason', () => {
     const decision = evaluate(policy, 'bot', 'run_job', { params: { job_id: 1, notebook_params: { env: 'prod' } } });
     expect(decision).toMatchObject({ kind: 'approve', reason: 'Production runs need a person.', rule: { id: 'tools.run_job.rules[0]' } });
-    expect(evaluate(policy, 'bot', 'run_job', { params: { job_id: 1, notebook_params: { env: 'dev' } } })).toMatchObject({ kind: 'allow', rule: { id: 'tools.run_job' } });
+    expect(evaluate(policy, 'bot', 'run_job', { params: { job_id: 1, notebook_params: { env: 'dev' } } })).toMatchObject({
+      kind: 'allow',
+      rule: { id: 'tools.run_job' },
+    });
   });
 
   it('takes the first rule that matches, even when a later one would too', () => {
@@ -205,7 +290,9 @@ describe('rules', () => {
   });
 
   it('expresses "allow execute_sql for SELECT, hold everything else"', () => {
-    const sql = compile({ tools: { execute_sql: { action: 'approve', rules: [{ when: { 'params.statement': { regex: '^\\s*SELECT\\b', flags: 'i' } }, action: 'allow' }] } } });
+    const sql = compile({
+      tools: { execute_sql: { action: 'approve', rules: [{ when: { 'params.statement': { regex: '^\\s*SELECT\\b', flags: 'i' } }, action: 'allow' }] } },
+    });
     expect(evaluate(sql, 'a', 'execute_sql', { params: { statement: '  select 1' } }).kind).toBe('allow');
     expect(evaluate(sql, 'a', 'execute_sql', { params: { statement: 'DROP TABLE x' } }).kind).toBe('approve');
   });
@@ -213,8 +300,13 @@ describe('rules', () => {
 
 describe('limits, approval settings and defaults', () => {
   it('reads the window as a name or a number of seconds', () => {
-    const policy = compile({ tools: { a: { limits: [{ counter: 'a', window: 'minute', max: 1 }] }, b: { limits: [{ counter: 'b', window: 60, max: 1, scope: 'global' }] } } });
-    const limits = (tool: string) => { const d = evaluate(policy, 'x', tool, {}); return d.kind === 'allow' ? d.limits : []; };
+    const policy = compile({
+      tools: { a: { limits: [{ counter: 'a', window: 'minute', max: 1 }] }, b: { limits: [{ counter: 'b', window: 60, max: 1, scope: 'global' }] } },
+    });
+    const limits = (tool: string) => {
+      const d = evaluate(policy, 'x', tool, {});
+      return d.kind === 'allow' ? d.limits : [];
+    };
     expect(limits('a')).toEqual([{ counter: 'a', windowSec: 60, max: 1, scope: 'grant' }]);
     expect(limits('b')).toEqual([{ counter: 'b', windowSec: 60, max: 1, scope: 'global' }]);
   });
@@ -223,10 +315,23 @@ describe('limits, approval settings and defaults', () => {
     const policy = compile({
       approval: { approvers: ['U01AAA', 'S01GRP'], timeout: '15m', channel: '#approvals', redact: ['params.password'] },
       redact: ['params.token'],
-      tools: { run_job: { action: 'approve', approval: { show: ['params.job_id'], quorum: 2 }, rules: [{ when: { x: { exists: true } }, action: 'approve', approval: { timeout: 60, allow_self_approval: true } }] } },
+      tools: {
+        run_job: {
+          action: 'approve',
+          approval: { show: ['params.job_id'], quorum: 2 },
+          rules: [{ when: { x: { exists: true } }, action: 'approve', approval: { timeout: 60, allow_self_approval: true } }],
+        },
+      },
     });
     const plain = evaluate(policy, 'a', 'run_job', {});
-    expect(plain.kind === 'approve' && plain.approval).toEqual({ approvers: ['U01AAA', 'S01GRP'], quorum: 2, timeoutMs: 900_000, channel: '#approvals', show: ['params.job_id'], allowSelfApproval: false });
+    expect(plain.kind === 'approve' && plain.approval).toEqual({
+      approvers: ['U01AAA', 'S01GRP'],
+      quorum: 2,
+      timeoutMs: 900_000,
+      channel: '#approvals',
+      show: ['params.job_id'],
+      allowSelfApproval: false,
+    });
     expect(plain.redact).toEqual(['params.token', 'params.password']);
     const byRule = evaluate(policy, 'a', 'run_job', { x: 1 });
     expect(byRule.kind === 'approve' && byRule.approval).toMatchObject({ timeoutMs: 60_000, allowSelfApproval: true, quorum: 2 });
@@ -234,7 +339,11 @@ describe('limits, approval settings and defaults', () => {
 
   it('accepts an empty approver list (only admins decide) and defaults to quorum 1, no timeout', () => {
     const decision = evaluate(compile({ default: 'approve', approval: { approvers: [] } }), 'a', 'anything', {});
-    expect(decision).toMatchObject({ kind: 'approve', rule: { id: 'default' }, approval: { approvers: [], quorum: 1, timeoutMs: undefined, allowSelfApproval: false } });
+    expect(decision).toMatchObject({
+      kind: 'approve',
+      rule: { id: 'default' },
+      approval: { approvers: [], quorum: 1, timeoutMs: undefined, allowSelfApproval: false },
+    });
   });
 
   it('uses the default reason and on_state_error, and lets a tool override on_state_error', () => {
@@ -257,19 +366,63 @@ describe('bad policy files', () => {
   const cases: Array<[string, unknown, string]> = [
     ['an unknown key', { tools: { run_job: { actoin: 'deny' } } }, 'bad.json $.tools.run_job: unknown key "actoin": remove it or check the spelling'],
     ['an unknown action', { default: 'maybe' }, 'bad.json $.default: Invalid option: expected one of "allow"|"deny"|"approve"'],
-    ['a bad window', { tools: { t: { limits: [{ counter: 'c', window: 'minutes', max: 1 }] } } }, 'bad.json $.tools.t.limits[0].window: window is "second", "minute", "hour", "day" or a whole number of seconds (≥ 1)'],
+    [
+      'a bad window',
+      { tools: { t: { limits: [{ counter: 'c', window: 'minutes', max: 1 }] } } },
+      'bad.json $.tools.t.limits[0].window: window is "second", "minute", "hour", "day" or a whole number of seconds (≥ 1)',
+    ],
     ['max 0', { tools: { t: { limits: [{ counter: 'c', window: 1, max: 0 }] } } }, 'bad.json $.tools.t.limits[0].max: max is at least 1'],
-    ['an invalid regex', { tools: { t: { constraints: { 'params.sql': { regex: '(' } } } } }, 'bad.json $.tools.t.constraints["params.sql"].regex: Invalid regular expression: /(/: Unterminated group'],
-    ['a stateful regex flag', { tools: { t: { constraints: { v: { regex: 'a', flags: 'g' } } } } }, 'bad.json $.tools.t.constraints.v.flags: flags are any of "i", "m", "s", "u", each at most once ("g" and "y" are not allowed)'],
-    ['an empty condition', { tools: { t: { constraints: { v: {} } } } }, 'bad.json $.tools.t.constraints.v: a condition needs at least one operator: eq, ne, in, not_in, regex, lt, lte, gt, gte, exists'],
-    ['a bad argument path', { tools: { t: { constraints: { 'a..b': { eq: 1 } } } } }, 'bad.json $.tools.t.constraints["a..b"]: key "a..b": an argument path is dot-separated names such as "params.job_id" (no empty parts, no spaces)'],
-    ['a bad approver', { approval: { approvers: ['alice'] } }, 'bad.json $.approval.approvers[0]: an approver is a Slack user ID (U… or W…) or user-group ID (S…), e.g. U012ABCDEF'],
-    ['a bad timeout', { approval: { timeout: 'soon' } }, 'bad.json $.approval.timeout: expected a duration such as "500ms", "30s", "15m", "1h", "180d" or a number of seconds, at least 1 second'],
-    ['an unreachable quorum', { tools: { t: { action: 'approve', approval: { approvers: ['U01AAA'], quorum: 2 } } } }, 'bad.json $.tools.t.approval.quorum: quorum 2 can never be reached: only 1 approver (U01AAA) may decide; lower the quorum or add approvers or a user group (S…)'],
-    ['a rule with no condition', { tools: { t: { rules: [{ action: 'deny' }] } } }, 'bad.json $.tools.t.rules[0]: a rule needs "when" conditions or an "agent" condition; to decide every call of the tool, set the tool\'s "action" instead'],
+    [
+      'an invalid regex',
+      { tools: { t: { constraints: { 'params.sql': { regex: '(' } } } } },
+      'bad.json $.tools.t.constraints["params.sql"].regex: Invalid regular expression: /(/: Unterminated group',
+    ],
+    [
+      'a stateful regex flag',
+      { tools: { t: { constraints: { v: { regex: 'a', flags: 'g' } } } } },
+      'bad.json $.tools.t.constraints.v.flags: flags are any of "i", "m", "s", "u", each at most once ("g" and "y" are not allowed)',
+    ],
+    [
+      'an empty condition',
+      { tools: { t: { constraints: { v: {} } } } },
+      'bad.json $.tools.t.constraints.v: a condition needs at least one operator: eq, ne, in, not_in, regex, lt, lte, gt, gte, exists',
+    ],
+    [
+      'a bad argument path',
+      { tools: { t: { constraints: { 'a..b': { eq: 1 } } } } },
+      'bad.json $.tools.t.constraints["a..b"]: key "a..b": an argument path is dot-separated names such as "params.job_id" (no empty parts, no spaces)',
+    ],
+    [
+      'a bad approver',
+      { approval: { approvers: ['alice'] } },
+      'bad.json $.approval.approvers[0]: an approver is a Slack user ID (U… or W…) or user-group ID (S…), e.g. U012ABCDEF',
+    ],
+    [
+      'a bad timeout',
+      { approval: { timeout: 'soon' } },
+      'bad.json $.approval.timeout: expected a duration such as "500ms", "30s", "15m", "1h", "180d" or a number of seconds, at least 1 second',
+    ],
+    [
+      'an unreachable quorum',
+      { tools: { t: { action: 'approve', approval: { approvers: ['U01AAA'], quorum: 2 } } } },
+      'bad.json $.tools.t.approval.quorum: quorum 2 can never be reached: only 1 approver (U01AAA) may decide; lower the quorum or add approvers or a user group (S…)',
+    ],
+    [
+      'a rule with no condition',
+      { tools: { t: { rules: [{ action: 'deny' }] } } },
+      'bad.json $.tools.t.rules[0]: a rule needs "when" conditions or an "agent" condition; to decide every call of the tool, set the tool\'s "action" instead',
+    ],
     ['a version other than 1', { version: '2' }, 'bad.json $.version: version must be "1" (the only policy language version)'],
-    ['a counter defined two ways', { tools: { a: { limits: [{ counter: 'c', window: 60, max: 1 }] }, b: { limits: [{ counter: 'c', window: 60, max: 2 }] } } }, 'bad.json $.tools.b.limits[0]: counter "c" is also defined at $.tools.a.limits[0] as max 1 per 60 s, scope grant; tools naming one counter share one count, so window, max and scope must agree (or use another counter name)'],
-    ['a duplicate key', '{"tools": {"run_job": {"action": "approve"}, "run_job": {}}}', 'bad.json $.tools.run_job: this key appears more than once in its object; JSON keeps only the last, so merge the two'],
+    [
+      'a counter defined two ways',
+      { tools: { a: { limits: [{ counter: 'c', window: 60, max: 1 }] }, b: { limits: [{ counter: 'c', window: 60, max: 2 }] } } },
+      'bad.json $.tools.b.limits[0]: counter "c" is also defined at $.tools.a.limits[0] as max 1 per 60 s, scope grant; tools naming one counter share one count, so window, max and scope must agree (or use another counter name)',
+    ],
+    [
+      'a duplicate key',
+      '{"tools": {"run_job": {"action": "approve"}, "run_job": {}}}',
+      'bad.json $.tools.run_job: this key appears more than once in its object; JSON keeps only the last, so merge the two',
+    ],
     ['broken JSON', '{"tools": ', 'bad.json $: not valid JSON: '],
   ];
   for (const [what, raw, expected] of cases) {
@@ -283,6 +436,8 @@ describe('bad policy files', () => {
   });
 
   it('allows tools to share a counter that is defined the same way', () => {
-    expect(() => compile({ tools: { a: { limits: [{ counter: 'c', window: 'hour', max: 5 }] }, b: { limits: [{ counter: 'c', window: 3600, max: 5 }] } } })).not.toThrow();
+    expect(() =>
+      compile({ tools: { a: { limits: [{ counter: 'c', window: 'hour', max: 5 }] }, b: { limits: [{ counter: 'c', window: 3600, max: 5 }] } } }),
+    ).not.toThrow();
   });
 });

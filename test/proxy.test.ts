@@ -2,18 +2,11 @@
  * The gateway as a transparent MCP proxy: official SDK client → Airlock → real upstream servers.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
-import {
-  createCallLog,
-  databricksMockStdio,
-  everythingStdio,
-  startDatabricksMockHttp,
-  startEverythingHttp,
-  type RunningServer,
-} from './helpers/upstreams.js';
+import { createCallLog, databricksMockStdio, everythingStdio, startDatabricksMockHttp, startEverythingHttp, type RunningServer } from './helpers/upstreams.js';
 
 const runJobArgs = { params: { job_id: 123, notebook_params: { date: '2026-11-01' } } };
 
@@ -56,7 +49,7 @@ describe('Databricks mock over stdio, through the gateway', () => {
     expect(callLog.calls().at(-1)).toMatchObject({ tool: 'run_job', arguments: runJobArgs });
   });
 
-  it('passes the upstream\'s own error text through unchanged (the real server sends no isError)', async () => {
+  it("passes the upstream's own error text through unchanged (the real server sends no isError)", async () => {
     const client = await gw.connect('agent-a');
     const result = await client.callTool({ name: 'run_job', arguments: { params: { job_id: 999 } } });
     expect(JSON.parse(textOf(result))).toEqual({ error: 'Job 999 does not exist.' });
@@ -127,7 +120,7 @@ describe('third-party upstream: server-everything', () => {
     });
   }
 
-  it('relays upstream progress to the agent under the agent\'s own progress token', async () => {
+  it("relays upstream progress to the agent under the agent's own progress token", async () => {
     const client = await gwStdio.connect('agent-a');
     const progress: number[] = [];
     const result = await client.request(

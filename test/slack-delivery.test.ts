@@ -14,7 +14,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(options: Parameters<typeof attachSlack>[2] = {}): Promise<{ replica: Replica; fake: FakeSlack; slack: SlackHarness; approvals: ApprovalService }> {
+async function setup(
+  options: Parameters<typeof attachSlack>[2] = {},
+): Promise<{ replica: Replica; fake: FakeSlack; slack: SlackHarness; approvals: ApprovalService }> {
   const fake = await startFakeSlack();
   cleanups.push(() => fake.close());
   const replica = await startReplica(testPrefix());
@@ -121,7 +123,11 @@ describe('Slack delivery', () => {
     const { fake, approvals, slack } = await setup({ defaultChannel: undefined });
     const { record } = await approvals.hold(runJobHold());
     await waitUntil(() => slack.channel.health().failedAttempts >= 1);
-    expect(slack.channel.health()).toMatchObject({ ok: false, mode: 'http', lastFailure: { message: expect.stringMatching(/no Slack channel for approval .*slack\.defaultChannel/) } });
+    expect(slack.channel.health()).toMatchObject({
+      ok: false,
+      mode: 'http',
+      lastFailure: { message: expect.stringMatching(/no Slack channel for approval .*slack\.defaultChannel/) },
+    });
     await sleep(1_500); // longer than the queue's first backoff: a retryable error would have been tried again
     expect(slack.channel.health().failedAttempts).toBe(1);
     expect(fake.calls('chat.postMessage')).toHaveLength(0);

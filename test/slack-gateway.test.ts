@@ -54,7 +54,12 @@ async function post(gw: TestGateway, payload: unknown): Promise<number> {
 
 function heldCall(gw: TestGateway): Promise<CallToolResult> {
   return gw.connect('agent-a').then(
-    (client) => client.callTool({ name: 'run_job', arguments: runJobArgs }, CallToolResultSchema, { onprogress: () => undefined, resetTimeoutOnProgress: true, timeout: 20_000 }) as Promise<CallToolResult>,
+    (client) =>
+      client.callTool({ name: 'run_job', arguments: runJobArgs }, CallToolResultSchema, {
+        onprogress: () => undefined,
+        resetTimeoutOnProgress: true,
+        timeout: 20_000,
+      }) as Promise<CallToolResult>,
   );
 }
 
@@ -66,7 +71,8 @@ describe('Slack approvals through the gateway', () => {
     const [message] = await slack.waitFor('chat.postMessage', 1);
     expect(message?.args['channel']).toBe('C0DATAAPPROVALS');
     const blocks = JSON.stringify(message?.args['blocks']);
-    for (const expected of ['run_job', 'agent-a', 'U0OWNER', 'params.job_id', '123', 'notebook_params', '2026-11-01', 'Runs start compute.']) expect(blocks).toContain(expected);
+    for (const expected of ['run_job', 'agent-a', 'U0OWNER', 'params.job_id', '123', 'notebook_params', '2026-11-01', 'Runs start compute.'])
+      expect(blocks).toContain(expected);
     const approvalId = /apr_[a-z0-9]+/.exec(blocks)?.[0] ?? '';
     expect(callLog.calls()).toHaveLength(0);
 
@@ -94,7 +100,9 @@ describe('Slack approvals through the gateway', () => {
     const [modal] = await slack.waitFor('views.open', 1);
     expect(modal?.args['trigger_id']).toBe('trigger-123');
     const view = (typeof modal?.args['view'] === 'string' ? JSON.parse(modal.args['view']) : modal?.args['view']) as { private_metadata: string };
-    expect(await post(gw, viewSubmissionPayload({ user: 'U0APPROVER1', privateMetadata: view.private_metadata, reason: 'Use job 124, the staging copy.' }))).toBe(200);
+    expect(
+      await post(gw, viewSubmissionPayload({ user: 'U0APPROVER1', privateMetadata: view.private_metadata, reason: 'Use job 124, the staging copy.' })),
+    ).toBe(200);
 
     const result = await pending;
     expect(result.isError).toBe(true);
@@ -108,10 +116,14 @@ describe('Slack approvals through the gateway', () => {
     slack.failNext('chat.postMessage', 1, 'channel_not_found');
     const pending = heldCall(gw);
     const deadline = Date.now() + 10_000;
-    let ready = await (await fetch(`${gw.baseUrl}/readyz`)).json() as { ready: boolean; notReady: string[]; checks: Array<{ name: string; detail?: string }> };
+    let ready = (await (await fetch(`${gw.baseUrl}/readyz`)).json()) as {
+      ready: boolean;
+      notReady: string[];
+      checks: Array<{ name: string; detail?: string }>;
+    };
     while (ready.ready && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      ready = await (await fetch(`${gw.baseUrl}/readyz`)).json() as typeof ready;
+      ready = (await (await fetch(`${gw.baseUrl}/readyz`)).json()) as typeof ready;
     }
     expect(ready.notReady).toContain('approval channel delivery');
     expect(ready.checks.find((c) => c.name === 'approval channel delivery')?.detail).toMatch(/channel_not_found/);

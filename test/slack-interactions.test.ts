@@ -6,7 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ApprovalRecord } from '../src/approvals/types.js';
 import { runJobHold, startReplica, testPrefix, type Replica } from './helpers/approvals.js';
-import { attachSlack, blockActionsPayload, startFakeSlack, viewSubmissionPayload, type FakeSlack, type SlackCall, type SlackHarness } from './helpers/fake-slack.js';
+import {
+  attachSlack,
+  blockActionsPayload,
+  startFakeSlack,
+  viewSubmissionPayload,
+  type FakeSlack,
+  type SlackCall,
+  type SlackHarness,
+} from './helpers/fake-slack.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -65,7 +73,8 @@ describe('Slack approvals', () => {
     const [post] = s.fake.delivered('chat.postMessage');
     expect(post?.args['channel']).toBe('C0APPROVALS');
     const text = blocksText(post);
-    for (const expected of ['run_job', 'agent-a', 'params.job_id', '123', 'params.notebook_params', '2026-11-01', 'tools.run_job', record.id]) expect(text).toContain(expected);
+    for (const expected of ['run_job', 'agent-a', 'params.job_id', '123', 'params.notebook_params', '2026-11-01', 'tools.run_job', record.id])
+      expect(text).toContain(expected);
     expect(text).toContain('"action_id":"airlock_approve"');
     expect(text).toContain(`"value":"${record.id}"`);
     expect(ts).toMatch(/^\d+\.\d+$/);

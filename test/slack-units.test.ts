@@ -89,7 +89,14 @@ describe('the Slack approval message', () => {
     const pending = approvalMessage(toApprovalView(record({ votes: [vote] }, hold)));
     expect(JSON.stringify(pending.blocks)).toContain('*1 of 2 approvals*: <@U0APPROVER1>');
     expect(asJson(pending.blocks).some((b) => b['type'] === 'actions')).toBe(true);
-    const denied = approvalMessage(toApprovalView(record({ status: 'denied', votes: [vote], decidedBy: { kind: 'admin', id: 'admin:ops', name: 'ops' }, decidedAt: vote.at + 1, reason: 'line one\nline two' }, hold)));
+    const denied = approvalMessage(
+      toApprovalView(
+        record(
+          { status: 'denied', votes: [vote], decidedBy: { kind: 'admin', id: 'admin:ops', name: 'ops' }, decidedAt: vote.at + 1, reason: 'line one\nline two' },
+          hold,
+        ),
+      ),
+    );
     const text = JSON.stringify(sections(denied.blocks));
     expect(text).toContain('Denied* by ops');
     expect(text).toContain('>line one\\n>line two');
@@ -170,9 +177,15 @@ describe('Slack plumbing', () => {
     const limited = toDeliveryError('chat.postMessage', Object.assign(new Error('limited'), { code: 'slack_webapi_rate_limited_error', retryAfter: 3 }));
     expect(limited).toBeInstanceOf(RetryLaterError);
     expect((limited as RetryLaterError).retryAfterMs).toBe(3_000); // checked just above
-    const gone = toDeliveryError('chat.postMessage', Object.assign(new Error('x'), { code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } }));
+    const gone = toDeliveryError(
+      'chat.postMessage',
+      Object.assign(new Error('x'), { code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } }),
+    );
     expect(gone).toBeInstanceOf(UnrecoverableError);
-    const transient = toDeliveryError('chat.postMessage', Object.assign(new Error('x'), { code: 'slack_webapi_platform_error', data: { error: 'not_in_channel' } }));
+    const transient = toDeliveryError(
+      'chat.postMessage',
+      Object.assign(new Error('x'), { code: 'slack_webapi_platform_error', data: { error: 'not_in_channel' } }),
+    );
     expect(transient).not.toBeInstanceOf(UnrecoverableError);
     expect(transient.message).toMatch(/invite the bot/);
   });

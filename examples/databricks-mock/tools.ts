@@ -29,8 +29,28 @@ export function initialState(): MockState {
     nextRunId: 900_001,
     runsByJob: new Map(),
     clusters: new Map([
-      ['0101-120000-abcd1234', { cluster_id: '0101-120000-abcd1234', cluster_name: 'shared-analytics', state: 'RUNNING', spark_version: '15.4.x-scala2.12', node_type_id: 'i3.xlarge', num_workers: 4 }],
-      ['0101-120000-efgh5678', { cluster_id: '0101-120000-efgh5678', cluster_name: 'etl', state: 'TERMINATED', spark_version: '15.4.x-scala2.12', node_type_id: 'i3.2xlarge', num_workers: 8 }],
+      [
+        '0101-120000-abcd1234',
+        {
+          cluster_id: '0101-120000-abcd1234',
+          cluster_name: 'shared-analytics',
+          state: 'RUNNING',
+          spark_version: '15.4.x-scala2.12',
+          node_type_id: 'i3.xlarge',
+          num_workers: 4,
+        },
+      ],
+      [
+        '0101-120000-efgh5678',
+        {
+          cluster_id: '0101-120000-efgh5678',
+          cluster_name: 'etl',
+          state: 'TERMINATED',
+          spark_version: '15.4.x-scala2.12',
+          node_type_id: 'i3.2xlarge',
+          num_workers: 8,
+        },
+      ],
     ]),
   };
 }

@@ -64,7 +64,13 @@ export class ApprovalService {
     this.now = options.now ?? Date.now;
     this.store = new ApprovalStore(options.redis, options.prefix);
     const bullPrefix = `${options.prefix}bull`;
-    this.holds = new HoldQueue({ redisUrl: options.redisUrl, prefix: bullPrefix, log: options.log, runWorker: options.runWorkers, finalize: (r) => this.finalizeDue(r) });
+    this.holds = new HoldQueue({
+      redisUrl: options.redisUrl,
+      prefix: bullPrefix,
+      log: options.log,
+      runWorker: options.runWorkers,
+      finalize: (r) => this.finalizeDue(r),
+    });
     this.notifications = new NotificationQueue({
       redisUrl: options.redisUrl,
       prefix: bullPrefix,
@@ -121,7 +127,16 @@ export class ApprovalService {
     await this.notifications.publish('requested', request.id);
     // Just written, so known without reading it back; a decision that lands meanwhile is seen by
     // waitForOutcome(), which reads the record before it waits.
-    const record: ApprovalRecord = { ...request, status: 'pending', votes: [], decidedBy: undefined, decidedAt: undefined, reason: undefined, execution: undefined, channelRefs: {} };
+    const record: ApprovalRecord = {
+      ...request,
+      status: 'pending',
+      votes: [],
+      decidedBy: undefined,
+      decidedAt: undefined,
+      reason: undefined,
+      execution: undefined,
+      channelRefs: {},
+    };
     return { record, attached: false };
   }
 
@@ -158,7 +173,11 @@ export class ApprovalService {
    * must ask something first (Slack's Deny modal asks for a reason). A refusal is audited exactly
    * as `decide()` audits it.
    */
-  async checkDecision(id: string, actor: Actor, verdict: Verdict): Promise<Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord }> {
+  async checkDecision(
+    id: string,
+    actor: Actor,
+    verdict: Verdict,
+  ): Promise<Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord }> {
     const record = await withStateStore(() => this.store.get(id));
     if (!record) return { kind: 'not_found' };
     if (record.status !== 'pending') return { kind: 'already_decided', record };
@@ -186,7 +205,12 @@ export class ApprovalService {
       case 'duplicate_vote':
         return { kind: 'duplicate_vote', record: fresh, approvals: outcome.approvals, quorum: record.settings.quorum };
       case 'vote_recorded':
-        await this.audit({ type: 'approval_vote', ...this.callFields(record), actor, details: { approvals: outcome.approvals, quorum: record.settings.quorum } });
+        await this.audit({
+          type: 'approval_vote',
+          ...this.callFields(record),
+          actor,
+          details: { approvals: outcome.approvals, quorum: record.settings.quorum },
+        });
         await this.notifications.publish('vote', id);
         return { kind: 'vote_recorded', record: fresh, approvals: outcome.approvals, quorum: record.settings.quorum };
       case 'decided': {
@@ -252,7 +276,13 @@ export class ApprovalService {
   private async finalizeDue(request: HeldRequest): Promise<ApprovalStatus> {
     const result = await this.store.finalize(request.id, 'expired', system, this.now(), 'no decision before the approval timeout');
     if (result === 'ok') {
-      await this.audit({ type: 'expired', ...this.callFields(request), actor: system, reason: 'approval timeout', latency: { heldMs: this.now() - request.createdAt } });
+      await this.audit({
+        type: 'expired',
+        ...this.callFields(request),
+        actor: system,
+        reason: 'approval timeout',
+        latency: { heldMs: this.now() - request.createdAt },
+      });
       await this.notifications.publish('expired', request.id);
       await this.store.expireTerminal(request.id);
       return 'expired';

@@ -108,7 +108,10 @@ export type DecideOutcome =
   | { kind: 'decided'; approvals: number };
 export type ClaimOutcome = 'claimed' | 'taken' | 'not_found' | ApprovalStatus;
 
-const ActorJson = z.string().transform((text) => JSON.parse(text) as unknown).pipe(z.object({ kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']), id: z.string(), name: z.string().optional() }));
+const ActorJson = z
+  .string()
+  .transform((text) => JSON.parse(text) as unknown)
+  .pipe(z.object({ kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']), id: z.string(), name: z.string().optional() }));
 
 export class ApprovalStore {
   private readonly redis: Redis;

@@ -64,8 +64,14 @@ export class NotificationQueue {
     await this.sharedConnection().sadd(this.registryKey(), notifier.name);
     let worker: Worker | undefined;
     if (this.options.runWorkers) {
-      const workerConnection = this.track(createRedis(this.options.redisUrl, { name: `airlock:notify-${notifier.name}-worker`, mode: 'blocking', log: this.options.log }));
-      worker = new Worker(`notify-${notifier.name}`, (job: Job) => this.deliver(notifier, job), { connection: workerConnection, prefix: this.options.prefix, concurrency: 1 });
+      const workerConnection = this.track(
+        createRedis(this.options.redisUrl, { name: `airlock:notify-${notifier.name}-worker`, mode: 'blocking', log: this.options.log }),
+      );
+      worker = new Worker(`notify-${notifier.name}`, (job: Job) => this.deliver(notifier, job), {
+        connection: workerConnection,
+        prefix: this.options.prefix,
+        concurrency: 1,
+      });
       worker.on('error', (error) => this.options.log.warn({ err: error.message, channel: notifier.name }, 'notification worker error'));
       worker.on('failed', (job, error) => {
         // A channel throws UnrecoverableError for what no retry can fix (unknown channel, bad token).
@@ -73,7 +79,10 @@ export class NotificationQueue {
           this.failedDeliveries += 1;
           this.lastFailure = `${notifier.name}: ${error.message}`;
           this.options.onGiveUp?.(notifier.name);
-          this.options.log.error({ channel: notifier.name, approval: job.data?.approvalId, err: error.message }, 'approval notification not delivered after retries; decide through the API, CLI or dashboard');
+          this.options.log.error(
+            { channel: notifier.name, approval: (job.data as { approvalId?: string } | undefined)?.approvalId, err: error.message },
+            'approval notification not delivered after retries; decide through the API, CLI or dashboard',
+          );
         }
       });
       await worker.waitUntilReady();
@@ -121,19 +130,22 @@ export class NotificationQueue {
       names.map(async (name) => {
         const queue = this.queueFor(name);
         try {
-          await queue.add(kind, { kind, approvalId }, {
-            attempts: this.options.attempts ?? 8,
-            backoff: { type: 'exponential', delay: 1_000 },
-            removeOnComplete: { count: 1_000 },
-            removeOnFail: { age: 7 * 86_400 },
-          });
+          await queue.add(
+            kind,
+            { kind, approvalId },
+            {
+              attempts: this.options.attempts ?? 8,
+              backoff: { type: 'exponential', delay: 1_000 },
+              removeOnComplete: { count: 1_000 },
+              removeOnFail: { age: 7 * 86_400 },
+            },
+          );
         } catch (error) {
           this.options.log.error({ channel: name, approval: approvalId, kind, err: (error as Error).message }, 'could not queue an approval notification');
         }
       }),
     );
   }
-
 
   /** Deliveries given up after all retries since start (shown by /readyz and metrics). */
   health(): { failedDeliveries: number; lastFailure: string | undefined } {

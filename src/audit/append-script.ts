@@ -74,10 +74,7 @@ export interface AppendRequest {
 }
 
 /** committed: written with these ids; conflict: the head moved; landed: an earlier attempt was written. */
-export type AppendReply =
-  | { kind: 'committed'; ids: string[] }
-  | { kind: 'conflict'; head: string }
-  | { kind: 'landed'; head: string; ids: string[] };
+export type AppendReply = { kind: 'committed'; ids: string[] } | { kind: 'conflict'; head: string } | { kind: 'landed'; head: string; ids: string[] };
 
 const ReplySchema = z.union([
   z.tuple([z.literal(1), z.array(z.string())]),

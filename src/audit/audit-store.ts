@@ -130,7 +130,13 @@ export class AuditStore implements AuditSink {
         type: 'retention_trimmed',
         actor: { kind: 'system', id: 'airlock' },
         reason: `events older than the retention (${retentionMs} ms) removed`,
-        details: { trimmedBefore: outcome.minId, trimmedCount: outcome.trimmed, firstKeptId: outcome.firstKept?.id ?? null, firstKeptSeq: outcome.firstKept?.seq ?? null, retentionMs },
+        details: {
+          trimmedBefore: outcome.minId,
+          trimmedCount: outcome.trimmed,
+          firstKeptId: outcome.firstKept?.id ?? null,
+          firstKeptSeq: outcome.firstKept?.seq ?? null,
+          retentionMs,
+        },
       });
     }
     return outcome;

@@ -73,7 +73,10 @@ export class ChainWriter {
   private readHead(text: string | null): ChainHead {
     const head = parseHead(text);
     if (head) return head;
-    throw new AirlockError('internal', `The audit chain head ${this.options.keys.head} holds ${JSON.stringify(text?.slice(0, 100))}, not "<seq> <hash>"; refusing to append. Run \`airlock audit verify\` and restore the key.`);
+    throw new AirlockError(
+      'internal',
+      `The audit chain head ${this.options.keys.head} holds ${JSON.stringify(text?.slice(0, 100))}, not "<seq> <hash>"; refusing to append. Run \`airlock audit verify\` and restore the key.`,
+    );
   }
 
   /** Queues an event; resolves when it is stored. Bad input (not JSON-able) rejects only this call. */

@@ -54,7 +54,24 @@ export const emptyHead: ChainHead = { seq: 0, hash: genesisHash };
  */
 export function contentOf(event: AuditContent): AuditContent {
   const { type, time, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, latency, details } = event;
-  return { type, time, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, arguments: event.arguments, latency, details };
+  return {
+    type,
+    time,
+    agent,
+    session,
+    upstream,
+    tool,
+    approvalId,
+    actor,
+    reason,
+    outcome,
+    policyVersion,
+    rule,
+    argumentsHash,
+    arguments: event.arguments,
+    latency,
+    details,
+  };
 }
 
 /** The chain hash of one event given the canonical JSON of its content. */

@@ -33,7 +33,27 @@ export const exportMedia: Record<ExportFormat, { contentType: string; extension:
 
 /** One event as a JSON line, fields in reading order, ending in "\n". */
 export function eventJsonLine(event: AuditEvent): string {
-  const { id, time, seq, type, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, latency, details, prevHash, hash } = event;
+  const {
+    id,
+    time,
+    seq,
+    type,
+    agent,
+    session,
+    upstream,
+    tool,
+    approvalId,
+    actor,
+    reason,
+    outcome,
+    policyVersion,
+    rule,
+    argumentsHash,
+    latency,
+    details,
+    prevHash,
+    hash,
+  } = event;
   const args = event.arguments;
   return `${JSON.stringify({ id, time, seq, type, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, arguments: args, latency, details, prevHash, hash })}\n`;
 }

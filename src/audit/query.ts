@@ -70,7 +70,11 @@ export async function queryEvents(redis: Redis, keys: AuditKeys, query: AuditQue
 function startBound(query: AuditQuery): string {
   const cursor = query.cursor;
   if (cursor === undefined) return upperBound(query);
-  if (!streamIdPattern.test(cursor)) throw new AirlockError('invalid_request', `cursor must be a stream id such as "1730000000000-0" (a nextCursor), got ${JSON.stringify(cursor.slice(0, 40))}`);
+  if (!streamIdPattern.test(cursor))
+    throw new AirlockError(
+      'invalid_request',
+      `cursor must be a stream id such as "1730000000000-0" (a nextCursor), got ${JSON.stringify(cursor.slice(0, 40))}`,
+    );
   const cursorMs = Number(cursor.split('-')[0]);
   return query.until !== undefined && cursorMs > query.until ? upperBound(query) : `(${cursor}`;
 }

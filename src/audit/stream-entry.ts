@@ -36,7 +36,7 @@ export function encodeFields(content: AuditContent, seq: number, prevHash: strin
   for (const field of contentFields) {
     const value = content[field];
     if (value === undefined) continue;
-    out.push(field, structuredFields.has(field) ? canonicalJson(value) : String(value));
+    out.push(field, structuredFields.has(field) || typeof value === 'object' ? canonicalJson(value) : `${value as string | number}`);
   }
   out.push('seq', String(seq), 'prevHash', prevHash, 'hash', hash);
   return out;
@@ -95,7 +95,10 @@ const StoredFieldsSchema = z.strictObject({
   arguments: jsonText(z.unknown()).optional(),
   latency: jsonText(LatencySchema).optional(),
   details: jsonText(z.record(z.string(), z.unknown())).optional(),
-  seq: z.string().regex(/^[1-9]\d{0,15}$/, 'seq is a positive integer').transform(Number),
+  seq: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, 'seq is a positive integer')
+    .transform(Number),
   prevHash: hex64,
   hash: hex64,
 });
@@ -111,7 +114,12 @@ export function decodeEntry([id, fields]: RawEntry): DecodedEntry {
   if (!parsed.success) {
     const seq = Number(record['seq']);
     const issue = parsed.error.issues[0];
-    return { ok: false, id, seq: Number.isSafeInteger(seq) ? seq : undefined, problem: issue ? `${issue.path.join('.') || 'entry'}: ${issue.message}` : 'malformed' };
+    return {
+      ok: false,
+      id,
+      seq: Number.isSafeInteger(seq) ? seq : undefined,
+      problem: issue ? `${issue.path.join('.') || 'entry'}: ${issue.message}` : 'malformed',
+    };
   }
   const { seq, prevHash, hash, ...content } = parsed.data;
   return { ok: true, event: { id, ...content, seq, prevHash, hash } };

@@ -74,10 +74,18 @@ export async function verifyChain(redis: Redis, keys: AuditKeys, chunkSize = 1_0
 
 async function checkEntry(redis: Redis, keys: AuditKeys, walk: Walk, entry: RawEntry, head: ChainHead | undefined): Promise<Break | undefined> {
   const decoded = decodeEntry(entry);
-  const fail = (problem: ChainProblem, message: string, seq?: number): Break => ({ ok: false, events: walk.checked, at: entry[0], ...(seq === undefined ? {} : { seq }), problem, message });
+  const fail = (problem: ChainProblem, message: string, seq?: number): Break => ({
+    ok: false,
+    events: walk.checked,
+    at: entry[0],
+    ...(seq === undefined ? {} : { seq }),
+    problem,
+    message,
+  });
   if (!decoded.ok) return fail('malformed', `entry ${entry[0]} is not an audit event (${decoded.problem})`, decoded.seq);
   const event = decoded.event;
-  if (hashOfEvent(event) !== event.hash) return fail('edited', `event seq ${event.seq} (${event.id}) was edited: its content no longer matches its hash`, event.seq);
+  if (hashOfEvent(event) !== event.hash)
+    return fail('edited', `event seq ${event.seq} (${event.id}) was edited: its content no longer matches its hash`, event.seq);
   const prev = walk.prev;
   if (prev === undefined) {
     if (event.seq === 1 && event.prevHash !== genesisHash) return fail('broken_link', `the first event (seq 1) does not start from the genesis hash`, 1);
@@ -109,20 +117,49 @@ function finish(walk: Walk, head: ChainHead | undefined): VerifyResult {
   const { first, prev: last, checked } = walk;
   const headSeq = head?.seq ?? 0;
   if (!first || !last) {
-    if (headSeq > 0) return { ok: false, events: 0, at: '', problem: 'deleted', message: `the stream is empty but the chain head records ${headSeq} events: they were deleted` };
+    if (headSeq > 0)
+      return {
+        ok: false,
+        events: 0,
+        at: '',
+        problem: 'deleted',
+        message: `the stream is empty but the chain head records ${headSeq} events: they were deleted`,
+      };
     return { ok: true, events: 0, anchoredAt: 'genesis' };
   }
   if (last.seq < headSeq) {
-    return { ok: false, events: checked, at: last.id, seq: last.seq, problem: 'deleted', message: `the chain head records seq ${headSeq} but the stream ends at seq ${last.seq}: events were deleted from the end` };
+    return {
+      ok: false,
+      events: checked,
+      at: last.id,
+      seq: last.seq,
+      problem: 'deleted',
+      message: `the chain head records seq ${headSeq} but the stream ends at seq ${last.seq}: events were deleted from the end`,
+    };
   }
   if (first.seq > 1) {
     // The trim record names the first seq it kept; when it trimmed everything it is itself the first event.
     const recorded = walk.trimmedTo.has(first.seq) || (first.type === 'retention_trimmed' && walk.trimmedTo.has(null));
     if (!recorded) {
-      return { ok: false, events: checked, at: first.id, seq: first.seq, problem: 'truncated', message: `events before seq ${first.seq} are gone and no retention_trimmed event records trimming them` };
+      return {
+        ok: false,
+        events: checked,
+        at: first.id,
+        seq: first.seq,
+        problem: 'truncated',
+        message: `events before seq ${first.seq} are gone and no retention_trimmed event records trimming them`,
+      };
     }
   }
-  return { ok: true, events: checked, firstSeq: first.seq, lastSeq: last.seq, firstId: first.id, lastId: last.id, anchoredAt: first.seq === 1 ? 'genesis' : 'retention' };
+  return {
+    ok: true,
+    events: checked,
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    firstId: first.id,
+    lastId: last.id,
+    anchoredAt: first.seq === 1 ? 'genesis' : 'retention',
+  };
 }
 
 async function readChunk(redis: Redis, keys: AuditKeys, from: string, count: number): Promise<RawEntry[]> {

@@ -15,7 +15,10 @@ function tokenCommand(kind: 'agents' | 'dashboard') {
     if (!namePattern.test(name)) throw new CliError('names use letters, digits, ".", "_" and "-" (at most 64)');
     const token = generateToken();
     const entry = `${JSON.stringify(name)}: { "tokenSha256": "${hashToken(token)}"${kind === 'dashboard' ? ', "slackUserId": "U…"' : ''} }`;
-    const who = kind === 'agents' ? `agent "${name}" (give it to the agent as its bearer token or AIRLOCK_TOKEN)` : `dashboard user "${name}" (they sign in with it at the dashboard)`;
+    const who =
+      kind === 'agents'
+        ? `agent "${name}" (give it to the agent as its bearer token or AIRLOCK_TOKEN)`
+        : `dashboard user "${name}" (they sign in with it at the dashboard)`;
     const where = kind === 'agents' ? '"agents"' : '"dashboard": { "users": … }';
     process.stdout.write(
       `Token for ${who}, shown once:\n\n  ${token}\n\n` +

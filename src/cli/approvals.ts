@@ -11,7 +11,8 @@ import { AuditStore } from '../audit/audit-store.js';
 import { createLogger } from '../log.js';
 import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
-const usage = 'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
+const usage =
+  'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
 
 export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -28,7 +29,15 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
   const redis = await connectCliRedis(config, log);
   // The gateway's own hash-chained history: a CLI decision is audited like any other. It never trims.
   const audit = new AuditStore({ redis, prefix: config.redis.prefix, log, trimIntervalMs: 0 });
-  const approvals = new ApprovalService({ redis, redisUrl: config.redis.url, prefix: config.redis.prefix, log, audit, retryValidityMs: config.approvals.retryValidity, runWorkers: false });
+  const approvals = new ApprovalService({
+    redis,
+    redisUrl: config.redis.url,
+    prefix: config.redis.prefix,
+    log,
+    audit,
+    retryValidityMs: config.approvals.retryValidity,
+    runWorkers: false,
+  });
   await approvals.start();
   try {
     switch (sub) {
@@ -67,7 +76,8 @@ function required(id: string | undefined): string {
 }
 
 async function list(approvals: ApprovalService, status: string | undefined, limitText: string | undefined, json: boolean): Promise<number> {
-  if (status !== undefined && !(approvalStatuses as readonly string[]).includes(status)) throw new CliError(`--status must be one of ${approvalStatuses.join(', ')}`);
+  if (status !== undefined && !(approvalStatuses as readonly string[]).includes(status))
+    throw new CliError(`--status must be one of ${approvalStatuses.join(', ')}`);
   const limit = limitText === undefined ? 50 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit must be a positive integer');
   const records = await approvals.list({ limit, ...(status ? { status: status as ApprovalStatus } : {}) }); // checked against approvalStatuses above
@@ -125,6 +135,10 @@ function summary(view: ApprovalView): string {
 
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
 }

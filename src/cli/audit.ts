@@ -103,9 +103,13 @@ function parseFilter(flags: FilterFlags): AuditFilter {
   if (flags.tool !== undefined) filter.tool = flags.tool;
   if (flags.approval !== undefined) filter.approval = flags.approval;
   if (flags.type !== undefined) {
-    const types = flags.type.split(',').map((t) => t.trim()).filter(Boolean);
+    const types = flags.type
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     const unknown = types.filter((t) => !(auditEventTypes as readonly string[]).includes(t));
-    if (types.length === 0 || unknown.length > 0) throw new CliError(`--type must be one or more of ${auditEventTypes.join(', ')}${unknown.length ? ` (not ${unknown.join(', ')})` : ''}`);
+    if (types.length === 0 || unknown.length > 0)
+      throw new CliError(`--type must be one or more of ${auditEventTypes.join(', ')}${unknown.length ? ` (not ${unknown.join(', ')})` : ''}`);
     filter.type = types as AuditEventType[]; // each checked against auditEventTypes above
   }
   if (flags.since !== undefined) filter.since = parseTimeFlag('--since', flags.since);

@@ -34,7 +34,8 @@ export async function runLimitsCommand(args: string[]): Promise<number> {
 
 /** The table `limits show` prints; one row per counter and subject with calls in its window. */
 export function renderUsages(usages: readonly LimitUsage[], agent?: string): string {
-  if (usages.length === 0) return agent === undefined ? 'no calls counted in any rate-limit window\n' : `no calls counted in any rate-limit window that binds agent ${agent}\n`;
+  if (usages.length === 0)
+    return agent === undefined ? 'no calls counted in any rate-limit window\n' : `no calls counted in any rate-limit window that binds agent ${agent}\n`;
   const header = ['COUNTER', 'SCOPE', 'SUBJECT', 'COUNT', 'MAX', 'WINDOW', 'RESETS IN'];
   const rows = usages.map((u) => [
     u.counter,
@@ -46,6 +47,10 @@ export function renderUsages(usages: readonly LimitUsage[], agent?: string): str
     formatDurationMs(u.resetsInMs),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }

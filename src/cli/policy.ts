@@ -74,7 +74,9 @@ async function check(args: string[], io: CliIo): Promise<number> {
     const result = await loadPolicyFile(file);
     if (result.ok) {
       const p = result.policy;
-      io.stdout.write(`OK ${file} version ${p.version} (${p.entries.length} tool entr${p.entries.length === 1 ? 'y' : 'ies'}, default ${p.defaultOutcome.action})\n`);
+      io.stdout.write(
+        `OK ${file} version ${p.version} (${p.entries.length} tool entr${p.entries.length === 1 ? 'y' : 'ies'}, default ${p.defaultOutcome.action})\n`,
+      );
     } else {
       failed = true;
       io.stdout.write(`${formatProblems(result.problems)}\n`);
@@ -91,7 +93,8 @@ function parseArgsJson(text: string): Record<string, unknown> {
   } catch (error) {
     throw new CliError(`--args is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CliError('--args must be a JSON object, e.g. \'{"params": {"job_id": 101}}\'');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new CliError('--args must be a JSON object, e.g. \'{"params": {"job_id": 101}}\'');
   return value as Record<string, unknown>; // checked just above: a non-null, non-array object
 }
 
@@ -121,7 +124,9 @@ async function explain(args: string[], io: CliIo): Promise<number> {
     const agent = config.agents[values.agent];
     if (agent === undefined) {
       const known = Object.keys(config.agents);
-      throw new CliError(`no agent "${values.agent}" in ${config.file} (agents: ${known.length > 0 ? known.join(', ') : 'none'}); or pass --policy FILE to try any agent name`);
+      throw new CliError(
+        `no agent "${values.agent}" in ${config.file} (agents: ${known.length > 0 ? known.join(', ') : 'none'}); or pass --policy FILE to try any agent name`,
+      );
     }
     const file = agent.policy ?? config.policy;
     policy = file === undefined ? builtinDenyAll() : await loadOrExplainProblems(file, io);

@@ -34,7 +34,7 @@ export async function runStdio(args: string[]): Promise<number> {
     );
   }
   const gateway = new Gateway({ config, env: readEnvSettings(), log });
-  onShutdownSignal(log, () => gateway.close());
+  void onShutdownSignal(log, () => gateway.close());
   await gateway.start();
   await gateway.serveStdio(agent);
   await gateway.close();

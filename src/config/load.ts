@@ -39,7 +39,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (error) {
-    throw configError([{ file: absolute, path: '$', message: `cannot read the config file (${(error as Error).message}); pass --config FILE or set AIRLOCK_CONFIG` }]);
+    throw configError([
+      { file: absolute, path: '$', message: `cannot read the config file (${(error as Error).message}); pass --config FILE or set AIRLOCK_CONFIG` },
+    ]);
   }
   let raw: unknown;
   try {

@@ -23,9 +23,7 @@ export function durationMsDefault(defaultValue: string) {
   return durationMs().prefault(defaultValue);
 }
 
-const upstreamName = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'upstream names use letters, digits, "_" and "-" (at most 32), because they prefix tool names');
+const upstreamName = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'upstream names use letters, digits, "_" and "-" (at most 32), because they prefix tool names');
 
 const StdioUpstreamSchema = z.strictObject({
   type: z.literal('stdio').optional(),
@@ -77,7 +75,7 @@ const AgentSchema = z.strictObject({
 
 const DashboardUserSchema = z.strictObject({
   /** SHA-256 (hex) of the user's dashboard token; `airlock dashboard token NAME` prints one. */
-  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "tokenSha256 is 64 lowercase hex characters: run `airlock dashboard token NAME`"),
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'tokenSha256 is 64 lowercase hex characters: run `airlock dashboard token NAME`'),
   /** The user's Slack ID: decisions from the dashboard then obey the policy's approvers like Slack clicks. */
   slackUserId: slackUserId.optional(),
   description: z.string().optional(),
@@ -94,9 +92,7 @@ export const ConfigSchema = z.strictObject({
       prefix: z.string().default('airlock:'),
     })
     .prefault({}),
-  mcpServers: z
-    .record(upstreamName, UpstreamSchema)
-    .refine((servers) => Object.keys(servers).length > 0, 'configure at least one upstream under "mcpServers"'),
+  mcpServers: z.record(upstreamName, UpstreamSchema).refine((servers) => Object.keys(servers).length > 0, 'configure at least one upstream under "mcpServers"'),
   agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names use letters, digits, ".", "_" and "-"'), AgentSchema).default({}),
   /** Default policy file (relative to the config file); agents may name their own. */
   policy: z.string().optional(),
@@ -131,7 +127,9 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   dashboard: z
     .strictObject({
-      users: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"'), DashboardUserSchema).default({}),
+      users: z
+        .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"'), DashboardUserSchema)
+        .default({}),
       /** A dashboard login lasts this long; activity does not extend it. */
       sessionTtl: durationMsDefault('12h'),
       /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
@@ -140,7 +138,10 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
-      bodyLimit: z.string().regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"').default('4mb'),
+      bodyLimit: z
+        .string()
+        .regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"')
+        .default('4mb'),
       sessionIdleTimeout: durationMsDefault('30m'),
     })
     .prefault({}),

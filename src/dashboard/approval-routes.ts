@@ -41,7 +41,10 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
     '/fragments/pending',
     fragment(ctx, async (_req, res, session) => {
       const views = await pendingViews();
-      res.status(200).type('html').send(pendingList(views, session.csrfToken, ctx.now()).value);
+      res
+        .status(200)
+        .type('html')
+        .send(pendingList(views, session.csrfToken, ctx.now()).value);
     }),
   );
 
@@ -49,7 +52,13 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
     '/approvals/:id',
     page(ctx, async (req, res, session) => {
       const id = approvalId.safeParse(req.params['id']);
-      const notFound = () => sendPage(res, 404, { title: 'Not found', section: 'none', session, body: errorBody('No such held call', 'There is no approval with this id, and no audit events mention it (they may be older than the retention).') });
+      const notFound = () =>
+        sendPage(res, 404, {
+          title: 'Not found',
+          section: 'none',
+          session,
+          body: errorBody('No such held call', 'There is no approval with this id, and no audit events mention it (they may be older than the retention).'),
+        });
       if (!id.success) return notFound();
       const [record, story, flash] = await Promise.all([approvals.get(id.data), audit.story(id.data), ctx.sessions.takeFlash(session.id)]);
       if (!record && story.length === 0) return notFound();

@@ -22,7 +22,12 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
     const existing = readCookie(req, loginCsrfCookie);
     const csrfToken = existing !== undefined && sessionIdPattern.test(existing) ? existing : randomToken();
     setCookie(req, res, loginCsrfCookie, csrfToken, { maxAgeMs: loginCsrfTtlMs, path: '/login', secure });
-    sendPage(res, status, { title: 'Sign in', section: 'none', session: undefined, body: loginBody({ csrfToken, next, error, enabled: ctx.credentials.enabled }) });
+    sendPage(res, status, {
+      title: 'Sign in',
+      section: 'none',
+      session: undefined,
+      body: loginBody({ csrfToken, next, error, enabled: ctx.credentials.enabled }),
+    });
   };
 
   router.get('/login', async (req, res) => {
@@ -46,7 +51,10 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
     const next = safeNext(form.success ? form.data.next : undefined);
     const cookieToken = readCookie(req, loginCsrfCookie);
     if (!isSameOrigin(req) || !form.success || cookieToken === undefined || !csrfTokenValid(form.data._csrf, cookieToken)) {
-      refuse(res, 403, 'Request refused', 'This sign-in form came from another site or has expired. Open the sign-in page again.', { href: '/login', label: 'Sign in' });
+      refuse(res, 403, 'Request refused', 'This sign-in form came from another site or has expired. Open the sign-in page again.', {
+        href: '/login',
+        label: 'Sign in',
+      });
       return;
     }
     try {

@@ -98,7 +98,14 @@ export function action<T extends z.ZodType>(ctx: DashboardContext, schema: T, ha
     }
     const csrf = CsrfField.safeParse(body);
     if (!csrf.success || !csrfTokenValid(presentedCsrfToken(req, csrf.data), session.csrfToken)) {
-      refuse(res, 403, 'Request refused', 'This form is missing its security token or is from an old session, so nothing was changed. Reload the page and try again.', undefined, session);
+      refuse(
+        res,
+        403,
+        'Request refused',
+        'This form is missing its security token or is from an old session, so nothing was changed. Reload the page and try again.',
+        undefined,
+        session,
+      );
       return;
     }
     const form = schema.safeParse(body);
@@ -144,7 +151,11 @@ function guarded(ctx: DashboardContext, run: (req: Request, res: Response) => Pr
         res,
         unavailable ? 503 : airlock.fault === 'server' ? 500 : airlock.httpStatus,
         unavailable ? 'Temporarily unavailable' : 'Something went wrong',
-        unavailable ? 'The gateway cannot reach its state store (Redis) right now. Try again in a few seconds.' : airlock.fault === 'server' ? 'Internal error; see the gateway log.' : airlock.message,
+        unavailable
+          ? 'The gateway cannot reach its state store (Redis) right now. Try again in a few seconds.'
+          : airlock.fault === 'server'
+            ? 'Internal error; see the gateway log.'
+            : airlock.message,
       );
     }
   };

@@ -17,12 +17,18 @@ export function decisionFlash(id: string, verdict: Verdict, result: DecisionResu
       return { level: 'success', text: `Denied ${call}${record.reason ? `: ${record.reason}` : ''}. The agent is told.` };
     }
     case 'vote_recorded':
-      return { level: 'info', text: `Your approval of ${id} is recorded: ${result.approvals} of ${result.quorum} approvals. It runs once ${result.quorum} approvers agree.` };
+      return {
+        level: 'info',
+        text: `Your approval of ${id} is recorded: ${result.approvals} of ${result.quorum} approvals. It runs once ${result.quorum} approvers agree.`,
+      };
     case 'duplicate_vote':
       return { level: 'info', text: `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far. Nothing changed.` };
     case 'already_decided': {
       const by = result.record.decidedBy ? actorText(result.record.decidedBy) : 'the system';
-      return { level: 'info', text: `${id} was already ${result.record.status} by ${by}; your ${verdict === 'approve' ? 'approval' : 'denial'} changed nothing.` };
+      return {
+        level: 'info',
+        text: `${id} was already ${result.record.status} by ${by}; your ${verdict === 'approve' ? 'approval' : 'denial'} changed nothing.`,
+      };
     }
     case 'not_authorized':
       return { level: 'error', text: `Not authorized to decide ${id}: ${result.why}. Nothing changed.` };

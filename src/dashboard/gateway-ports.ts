@@ -28,6 +28,7 @@ export function dashboardPolicyPort(engine: PolicyEngineLike, directory: AgentDi
   return {
     info: () => engine.info(),
     agentNames: () => [...directory.agents.keys()].sort(),
-    explain: (agentName, tool, args) => engine.evaluate(directory.agents.get(agentName) ?? { name: agentName, owner: undefined, policy: undefined }, tool, args),
+    explain: (agentName, tool, args) =>
+      engine.evaluate(directory.agents.get(agentName) ?? { name: agentName, owner: undefined, policy: undefined }, tool, args),
   };
 }

@@ -30,13 +30,23 @@ type ParsedHistory = { ok: true; filter: DashboardAuditFilter; cursor: string | 
 export function parseHistoryQuery(query: unknown, nowMs: number): { text: HistoryFilterText; parsed: ParsedHistory } {
   const raw = HistoryQuery.safeParse(query);
   const data = raw.success ? raw.data : {};
-  const textFilters: HistoryFilterText = { agent: data.agent ?? '', tool: data.tool ?? '', type: data.type ?? '', since: data.since ?? '', until: data.until ?? '' };
-  if (!raw.success) return { text: textFilters, parsed: { ok: false, error: 'The filters could not be read (each one may appear once, up to 200 characters).' } };
+  const textFilters: HistoryFilterText = {
+    agent: data.agent ?? '',
+    tool: data.tool ?? '',
+    type: data.type ?? '',
+    since: data.since ?? '',
+    until: data.until ?? '',
+  };
+  if (!raw.success)
+    return { text: textFilters, parsed: { ok: false, error: 'The filters could not be read (each one may appear once, up to 200 characters).' } };
   const filter: DashboardAuditFilter = {};
   if (textFilters.agent) filter.agent = textFilters.agent;
   if (textFilters.tool) filter.tool = textFilters.tool;
   if (textFilters.type) {
-    const types = textFilters.type.split(',').map((t) => t.trim()).filter(Boolean);
+    const types = textFilters.type
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     const unknown = types.filter((t) => !isEventType(t));
     if (unknown.length > 0) return { text: textFilters, parsed: { ok: false, error: `Unknown event type ${unknown.join(', ')}.` } };
     filter.type = types.filter(isEventType);
@@ -47,7 +57,8 @@ export function parseHistoryQuery(query: unknown, nowMs: number): { text: Histor
     if (ms === undefined) return { text: textFilters, parsed: { ok: false, error: `"${key}" should be ${timeHelp}.` } };
     filter[key] = ms;
   }
-  if (data.cursor !== undefined && data.cursor !== '' && !cursorPattern.test(data.cursor)) return { text: textFilters, parsed: { ok: false, error: 'That page link is not valid; start again from the newest events.' } };
+  if (data.cursor !== undefined && data.cursor !== '' && !cursorPattern.test(data.cursor))
+    return { text: textFilters, parsed: { ok: false, error: 'That page link is not valid; start again from the newest events.' } };
   const format = data.format === 'jsonl' ? 'jsonl' : 'csv';
   return { text: textFilters, parsed: { ok: true, filter, cursor: data.cursor || undefined, format } };
 }
@@ -66,7 +77,12 @@ export function addHistoryRoutes(router: Router, ctx: DashboardContext): void {
     page(ctx, async (req, res, session) => {
       const { text: filters, parsed } = parseHistoryQuery(req.query, ctx.now());
       if (!parsed.ok) {
-        sendPage(res, 400, { title: 'History', section: 'history', session, body: historyBody({ filters, events: [], nextCursor: undefined, paged: false, error: parsed.error }) });
+        sendPage(res, 400, {
+          title: 'History',
+          section: 'history',
+          session,
+          body: historyBody({ filters, events: [], nextCursor: undefined, paged: false, error: parsed.error }),
+        });
         return;
       }
       const result = await audit.query({ ...parsed.filter, limit: pageSize, ...(parsed.cursor ? { cursor: parsed.cursor } : {}) });

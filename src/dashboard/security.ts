@@ -91,7 +91,13 @@ export function readCookie(req: Request, name: string): string | undefined {
 }
 
 /** Sets an HttpOnly, SameSite=Strict cookie; Secure on HTTPS or when configured. */
-export function setCookie(req: Request, res: Response, name: string, value: string, options: { maxAgeMs: number; path: string; secure: boolean | undefined }): void {
+export function setCookie(
+  req: Request,
+  res: Response,
+  name: string,
+  value: string,
+  options: { maxAgeMs: number; path: string; secure: boolean | undefined },
+): void {
   res.cookie(name, value, { httpOnly: true, sameSite: 'strict', path: options.path, maxAge: options.maxAgeMs, secure: options.secure ?? req.secure });
 }
 

@@ -67,7 +67,11 @@ export class CallPipeline {
   /** Runs one call to its end; never throws except to relay an upstream's own JSON-RPC error. */
   async callTool(ctx: CallContext, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
     if (this.draining) {
-      return toolErrorResult(new AirlockError('shutting_down', 'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).', { retryAfterSec: 5 }));
+      return toolErrorResult(
+        new AirlockError('shutting_down', 'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).', {
+          retryAfterSec: 5,
+        }),
+      );
     }
     return this.tracked(() => this.run(ctx, name, args).catch(callErrorToResult));
   }
@@ -91,9 +95,13 @@ export class CallPipeline {
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       return toolErrorResult(
-        new AirlockError('policy_denied', `Blocked by Airlock policy (rule ${decision.rule.id}): ${decision.reason} Do not retry this call; it will be blocked again.`, {
-          details: { rule: decision.rule.id, reason: decision.reason },
-        }),
+        new AirlockError(
+          'policy_denied',
+          `Blocked by Airlock policy (rule ${decision.rule.id}): ${decision.reason} Do not retry this call; it will be blocked again.`,
+          {
+            details: { rule: decision.rule.id, reason: decision.reason },
+          },
+        ),
       );
     }
     const violations = decision.kind === 'invalid_arguments' ? decision.violations : this.deps.policy.validateInput(tool.definition, args);
@@ -149,7 +157,11 @@ export class CallPipeline {
    * The rate-limit step: undefined when every limit admits the call, else the refusal (audited).
    * When Redis cannot be reached, fails closed unless the policy chose `on_state_error: "open"`.
    */
-  private async checkLimits(ctx: CallContext, decision: Extract<Decision, { limits: unknown }>, facts: Omit<AuditEventInput, 'type'>): Promise<CallToolResult | undefined> {
+  private async checkLimits(
+    ctx: CallContext,
+    decision: Extract<Decision, { limits: unknown }>,
+    facts: Omit<AuditEventInput, 'type'>,
+  ): Promise<CallToolResult | undefined> {
     if (decision.limits.length === 0) return undefined;
     try {
       const result = await this.deps.limiter.check(decision.limits, { agent: ctx.agent.name, sessionId: ctx.sessionId });
@@ -159,7 +171,10 @@ export class CallPipeline {
       return toolErrorResult(error);
     } catch (error) {
       if (decision.onStateError === 'open' && decision.kind === 'allow' && isAirlockError(error) && error.code === 'state_store_unavailable') {
-        this.deps.log.warn({ tool: facts.tool, agent: ctx.agent.name }, 'rate limits unchecked: state store unavailable and the policy says on_state_error "open"');
+        this.deps.log.warn(
+          { tool: facts.tool, agent: ctx.agent.name },
+          'rate limits unchecked: state store unavailable and the policy says on_state_error "open"',
+        );
         return undefined;
       }
       throw error;

@@ -73,9 +73,13 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
       );
     case 'withdrawn':
       return toolErrorResult(
-        new AirlockError('approval_withdrawn', `The approval request ${record.id} for ${record.tool} was withdrawn, so it was not run. Call again to ask anew.`, {
-          details: { approvalId: record.id },
-        }),
+        new AirlockError(
+          'approval_withdrawn',
+          `The approval request ${record.id} for ${record.tool} was withdrawn, so it was not run. Call again to ask anew.`,
+          {
+            details: { approvalId: record.id },
+          },
+        ),
       );
   }
 }
@@ -95,7 +99,12 @@ async function execute(approvals: ApprovalService, record: ApprovalRecord, relea
     result = await release();
     outcome = result.isError || looksLikeErrorText(result) ? 'tool_error' : 'success';
   } catch (error) {
-    const execution: Execution = { outcome: 'upstream_failure', at: Date.now(), durationMs: Date.now() - started, summary: (error as Error).message.slice(0, 300) };
+    const execution: Execution = {
+      outcome: 'upstream_failure',
+      at: Date.now(),
+      durationMs: Date.now() - started,
+      summary: (error as Error).message.slice(0, 300),
+    };
     await approvals.recordExecution(record, execution, null);
     throw error;
   }
@@ -112,7 +121,9 @@ async function collectResult(approvals: ApprovalService, record: ApprovalRecord)
     if (stored !== undefined && stored !== null) return stored as CallToolResult; // written by execute() from a CallToolResult
     const fresh = await approvals.get(record.id);
     if (fresh?.execution && stored === null) {
-      throw new AirlockError('upstream_failed', `The approved call ${record.id} was released but the upstream failed: ${fresh.execution.summary}`, { details: { approvalId: record.id } });
+      throw new AirlockError('upstream_failed', `The approved call ${record.id} was released but the upstream failed: ${fresh.execution.summary}`, {
+        details: { approvalId: record.id },
+      });
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -82,8 +82,10 @@ export class HttpFront {
   router(): Router {
     const router = express.Router();
     router.use((req: AgentRequest, res, next) => this.authenticate(req, res, next));
-    router.post('/', express.json({ limit: this.deps.bodyLimit, type: ['application/json', 'application/*+json'] }), (req, res) =>
-      void this.handlePost(req, res).catch((error: unknown) => this.fail(res, error)),
+    router.post(
+      '/',
+      express.json({ limit: this.deps.bodyLimit, type: ['application/json', 'application/*+json'] }),
+      (req, res) => void this.handlePost(req, res).catch((error: unknown) => this.fail(res, error)),
     );
     router.get('/', (req, res) => void this.handleSessionRequest(req, res).catch((error: unknown) => this.fail(res, error)));
     router.delete('/', (req, res) => void this.handleSessionRequest(req, res).catch((error: unknown) => this.fail(res, error)));
@@ -115,7 +117,10 @@ export class HttpFront {
     const agent = req.agent as Agent; // set by authenticate(), which runs first on this router
     const body: unknown = req.body;
     if (Array.isArray(body)) {
-      this.send(res, new AirlockError('invalid_request', 'JSON-RPC batches are not supported (MCP removed batching in 2025-06-18): send one JSON-RPC message per request.'));
+      this.send(
+        res,
+        new AirlockError('invalid_request', 'JSON-RPC batches are not supported (MCP removed batching in 2025-06-18): send one JSON-RPC message per request.'),
+      );
       return;
     }
     const sessionId = req.header('mcp-session-id');
@@ -226,7 +231,7 @@ export class HttpFront {
 
 function idOf(body: unknown): string | number | null {
   if (body !== null && typeof body === 'object' && 'id' in body) {
-    const id = (body as { id: unknown }).id;
+    const id = body.id;
     if (typeof id === 'string' || typeof id === 'number') return id;
   }
   return null;

@@ -96,9 +96,7 @@ export function createSessionServer(deps: SessionServerDeps): Server {
     server.setRequestHandler(ListResourceTemplatesRequestSchema, async (_request, extra) =>
       wrap(async () => ({ resourceTemplates: await pool.listResourceTemplates(passthroughOptions(extra)) })),
     );
-    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) =>
-      wrap(() => pool.readResource(request.params.uri, passthroughOptions(extra))),
-    );
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => wrap(() => pool.readResource(request.params.uri, passthroughOptions(extra))));
   }
   if (capabilities.prompts) {
     server.setRequestHandler(ListPromptsRequestSchema, async (_request, extra) =>
@@ -118,7 +116,12 @@ interface TaskRun {
   agent: Agent;
   sessionId: string;
   extra: Extra;
-  request: { name: string; arguments?: Record<string, unknown> | undefined; task?: { ttl?: number | undefined } | undefined; _meta?: Record<string, unknown> | undefined };
+  request: {
+    name: string;
+    arguments?: Record<string, unknown> | undefined;
+    task?: { ttl?: number | undefined } | undefined;
+    _meta?: Record<string, unknown> | undefined;
+  };
 }
 
 /**

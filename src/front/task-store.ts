@@ -40,7 +40,14 @@ export class RedisTaskStore extends EventEmitter implements TaskStore {
   async createTask(options: CreateTaskOptions, _requestId: RequestId, _request: Request, sessionId?: string): Promise<Task> {
     const now = new Date().toISOString();
     const ttl = options.ttl ?? defaultTtlMs;
-    const task: Task = { taskId: `tsk_${randomBytes(12).toString('hex')}`, status: 'working', ttl, createdAt: now, lastUpdatedAt: now, pollInterval: options.pollInterval ?? 2_000 };
+    const task: Task = {
+      taskId: `tsk_${randomBytes(12).toString('hex')}`,
+      status: 'working',
+      ttl,
+      createdAt: now,
+      lastUpdatedAt: now,
+      pollInterval: options.pollInterval ?? 2_000,
+    };
     await this.redis
       .multi()
       .hset(this.key(task.taskId), 'task', JSON.stringify(task), 'session', sessionId ?? '')
@@ -91,7 +98,7 @@ export class RedisTaskStore extends EventEmitter implements TaskStore {
     const [taskText, owner] = await this.redis.hmget(this.key(taskId), 'task', 'session');
     if (!taskText) return undefined;
     if (sessionId !== undefined && owner && owner !== sessionId) return undefined;
-    return { task: TaskSchema.parse(JSON.parse(taskText)) as Task }; // TaskSchema mirrors the SDK's Task shape
+    return { task: TaskSchema.parse(JSON.parse(taskText)) }; // TaskSchema mirrors the SDK's Task shape
   }
 
   private async require(taskId: string, sessionId: string | undefined): Promise<{ task: Task }> {

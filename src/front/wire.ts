@@ -4,7 +4,7 @@
  * readable text and a machine-readable `_meta["airlock/error"]`; protocol faults become JSON-RPC errors.
  */
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AirlockError, asAirlockError } from '../errors.js';
+import { type AirlockError, asAirlockError } from '../errors.js';
 
 /** Key under a tool result's `_meta` carrying `{code, retryAfterSec, …details}`. */
 export const errorMetaKey = 'airlock/error';

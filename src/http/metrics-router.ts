@@ -10,7 +10,11 @@ export function metricsRouter(metrics: Metrics): Router {
   router.get('/metrics', (_req, res) => {
     void metrics.registry.metrics().then(
       (text) => res.type(metrics.registry.contentType).send(text),
-      (error: unknown) => res.status(500).type('text/plain').send(`# metrics collection failed: ${(error as Error).message}\n`),
+      (error: unknown) =>
+        res
+          .status(500)
+          .type('text/plain')
+          .send(`# metrics collection failed: ${(error as Error).message}\n`),
     );
   });
   return router;

@@ -23,9 +23,24 @@ export class Metrics {
   constructor(options: { pendingApprovals: () => Promise<number>; callsInFlight?: () => number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'airlock_', eventLoopMonitoringPrecision: 20 });
-    this.toolCalls = new Counter({ name: 'airlock_tool_calls_total', help: 'tools/call requests by tool and decision (allowed, denied, invalid_arguments, rate_limited, held)', labelNames: ['tool', 'decision'], registers });
-    this.rateLimited = new Counter({ name: 'airlock_rate_limited_total', help: 'Calls refused by a rate limit, by tool and counter', labelNames: ['tool', 'counter'], registers });
-    this.approvals = new Counter({ name: 'airlock_approvals_total', help: 'Held calls by outcome (approved, denied, expired, withdrawn)', labelNames: ['tool', 'outcome'], registers });
+    this.toolCalls = new Counter({
+      name: 'airlock_tool_calls_total',
+      help: 'tools/call requests by tool and decision (allowed, denied, invalid_arguments, rate_limited, held)',
+      labelNames: ['tool', 'decision'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'airlock_rate_limited_total',
+      help: 'Calls refused by a rate limit, by tool and counter',
+      labelNames: ['tool', 'counter'],
+      registers,
+    });
+    this.approvals = new Counter({
+      name: 'airlock_approvals_total',
+      help: 'Held calls by outcome (approved, denied, expired, withdrawn)',
+      labelNames: ['tool', 'outcome'],
+      registers,
+    });
     this.timeToDecision = new Histogram({
       name: 'airlock_approval_decision_seconds',
       help: 'Time from the approval request to its decision',
@@ -40,8 +55,17 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.deliveryFailures = new Counter({ name: 'airlock_channel_delivery_failures_total', help: 'Approval notifications a channel (Slack) could not deliver after all retries', labelNames: ['channel'], registers });
-    this.auditWriteFailures = new Counter({ name: 'airlock_audit_write_failures_total', help: 'Audit events that could not be stored after retries (each is logged in full at error level)', registers });
+    this.deliveryFailures = new Counter({
+      name: 'airlock_channel_delivery_failures_total',
+      help: 'Approval notifications a channel (Slack) could not deliver after all retries',
+      labelNames: ['channel'],
+      registers,
+    });
+    this.auditWriteFailures = new Counter({
+      name: 'airlock_audit_write_failures_total',
+      help: 'Audit events that could not be stored after retries (each is logged in full at error level)',
+      registers,
+    });
     this.redisErrors = new Counter({ name: 'airlock_redis_errors_total', help: 'Redis connection errors', labelNames: ['connection'], registers });
     this.callsInFlight = new Gauge({
       name: 'airlock_calls_in_flight',
@@ -76,7 +100,7 @@ export class Metrics {
         return;
       case 'rate_limited':
         this.toolCalls.inc({ tool, decision: 'rate_limited' });
-        this.rateLimited.inc({ tool, counter: String(event.details?.['counter'] ?? '') });
+        this.rateLimited.inc({ tool, counter: typeof event.details?.['counter'] === 'string' ? event.details['counter'] : '' });
         return;
       case 'approval_requested':
         this.toolCalls.inc({ tool, decision: 'held' });

@@ -87,7 +87,15 @@ function compileLimit(ctx: Context, spec: LimitSpecInput, path: PropertyKey[], s
   return limit;
 }
 
-function compileRule(ctx: Context, entry: ToolEntry, entryPath: PropertyKey[], rule: RuleSpec, index: number, inherited: Settings, isRedacted: (p: string) => boolean): CompiledRule {
+function compileRule(
+  ctx: Context,
+  entry: ToolEntry,
+  entryPath: PropertyKey[],
+  rule: RuleSpec,
+  index: number,
+  inherited: Settings,
+  isRedacted: (p: string) => boolean,
+): CompiledRule {
   const path = [...entryPath, 'rules', index];
   const id = refId(path);
   if (rule.agent === undefined && Object.keys(rule.when ?? {}).length === 0) {

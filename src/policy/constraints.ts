@@ -97,7 +97,13 @@ export function compileOperators(spec: ConditionSpec, hideValue: boolean): Compi
   const say = (value: unknown, why = '') => describe(value, hideValue, why);
   if (spec.exists !== undefined) {
     const want = spec.exists;
-    out.push(operator(`exists ${want}`, (v) => (v !== undefined) === want, (v) => (want ? 'is missing' : `${say(v)} but must be absent`)));
+    out.push(
+      operator(
+        `exists ${want}`,
+        (v) => (v !== undefined) === want,
+        (v) => (want ? 'is missing' : `${say(v)} but must be absent`),
+      ),
+    );
   }
   if (spec.eq !== undefined) {
     const matches = valueSet([spec.eq]);
@@ -105,7 +111,13 @@ export function compileOperators(spec: ConditionSpec, hideValue: boolean): Compi
   }
   if (spec.ne !== undefined) {
     const matches = valueSet([spec.ne]);
-    out.push(operator(`ne ${JSON.stringify(spec.ne)}`, (v) => !matches(v), (v) => say(v)));
+    out.push(
+      operator(
+        `ne ${JSON.stringify(spec.ne)}`,
+        (v) => !matches(v),
+        (v) => say(v),
+      ),
+    );
   }
   if (spec.in !== undefined) {
     const matches = valueSet(spec.in);
@@ -113,7 +125,13 @@ export function compileOperators(spec: ConditionSpec, hideValue: boolean): Compi
   }
   if (spec.not_in !== undefined) {
     const matches = valueSet(spec.not_in);
-    out.push(operator(`not_in ${JSON.stringify(spec.not_in)}`, (v) => !matches(v), (v) => say(v)));
+    out.push(
+      operator(
+        `not_in ${JSON.stringify(spec.not_in)}`,
+        (v) => !matches(v),
+        (v) => say(v),
+      ),
+    );
   }
   if (spec.regex !== undefined) {
     // Flags never include g or y (the schema refuses them), so test() keeps no state between calls.

@@ -200,7 +200,8 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
     const current = this.slots.get(file);
     if (this.closed) return { file, status: 'unchanged', version: current?.policy.version, problems: [] };
     if (!result.ok) {
-      for (const p of result.problems) this.options.log.error({ file, path: p.path, reason: p.message }, 'policy change rejected; the last good version keeps serving');
+      for (const p of result.problems)
+        this.options.log.error({ file, path: p.path, reason: p.message }, 'policy change rejected; the last good version keeps serving');
       this.notify(() => this.options.onRejected?.({ file, problems: result.problems, keptVersion: current?.policy.version, trigger }));
       return { file, status: 'rejected', version: current?.policy.version, problems: result.problems };
     }
@@ -237,7 +238,10 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
         watcher.on('error', (error) => this.options.log.warn({ dir, err: error.message }, 'policy watch failed; use reload (admin API) to apply changes'));
         this.watchers.push(watcher);
       } catch (error) {
-        this.options.log.warn({ dir, err: error instanceof Error ? error.message : String(error) }, 'cannot watch policy directory; use reload (admin API) to apply changes');
+        this.options.log.warn(
+          { dir, err: error instanceof Error ? error.message : String(error) },
+          'cannot watch policy directory; use reload (admin API) to apply changes',
+        );
       }
     }
   }

@@ -68,7 +68,13 @@ function validatorFor(definition: Tool): Compiled {
 
 /** `/params/job_id` → `params.job_id` (JSON Pointer escapes undone). */
 function dotted(pointer: string, child?: unknown): string {
-  const segments = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments =
+    pointer === ''
+      ? []
+      : pointer
+          .slice(1)
+          .split('/')
+          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (typeof child === 'string') segments.push(child);
   return segments.length === 0 ? '(arguments)' : segments.join('.');
 }
@@ -80,9 +86,9 @@ function toViolation(error: ErrorObject): ConstraintViolation {
     case 'required':
       return { path: dotted(error.instancePath, params['missingProperty']), rule, problem: 'is missing' };
     case 'additionalProperties':
-      return { path: dotted(error.instancePath, params['additionalProperty']), rule, problem: "is not a parameter of this tool" };
+      return { path: dotted(error.instancePath, params['additionalProperty']), rule, problem: 'is not a parameter of this tool' };
     case 'unevaluatedProperties':
-      return { path: dotted(error.instancePath, params['unevaluatedProperty']), rule, problem: "is not a parameter of this tool" };
+      return { path: dotted(error.instancePath, params['unevaluatedProperty']), rule, problem: 'is not a parameter of this tool' };
     default:
       return { path: dotted(error.instancePath), rule, problem: error.message ?? 'is invalid' };
   }

@@ -73,9 +73,13 @@ export async function loadPolicyFile(file: string): Promise<PolicyLoadResult> {
 
 /** The `policy_invalid` error that stops the gateway from booting, listing every problem. */
 export function policyInvalidError(problems: readonly LoadProblem[]): AirlockError {
-  return new AirlockError('policy_invalid', `The policy is invalid; fix every problem below (airlock policy check lists them too):\n${formatProblems(problems)}`, {
-    details: { problems },
-  });
+  return new AirlockError(
+    'policy_invalid',
+    `The policy is invalid; fix every problem below (airlock policy check lists them too):\n${formatProblems(problems)}`,
+    {
+      details: { problems },
+    },
+  );
 }
 
 /**

@@ -71,9 +71,7 @@ export const ConditionSchema = z
 
 const ConditionsSchema = z.record(argumentPath, ConditionSchema);
 
-const approverId = z
-  .string()
-  .regex(/^[UWS][A-Z0-9]{2,}$/, 'an approver is a Slack user ID (U… or W…) or user-group ID (S…), e.g. U012ABCDEF');
+const approverId = z.string().regex(/^[UWS][A-Z0-9]{2,}$/, 'an approver is a Slack user ID (U… or W…) or user-group ID (S…), e.g. U012ABCDEF');
 
 const DurationSchema = z
   .union([z.string(), z.number()])
@@ -88,8 +86,11 @@ export const ApprovalSchema = z
       .optional()
       .describe('Slack user IDs (U…/W…) and user-group IDs (S…) who may decide. Empty: only admins (admin token: API, CLI, dashboard).'),
     quorum: z.number().int().min(1, 'quorum is at least 1').optional().describe('Distinct approvals needed; one deny decides.'),
-    timeout: DurationSchema.optional().describe('Auto-deny as expired after this long; default: the config\'s approvals.defaultTimeout.'),
-    channel: z.string().regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)').optional(),
+    timeout: DurationSchema.optional().describe("Auto-deny as expired after this long; default: the config's approvals.defaultTimeout."),
+    channel: z
+      .string()
+      .regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)')
+      .optional(),
     show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
@@ -153,7 +154,7 @@ export const PolicyFileSchema = z
     default_reason: ReasonSchema.optional().describe('Reason given when the default denies or holds a call.'),
     hide_denied: z.boolean().default(true).describe('tools/list hides tools the agent can never call (default true).'),
     on_state_error: StateErrorSchema.default('closed'),
-    approval: ApprovalSchema.optional().describe('Defaults merged under every tool\'s and rule\'s approval settings.'),
+    approval: ApprovalSchema.optional().describe("Defaults merged under every tool's and rule's approval settings."),
     redact: z.array(argumentPath).optional().describe('Argument paths redacted for every tool.'),
     tools: z.record(toolKey, ToolEntrySchema).default({}).describe('Tool names or globs; the most specific entry wins.'),
   })

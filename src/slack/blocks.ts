@@ -46,7 +46,10 @@ const statusHeading: Record<ApprovalView['status'], string> = {
 export function approvalMessage(view: ApprovalView, options: MessageOptions = {}): SlackMessage {
   const upstream = options.upstreamLabel ?? view.upstream;
   const blocks: KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: cut(`${statusHeading[view.status]}: ${view.tool} on ${upstream}`, slackLimits.headerText), emoji: true } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: cut(`${statusHeading[view.status]}: ${view.tool} on ${upstream}`, slackLimits.headerText), emoji: true },
+    },
     { type: 'section', fields: summaryFields(view) },
   ];
   const shown = highlightsText(view);
@@ -57,7 +60,12 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   if (view.status === 'pending') blocks.push(decisionButtons(view));
   blocks.push({
     type: 'context',
-    elements: [{ type: 'mrkdwn', text: cut(`Approval \`${view.id}\` · policy \`${escapeMrkdwn(view.policyVersion)}\` · \`airlock approvals show ${view.id}\``, slackLimits.contextText) }],
+    elements: [
+      {
+        type: 'mrkdwn',
+        text: cut(`Approval \`${view.id}\` · policy \`${escapeMrkdwn(view.policyVersion)}\` · \`airlock approvals show ${view.id}\``, slackLimits.contextText),
+      },
+    ],
   });
   const text = cut(`${statusHeading[view.status]}: ${view.tool} on ${upstream} for ${view.agent} (${view.id})`, slackLimits.fallbackText);
   return { text, blocks: blocks.slice(0, slackLimits.blocks) };
@@ -146,7 +154,10 @@ function decisionButtons(view: ApprovalView): KnownBlock {
         value,
         confirm: {
           title: { type: 'plain_text', text: 'Approve this call?' },
-          text: { type: 'mrkdwn', text: cut(`Airlock will release \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* to ${escapeMrkdwn(view.upstream)}.`, 300) },
+          text: {
+            type: 'mrkdwn',
+            text: cut(`Airlock will release \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* to ${escapeMrkdwn(view.upstream)}.`, 300),
+          },
           confirm: { type: 'plain_text', text: 'Approve' },
           deny: { type: 'plain_text', text: 'Cancel' },
         },
@@ -175,7 +186,13 @@ export function denyModal(view: ApprovalView, context: DenyModalContext): types.
     blocks: [
       {
         type: 'section',
-        text: { type: 'mrkdwn', text: cut(`Deny \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* (\`${view.id}\`)? The agent receives your reason word for word.`, slackLimits.sectionText) },
+        text: {
+          type: 'mrkdwn',
+          text: cut(
+            `Deny \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* (\`${view.id}\`)? The agent receives your reason word for word.`,
+            slackLimits.sectionText,
+          ),
+        },
       },
       {
         type: 'input',

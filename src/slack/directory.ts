@@ -38,7 +38,10 @@ export function createSlackDirectory(options: SlackDirectoryOptions): ApproverDi
       cache.set(groupId, { members, fetchedAt: now() });
       return members;
     } catch (error) {
-      options.log.error({ usergroup: groupId, err: error instanceof Error ? error.message : String(error) }, 'could not list Slack user-group members; treating the group as empty (fail closed) — check the usergroups:read scope');
+      options.log.error(
+        { usergroup: groupId, err: error instanceof Error ? error.message : String(error) },
+        'could not list Slack user-group members; treating the group as empty (fail closed) — check the usergroups:read scope',
+      );
       return [];
     } finally {
       inflight.delete(groupId);

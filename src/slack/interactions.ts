@@ -39,7 +39,8 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     }
   };
 
-  const actorOf = (user: DecisionClick['user']): Actor => (user.name === undefined ? { kind: 'slack', id: user.id } : { kind: 'slack', id: user.id, name: user.name });
+  const actorOf = (user: DecisionClick['user']): Actor =>
+    user.name === undefined ? { kind: 'slack', id: user.id } : { kind: 'slack', id: user.id, name: user.name };
 
   app.action({ type: 'block_actions', action_id: slackIds.approve }, async ({ ack, body }) => {
     await ack();

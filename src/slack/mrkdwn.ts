@@ -58,7 +58,7 @@ export function codeBlock(text: string, max: number): { text: string; truncated:
 export function formatJson(value: unknown, pretty = true): string {
   if (value === undefined) return 'undefined';
   const text = JSON.stringify(value, null, pretty ? 2 : undefined);
-  return text ?? String(value);
+  return text ?? typeof value;
 }
 
 /**

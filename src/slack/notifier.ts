@@ -70,7 +70,9 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     const reply = outcomeReply(toApprovalView(record));
     if (!reply) return;
     const response = await pacer.run(ref.channel, () =>
-      slackCall('chat.postMessage', () => client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, ...reply, unfurl_links: false, unfurl_media: false })),
+      slackCall('chat.postMessage', () =>
+        client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, ...reply, unfurl_links: false, unfurl_media: false }),
+      ),
     );
     const posted = PostedMessageSchema.parse(response);
     await options.approvals.store.setChannelRef(record.id, 'slack', { ...ref, outcomeTs: posted.ts });

@@ -61,14 +61,17 @@ const ViewSubmissionSchema = z.object({
   user: SlackUserSchema,
   view: z.object({
     callback_id: z.literal(slackIds.denyModal),
-    private_metadata: z.string().transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown; // parsed by ModalContextSchema right below
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'private_metadata is not JSON' });
-        return z.NEVER;
-      }
-    }).pipe(ModalContextSchema),
+    private_metadata: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown; // parsed by ModalContextSchema right below
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'private_metadata is not JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(ModalContextSchema),
     state: z.object({
       values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }))),
     }),

@@ -66,13 +66,20 @@ export function slackCredentials(env: EnvSettings): Credentials | undefined {
   const { slackBotToken: botToken, slackSigningSecret: signingSecret, slackAppToken: appToken } = env;
   if (!botToken && !signingSecret && !appToken) return undefined;
   const fail = (message: string) => new AirlockError('config_invalid', message);
-  if (!botToken) throw fail('SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the Bot User OAuth Token (xoxb-…) from the Slack app\'s "OAuth & Permissions" page, or unset them all to run without Slack.');
+  if (!botToken)
+    throw fail(
+      'SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set the Bot User OAuth Token (xoxb-…) from the Slack app\'s "OAuth & Permissions" page, or unset them all to run without Slack.',
+    );
   if (!botToken.startsWith('xoxb-')) throw fail('SLACK_BOT_TOKEN must be a bot token starting with "xoxb-" ("OAuth & Permissions" → Bot User OAuth Token).');
   if (appToken) {
-    if (!appToken.startsWith('xapp-')) throw fail('SLACK_APP_TOKEN must be an app-level token starting with "xapp-" with the connections:write scope ("Basic Information" → App-Level Tokens).');
+    if (!appToken.startsWith('xapp-'))
+      throw fail('SLACK_APP_TOKEN must be an app-level token starting with "xapp-" with the connections:write scope ("Basic Information" → App-Level Tokens).');
     return { botToken, mode: 'socket', appToken };
   }
-  if (!signingSecret) throw fail('SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode, "Basic Information" → Signing Secret) nor SLACK_APP_TOKEN (Socket Mode) is: set one of them.');
+  if (!signingSecret)
+    throw fail(
+      'SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode, "Basic Information" → Signing Secret) nor SLACK_APP_TOKEN (Socket Mode) is: set one of them.',
+    );
   return { botToken, mode: 'http', signingSecret };
 }
 
@@ -84,7 +91,11 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     options.log.info('Slack not configured: approvals via API/CLI/dashboard');
     return undefined;
   }
-  const clientSettings = { apiUrl: options.env.slackApiUrl, log, ...(options.webClientOptions?.timeoutMs ? { timeoutMs: options.webClientOptions.timeoutMs } : {}) };
+  const clientSettings = {
+    apiUrl: options.env.slackApiUrl,
+    log,
+    ...(options.webClientOptions?.timeoutMs ? { timeoutMs: options.webClientOptions.timeoutMs } : {}),
+  };
   const client = createSlackClient({ token: credentials.botToken, ...clientSettings });
   const now = options.now ?? Date.now;
   const directory = createSlackDirectory({ client, log, now, ...(options.directoryTtlMs === undefined ? {} : { ttlMs: options.directoryTtlMs }) });
@@ -105,7 +116,13 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
   let app: App;
   let router: Router | undefined;
   if (credentials.mode === 'http') {
-    const receiver = new ExpressReceiver({ signingSecret: credentials.signingSecret, endpoints: '/events', processBeforeResponse: false, logger, router: express.Router() });
+    const receiver = new ExpressReceiver({
+      signingSecret: credentials.signingSecret,
+      endpoints: '/events',
+      processBeforeResponse: false,
+      logger,
+      router: express.Router(),
+    });
     app = new App({ ...common, receiver });
     router = receiver.router;
   } else {

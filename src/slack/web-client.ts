@@ -60,7 +60,8 @@ const permanent: Record<string, string> = {
   token_expired: 'the Slack token expired: reinstall the app',
   missing_scope: 'the Slack app lacks a scope: add chat:write and usergroups:read (see slack-app-manifest.yaml) and reinstall',
   no_permission: 'the Slack app may not do this: check its scopes',
-  channel_not_found: 'the channel does not exist or the bot cannot see it: check approval.channel / slack.defaultChannel (a channel ID such as C0123ABC) and invite the bot',
+  channel_not_found:
+    'the channel does not exist or the bot cannot see it: check approval.channel / slack.defaultChannel (a channel ID such as C0123ABC) and invite the bot',
   is_archived: 'the channel is archived: point approval.channel / slack.defaultChannel elsewhere',
   msg_too_long: 'the message is too long',
   invalid_blocks: 'Slack refused the message layout',

@@ -9,13 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  ErrorCode as McpErrorCode,
-  McpError,
-  ToolListChangedNotificationSchema,
-  type ServerCapabilities,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode as McpErrorCode, McpError, ToolListChangedNotificationSchema, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { UpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
@@ -245,14 +239,14 @@ export class UpstreamConnection extends EventEmitter {
       return new AirlockError('cancelled', `The ${method} request was cancelled by the client.`, { cause: error });
     }
     if (error instanceof McpError) {
-      if (error.code === McpErrorCode.RequestTimeout) {
+      if (error.code === (McpErrorCode.RequestTimeout as number)) {
         return new AirlockError(
           'upstream_timeout',
           `Upstream "${this.name}" did not answer ${method} within ${formatDurationMs(timeoutMs)}. The call may still have run upstream: check its effect before retrying.`,
           { cause: error, details: { upstream: this.name } },
         );
       }
-      if (error.code === McpErrorCode.ConnectionClosed) {
+      if (error.code === (McpErrorCode.ConnectionClosed as number)) {
         return new AirlockError(
           'upstream_failed',
           `Upstream "${this.name}" disconnected during ${method}; the call may or may not have run. Airlock is reconnecting: check its effect, then retry in a few seconds.`,

@@ -21,6 +21,7 @@ import {
 import type { UpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ZodType } from 'zod';
 import { UpstreamConnection, type UpstreamRequestOptions } from './upstream-connection.js';
 
 export const prefixSeparator = '__';
@@ -188,7 +189,7 @@ export class UpstreamPool extends EventEmitter {
   private async listAll<T, R extends { nextCursor?: string | undefined }>(
     upstream: UpstreamConnection,
     method: string,
-    schema: import('zod').ZodType<R>,
+    schema: ZodType<R>,
     items: (page: R) => T[],
     options: UpstreamRequestOptions,
   ): Promise<T[]> {

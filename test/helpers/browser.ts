@@ -65,9 +65,16 @@ export async function launchBrowser(): Promise<Browser> {
 export async function login(page: Page, baseUrl: string, token: string): Promise<void> {
   await page.goto(`${baseUrl}/login`);
   await page.getByLabel('Dashboard token or admin token').fill(token);
-  await Promise.all([page.waitForURL((url) => url.pathname !== '/login', { timeout: 10_000 }).catch(() => undefined), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname !== '/login', { timeout: 10_000 }).catch(() => undefined),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
   if (new URL(page.url()).pathname === '/login' || new URL(page.url()).pathname === '/login/') {
-    const message = await page.locator('.flash').first().textContent().catch(() => null);
+    const message = await page
+      .locator('.flash')
+      .first()
+      .textContent()
+      .catch(() => null);
     throw new Error(`Sign-in refused: ${message ?? 'no message'}`);
   }
 }

@@ -120,7 +120,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`fake Slack: expected ${count} ok ${method} within ${timeoutMs} ms, saw ${delivered(method).length}; calls: ${recorded.map((c) => c.method).join(', ')}`));
+          reject(
+            new Error(
+              `fake Slack: expected ${count} ok ${method} within ${timeoutMs} ms, saw ${delivered(method).length}; calls: ${recorded.map((c) => c.method).join(', ')}`,
+            ),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -196,9 +200,7 @@ export function blockActionsPayload(options: ClickOptions): Record<string, unkno
     channel: { id: channel, name: 'approvals' },
     message: { type: 'message', ts, text: 'Approval needed' },
     response_url: `https://hooks.slack.invalid/actions/T0TEAM/1/${ts}`,
-    actions: [
-      { action_id: options.action, block_id: 'airlock_decision', value: options.approvalId, type: 'button', action_ts: `${Date.now() / 1_000}` },
-    ],
+    actions: [{ action_id: options.action, block_id: 'airlock_decision', value: options.approvalId, type: 'button', action_ts: `${Date.now() / 1_000}` }],
   };
 }
 

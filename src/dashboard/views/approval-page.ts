@@ -36,28 +36,28 @@ function heading(model: ApprovalPageModel): SafeHtml {
 export function approvalBody(model: ApprovalPageModel): SafeHtml {
   const { view } = model;
   return html`<p class="crumbs"><a href="/">Pending</a> › <a href="/history">History</a> › <span>${model.id}</span></p>
-<h1>${heading(model)}</h1>
-<p class="muted id">Approval <code>${model.id}</code></p>
-${view ? summary(view, model) : html`<p>This call's record is no longer kept (records of decided calls expire); its story from the audit history follows.</p>`}
-<section aria-labelledby="story-heading">
-  <h2 id="story-heading">Story</h2>
-  ${model.story.length === 0 ? html`<p>No audit events for this call (they may be older than the retention).</p>` : storyList(model.story)}
-</section>`;
+    <h1>${heading(model)}</h1>
+    <p class="muted id">Approval <code>${model.id}</code></p>
+    ${view ? summary(view, model) : html`<p>This call's record is no longer kept (records of decided calls expire); its story from the audit history follows.</p>`}
+    <section aria-labelledby="story-heading">
+      <h2 id="story-heading">Story</h2>
+      ${model.story.length === 0 ? html`<p>No audit events for this call (they may be older than the retention).</p>` : storyList(model.story)}
+    </section>`;
 }
 
 function summary(view: ApprovalView, model: ApprovalPageModel): SafeHtml {
   return html`<section class="card" aria-labelledby="call-heading">
-  <h2 id="call-heading">The call</h2>
-  ${approvalFacts(view, model.nowMs)}
-  ${approvalProgress(view)}
-  ${approvalOutcome(view)}
-  ${view.status === 'pending' && decideForms(view, model.csrfToken, approvalPath(view.id))}
-</section>`;
+    <h2 id="call-heading">The call</h2>
+    ${approvalFacts(view, model.nowMs)} ${approvalProgress(view)} ${approvalOutcome(view)}
+    ${view.status === 'pending' && decideForms(view, model.csrfToken, approvalPath(view.id))}
+  </section>`;
 }
 
 /** The events of one call, oldest first, as an ordered timeline. */
 export function storyList(events: readonly AuditEvent[]): SafeHtml {
-  return html`<ol class="timeline">${events.map(storyItem)}</ol>`;
+  return html`<ol class="timeline">
+    ${events.map(storyItem)}
+  </ol>`;
 }
 
 function storyItem(event: AuditEvent): SafeHtml {
@@ -68,7 +68,8 @@ function storyItem(event: AuditEvent): SafeHtml {
     latency.upstreamMs !== undefined ? `upstream ${latency.upstreamMs} ms` : undefined,
   ].filter((s): s is string => s !== undefined);
   const summaryText = typeof event.details?.['summary'] === 'string' ? event.details['summary'] : undefined;
-  const quorum = event.type === 'approval_vote' && event.details ? `${valueText(event.details['approvals'])} of ${valueText(event.details['quorum'])} approvals` : undefined;
+  const quorum =
+    event.type === 'approval_vote' && event.details ? `${valueText(event.details['approvals'])} of ${valueText(event.details['quorum'])} approvals` : undefined;
   const facts = [
     event.actor && html`<li>by ${actorText(event.actor)}</li>`,
     quorum && html`<li>${quorum}</li>`,
@@ -77,7 +78,12 @@ function storyItem(event: AuditEvent): SafeHtml {
     spans.length > 0 && html`<li>${spans.join(', ')}</li>`,
   ].filter((fact): fact is SafeHtml => fact instanceof SafeHtml);
   return html`<li class="event event-${event.type}">
-  <p><strong>${eventLabel(event.type)}</strong> <span class="muted">${timeElement(event.time)}</span></p>
-  ${facts.length > 0 && html`<ul class="event-facts">${facts}</ul>`}
-</li>`;
+    <p><strong>${eventLabel(event.type)}</strong> <span class="muted">${timeElement(event.time)}</span></p>
+    ${
+      facts.length > 0 &&
+      html`<ul class="event-facts">
+        ${facts}
+      </ul>`
+    }
+  </li>`;
 }

@@ -16,22 +16,50 @@ export function approvalPath(id: string): string {
 /** The key facts of a held call as a description list. */
 export function approvalFacts(view: ApprovalView, nowMs: number): SafeHtml {
   const highlights = view.highlights.map(
-    (h) => html`<div class="fact fact-wide"><dt><code>${h.path}</code></dt><dd><pre class="value">${valueText(h.value)}</pre></dd></div>`,
+    (h) =>
+      html`<div class="fact fact-wide">
+        <dt><code>${h.path}</code></dt>
+        <dd><pre class="value">${valueText(h.value)}</pre></dd>
+      </div>`,
   );
   return html`<dl class="facts">
-  <div class="fact"><dt>Status</dt><dd>${statusBadge(view.status)}</dd></div>
-  <div class="fact"><dt>Agent</dt><dd>${view.agent}${view.owner && html` <span class="muted">(owner ${view.owner})</span>`}</dd></div>
-  <div class="fact"><dt>Tool</dt><dd><code>${view.tool}</code> <span class="muted">on ${view.upstream}</span></dd></div>
-  <div class="fact"><dt>Requested</dt><dd>${timeElement(view.createdAt)}</dd></div>
-  <div class="fact"><dt>${view.status === 'pending' ? 'Expires' : 'Expiry was'}</dt><dd>${view.status === 'pending' ? countdown(view.expiresAt, nowMs) : timeElement(view.expiresAt)}</dd></div>
-  <div class="fact"><dt>Rule</dt><dd><code>${view.rule}</code> <span class="muted">policy ${view.policyVersion}</span></dd></div>
-  ${view.holdReason && html`<div class="fact fact-wide"><dt>Why it is held</dt><dd>${view.holdReason}</dd></div>`}
-  ${highlights}
-</dl>
-<details class="arguments">
-  <summary>All arguments</summary>
-  <pre class="value">${valueText(view.arguments)}</pre>
-</details>`;
+      <div class="fact">
+        <dt>Status</dt>
+        <dd>${statusBadge(view.status)}</dd>
+      </div>
+      <div class="fact">
+        <dt>Agent</dt>
+        <dd>${view.agent}${view.owner && html` <span class="muted">(owner ${view.owner})</span>`}</dd>
+      </div>
+      <div class="fact">
+        <dt>Tool</dt>
+        <dd><code>${view.tool}</code> <span class="muted">on ${view.upstream}</span></dd>
+      </div>
+      <div class="fact">
+        <dt>Requested</dt>
+        <dd>${timeElement(view.createdAt)}</dd>
+      </div>
+      <div class="fact">
+        <dt>${view.status === 'pending' ? 'Expires' : 'Expiry was'}</dt>
+        <dd>${view.status === 'pending' ? countdown(view.expiresAt, nowMs) : timeElement(view.expiresAt)}</dd>
+      </div>
+      <div class="fact">
+        <dt>Rule</dt>
+        <dd><code>${view.rule}</code> <span class="muted">policy ${view.policyVersion}</span></dd>
+      </div>
+      ${
+        view.holdReason &&
+        html`<div class="fact fact-wide">
+          <dt>Why it is held</dt>
+          <dd>${view.holdReason}</dd>
+        </div>`
+      }
+      ${highlights}
+    </dl>
+    <details class="arguments">
+      <summary>All arguments</summary>
+      <pre class="value">${valueText(view.arguments)}</pre>
+    </details>`;
 }
 
 /** Quorum progress, the votes so far and who may decide. */
@@ -39,11 +67,21 @@ export function approvalProgress(view: ApprovalView): SafeHtml {
   const votes = view.votes.map((v) => html`<li>${actorText({ id: v.actor, name: v.name })} <span class="muted">at ${timeElement(v.at)}</span></li>`);
   const approvers = view.approvers.length > 0 ? view.approvers.join(', ') : 'admins only (no approvers listed)';
   return html`<div class="progress" data-part="progress">
-  <p><span class="label">Approvals</span> <strong>${view.approvals} of ${view.quorum}</strong>
-    <progress max="${view.quorum}" value="${Math.min(view.approvals, view.quorum)}" aria-label="Approvals: ${view.approvals} of ${view.quorum}">${view.approvals} of ${view.quorum}</progress></p>
-  ${votes.length > 0 ? html`<ul class="votes" aria-label="Votes">${votes}</ul>` : html`<p class="muted">No votes yet.</p>`}
-  <p class="muted">Approvers: ${approvers}</p>
-</div>`;
+    <p>
+      <span class="label">Approvals</span> <strong>${view.approvals} of ${view.quorum}</strong>
+      <progress max="${view.quorum}" value="${Math.min(view.approvals, view.quorum)}" aria-label="Approvals: ${view.approvals} of ${view.quorum}">
+        ${view.approvals} of ${view.quorum}
+      </progress>
+    </p>
+    ${
+      votes.length > 0
+        ? html`<ul class="votes" aria-label="Votes">
+            ${votes}
+          </ul>`
+        : html`<p class="muted">No votes yet.</p>`
+    }
+    <p class="muted">Approvers: ${approvers}</p>
+  </div>`;
 }
 
 /** The outcome of a decided call: who decided, why, and how the released call went. */
@@ -51,10 +89,25 @@ export function approvalOutcome(view: ApprovalView): SafeHtml | undefined {
   if (view.status === 'pending') return undefined;
   const by = view.decidedBy ? actorText(view.decidedBy) : undefined;
   return html`<dl class="facts">
-  <div class="fact"><dt>Decision</dt><dd>${statusBadge(view.status)}${by && html` by ${by}`}${view.decidedAt && html` at ${timeElement(view.decidedAt)}`}</dd></div>
-  ${view.reason && html`<div class="fact fact-wide"><dt>Reason</dt><dd>${view.reason}</dd></div>`}
-  ${view.execution && html`<div class="fact fact-wide"><dt>Execution</dt><dd>${view.execution.outcome} after ${view.execution.durationMs} ms: ${view.execution.summary}</dd></div>`}
-</dl>`;
+    <div class="fact">
+      <dt>Decision</dt>
+      <dd>${statusBadge(view.status)}${by && html` by ${by}`}${view.decidedAt && html` at ${timeElement(view.decidedAt)}`}</dd>
+    </div>
+    ${
+      view.reason &&
+      html`<div class="fact fact-wide">
+        <dt>Reason</dt>
+        <dd>${view.reason}</dd>
+      </div>`
+    }
+    ${
+      view.execution &&
+      html`<div class="fact fact-wide">
+        <dt>Execution</dt>
+        <dd>${view.execution.outcome} after ${view.execution.durationMs} ms: ${view.execution.summary}</dd>
+      </div>`
+    }
+  </dl>`;
 }
 
 /** Approve and Deny forms; `returnTo` is where the browser lands afterwards (a path of ours). */
@@ -62,21 +115,21 @@ export function decideForms(view: ApprovalView, csrfToken: string, returnTo: str
   const reasonId = `reason-${view.id}`;
   const what = html`<span class="vh"> ${view.tool} call ${view.id}</span>`;
   return html`<div class="decide">
-  <form method="post" action="${approvalPath(view.id)}/approve" class="approve-form">
-    <input type="hidden" name="_csrf" value="${csrfToken}">
-    <input type="hidden" name="return" value="${returnTo}">
-    <button type="submit" class="button approve">Approve${what}</button>
-  </form>
-  <form method="post" action="${approvalPath(view.id)}/deny" class="deny-form">
-    <input type="hidden" name="_csrf" value="${csrfToken}">
-    <input type="hidden" name="return" value="${returnTo}">
-    <label for="${reasonId}">Reason for denying <span class="muted">(told to the agent)</span></label>
-    <span class="inline">
-      <input type="text" id="${reasonId}" name="reason" maxlength="2000" autocomplete="off">
-      <button type="submit" class="button deny">Deny${what}</button>
-    </span>
-  </form>
-</div>`;
+    <form method="post" action="${approvalPath(view.id)}/approve" class="approve-form">
+      <input type="hidden" name="_csrf" value="${csrfToken}" />
+      <input type="hidden" name="return" value="${returnTo}" />
+      <button type="submit" class="button approve">Approve${what}</button>
+    </form>
+    <form method="post" action="${approvalPath(view.id)}/deny" class="deny-form">
+      <input type="hidden" name="_csrf" value="${csrfToken}" />
+      <input type="hidden" name="return" value="${returnTo}" />
+      <label for="${reasonId}">Reason for denying <span class="muted">(told to the agent)</span></label>
+      <span class="inline">
+        <input type="text" id="${reasonId}" name="reason" maxlength="2000" autocomplete="off" />
+        <button type="submit" class="button deny">Deny${what}</button>
+      </span>
+    </form>
+  </div>`;
 }
 
 /** A change signature: the live list replaces a card only when this differs. */
@@ -88,9 +141,9 @@ export function approvalSignature(view: ApprovalView): string {
 export function approvalCard(view: ApprovalView, csrfToken: string, nowMs: number): SafeHtml {
   const headingId = `h-${view.id}`;
   return html`<article class="card approval" id="${view.id}" data-approval-id="${view.id}" data-sig="${approvalSignature(view)}" aria-labelledby="${headingId}">
-  <h2 id="${headingId}"><a href="${approvalPath(view.id)}"><code>${view.tool}</code> from ${view.agent}</a> <span class="muted id">${view.id}</span></h2>
-  ${approvalFacts(view, nowMs)}
-  ${approvalProgress(view)}
-  ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
-</article>`;
+    <h2 id="${headingId}">
+      <a href="${approvalPath(view.id)}"><code>${view.tool}</code> from ${view.agent}</a> <span class="muted id">${view.id}</span>
+    </h2>
+    ${approvalFacts(view, nowMs)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
+  </article>`;
 }

@@ -33,52 +33,78 @@ export function historyBody(model: HistoryModel): SafeHtml {
   const { filters } = model;
   const filterParams = { agent: filters.agent, tool: filters.tool, type: filters.type, since: filters.since, until: filters.until };
   return html`<h1>History</h1>
-${filterForm(filters)}
-${model.error && html`<div class="flash flash-error" role="alert">${model.error}</div>`}
-<p class="exports">Export these events (oldest first):
-  <a class="button secondary" href="${localUrl('/history/export', { format: 'csv', ...filterParams })}" download>CSV</a>
-  <a class="button secondary" href="${localUrl('/history/export', { format: 'jsonl', ...filterParams })}" download>JSON lines</a>
-</p>
-${model.error ? '' : eventsTable(model.events)}
-<nav class="pager" aria-label="Pages">
-  ${model.paged && html`<a href="${localUrl('/history', filterParams)}">Newest events</a>`}
-  ${model.nextCursor && html`<a href="${localUrl('/history', { ...filterParams, cursor: model.nextCursor })}" rel="next">Older events</a>`}
-</nav>`;
+    ${filterForm(filters)} ${model.error && html`<div class="flash flash-error" role="alert">${model.error}</div>`}
+    <p class="exports">
+      Export these events (oldest first):
+      <a class="button secondary" href="${localUrl('/history/export', { format: 'csv', ...filterParams })}" download>CSV</a>
+      <a class="button secondary" href="${localUrl('/history/export', { format: 'jsonl', ...filterParams })}" download>JSON lines</a>
+    </p>
+    ${model.error ? '' : eventsTable(model.events)}
+    <nav class="pager" aria-label="Pages">
+      ${model.paged && html`<a href="${localUrl('/history', filterParams)}">Newest events</a>`}
+      ${model.nextCursor && html`<a href="${localUrl('/history', { ...filterParams, cursor: model.nextCursor })}" rel="next">Older events</a>`}
+    </nav>`;
 }
 
 function filterForm(filters: HistoryFilterText): SafeHtml {
-  const options = auditEventTypes.map((t) => html`<option value="${t}"${filters.type === t ? html` selected` : ''}>${eventLabel(t)}</option>`);
+  const options = auditEventTypes.map((t) => html`<option value="${t}" ${filters.type === t ? html` selected` : ''}>${eventLabel(t)}</option>`);
   return html`<form class="filters" method="get" action="/history" role="search" aria-label="Filter events">
-  <div class="field"><label for="f-agent">Agent</label><input id="f-agent" name="agent" value="${filters.agent}" autocomplete="off"></div>
-  <div class="field"><label for="f-tool">Tool</label><input id="f-tool" name="tool" value="${filters.tool}" autocomplete="off"></div>
-  <div class="field"><label for="f-type">Event</label><select id="f-type" name="type"><option value="">Any event</option>${options}</select></div>
-  <div class="field"><label for="f-since">Since</label><input id="f-since" name="since" value="${filters.since}" placeholder="2026-11-01 or 1h" aria-describedby="time-help" autocomplete="off"></div>
-  <div class="field"><label for="f-until">Until</label><input id="f-until" name="until" value="${filters.until}" placeholder="2026-11-02T09:30Z" aria-describedby="time-help" autocomplete="off"></div>
-  <p id="time-help" class="muted help">Times: ISO 8601 (UTC unless a zone is given) or a span back from now such as 15m, 1h, 7d.</p>
-  <div class="actions"><button type="submit" class="button">Apply filters</button> <a href="/history">Clear</a></div>
-</form>`;
+    <div class="field"><label for="f-agent">Agent</label><input id="f-agent" name="agent" value="${filters.agent}" autocomplete="off" /></div>
+    <div class="field"><label for="f-tool">Tool</label><input id="f-tool" name="tool" value="${filters.tool}" autocomplete="off" /></div>
+    <div class="field">
+      <label for="f-type">Event</label
+      ><select id="f-type" name="type">
+        <option value="">Any event</option>
+        ${options}
+      </select>
+    </div>
+    <div class="field">
+      <label for="f-since">Since</label
+      ><input id="f-since" name="since" value="${filters.since}" placeholder="2026-11-01 or 1h" aria-describedby="time-help" autocomplete="off" />
+    </div>
+    <div class="field">
+      <label for="f-until">Until</label
+      ><input id="f-until" name="until" value="${filters.until}" placeholder="2026-11-02T09:30Z" aria-describedby="time-help" autocomplete="off" />
+    </div>
+    <p id="time-help" class="muted help">Times: ISO 8601 (UTC unless a zone is given) or a span back from now such as 15m, 1h, 7d.</p>
+    <div class="actions"><button type="submit" class="button">Apply filters</button> <a href="/history">Clear</a></div>
+  </form>`;
 }
 
 function eventsTable(events: readonly AuditEvent[]): SafeHtml {
   if (events.length === 0) return html`<p class="empty">No events match these filters.</p>`;
   return html`<div class="table-scroll" role="region" aria-labelledby="events-caption" tabindex="0">
-<table class="events">
-  <caption id="events-caption">Audit events, newest first</caption>
-  <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Agent</th><th scope="col">Tool</th><th scope="col">Actor</th><th scope="col">Reason / outcome</th><th scope="col">Held call</th></tr></thead>
-  <tbody>${events.map(eventRow)}</tbody>
-</table>
-</div>`;
+    <table class="events">
+      <caption id="events-caption">
+        Audit events, newest first
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Time</th>
+          <th scope="col">Event</th>
+          <th scope="col">Agent</th>
+          <th scope="col">Tool</th>
+          <th scope="col">Actor</th>
+          <th scope="col">Reason / outcome</th>
+          <th scope="col">Held call</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${events.map(eventRow)}
+      </tbody>
+    </table>
+  </div>`;
 }
 
 function eventRow(event: AuditEvent): SafeHtml {
   const note = [event.reason, event.outcome].filter((s): s is string => typeof s === 'string' && s !== '').join(' · ');
   return html`<tr data-event-type="${event.type}">
-  <th scope="row">${timeElement(event.time)}</th>
-  <td>${eventLabel(event.type)}</td>
-  <td>${event.agent ?? ''}</td>
-  <td>${event.tool && html`<code>${event.tool}</code>`}</td>
-  <td>${actorText(event.actor)}</td>
-  <td>${note}</td>
-  <td>${event.approvalId && html`<a href="${approvalPath(event.approvalId)}">${event.approvalId}</a>`}</td>
-</tr>`;
+    <th scope="row">${timeElement(event.time)}</th>
+    <td>${eventLabel(event.type)}</td>
+    <td>${event.agent ?? ''}</td>
+    <td>${event.tool && html`<code>${event.tool}</code>`}</td>
+    <td>${actorText(event.actor)}</td>
+    <td>${note}</td>
+    <td>${event.approvalId && html`<a href="${approvalPath(event.approvalId)}">${event.approvalId}</a>`}</td>
+  </tr>`;
 }

@@ -17,18 +17,28 @@ export interface LoginModel {
 export function loginBody(model: LoginModel): SafeHtml {
   if (!model.enabled) {
     return html`<h1>Airlock dashboard</h1>
-<div class="flash flash-error" role="alert">Login is disabled: set AIRLOCK_ADMIN_TOKEN on the gateway, or add users under "dashboard.users" in airlock.config.json.</div>`;
+      <div class="flash flash-error" role="alert">
+        Login is disabled: set AIRLOCK_ADMIN_TOKEN on the gateway, or add users under "dashboard.users" in airlock.config.json.
+      </div>`;
   }
   return html`<h1>Sign in to Airlock</h1>
-${model.error && html`<div class="flash flash-error" role="alert" id="login-error">${model.error}</div>`}
-<form class="card login" method="post" action="/login">
-  <input type="hidden" name="_csrf" value="${model.csrfToken}">
-  <input type="hidden" name="next" value="${model.next}">
-  <div class="field field-wide">
-    <label for="token">Dashboard token or admin token</label>
-    <input type="password" id="token" name="token" required autocomplete="current-password" spellcheck="false"${model.error ? html` aria-describedby="login-error" aria-invalid="true"` : ''}>
-  </div>
-  <div class="actions"><button type="submit" class="button">Sign in</button></div>
-</form>
-<p class="muted">Ask an operator for a dashboard token; it is stored in the gateway's config only as a SHA-256 hash.</p>`;
+    ${model.error && html`<div class="flash flash-error" role="alert" id="login-error">${model.error}</div>`}
+    <form class="card login" method="post" action="/login">
+      <input type="hidden" name="_csrf" value="${model.csrfToken}" />
+      <input type="hidden" name="next" value="${model.next}" />
+      <div class="field field-wide">
+        <label for="token">Dashboard token or admin token</label>
+        <input
+          type="password"
+          id="token"
+          name="token"
+          required
+          autocomplete="current-password"
+          spellcheck="false"
+          ${model.error ? html` aria-describedby="login-error" aria-invalid="true"` : ''}
+        />
+      </div>
+      <div class="actions"><button type="submit" class="button">Sign in</button></div>
+    </form>
+    <p class="muted">Ask an operator for a dashboard token; it is stored in the gateway's config only as a SHA-256 hash.</p>`;
 }

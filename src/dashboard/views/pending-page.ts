@@ -12,15 +12,15 @@ export function pendingList(views: readonly ApprovalView[], csrfToken: string, n
   const signature = views.map((v) => `${v.id}:${approvalSignature(v)}`).join(';');
   const summary = pendingSummary(views.length);
   return html`<div class="pending-list" data-live="pending" data-sig="${signature}" data-summary="${summary}">
-${views.length === 0 ? html`<p class="empty" data-empty>No calls are waiting for a decision.</p>` : views.map((v) => approvalCard(v, csrfToken, nowMs))}
-</div>`;
+    ${views.length === 0 ? html`<p class="empty" data-empty>No calls are waiting for a decision.</p>` : views.map((v) => approvalCard(v, csrfToken, nowMs))}
+  </div>`;
 }
 
 /** The page body: heading, a polite live summary, the list. */
 export function pendingBody(views: readonly ApprovalView[], csrfToken: string, nowMs: number): SafeHtml {
   return html`<h1>Pending approvals</h1>
-<p class="lead" id="pending-summary" aria-live="polite">${pendingSummary(views.length)}</p>
-${pendingList(views, csrfToken, nowMs)}`;
+    <p class="lead" id="pending-summary" aria-live="polite">${pendingSummary(views.length)}</p>
+    ${pendingList(views, csrfToken, nowMs)}`;
 }
 
 function pendingSummary(count: number): string {

@@ -78,7 +78,12 @@ export function respondToDecision(res: Response, id: string, result: DecisionRes
       return;
     case 'already_decided': {
       const by = result.record.decidedBy?.name ?? result.record.decidedBy?.id ?? 'the system';
-      sendJsonError(res, new AirlockError('conflict', `Approval ${id} was already ${result.record.status} by ${by}; nothing changed.`, { details: { status: result.record.status } }));
+      sendJsonError(
+        res,
+        new AirlockError('conflict', `Approval ${id} was already ${result.record.status} by ${by}; nothing changed.`, {
+          details: { status: result.record.status },
+        }),
+      );
       return;
     }
     case 'not_authorized':

@@ -35,7 +35,12 @@ const timeParam = z.string().transform((text, ctx) => {
 /** `type=denied` or `type=denied,rate_limited`. */
 const typeParam = z
   .string()
-  .transform((text) => text.split(',').map((t) => t.trim()).filter(Boolean))
+  .transform((text) =>
+    text
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(auditEventTypes)).min(1));
 
 const FilterQuery = {
@@ -116,4 +121,3 @@ function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.output<T>
   if (!parsed.success) throw new AirlockError('invalid_request', `Bad query: ${firstProblemLine(parsed.error)}`);
   return parsed.data;
 }
-
