@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
+import { fetchWithOwnSignal } from '../test/helpers/fetch.js';
 import { startInProcessGateway } from '../test/helpers/in-process-gateway.js';
 import { databricksMockStdio } from '../test/helpers/upstreams.js';
 import { parseArgs } from 'node:util';

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { generateToken, hashToken } from '../src/identity/tokens.js';
-import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
+import { fetchWithOwnSignal } from '../test/helpers/fetch.js';
 import { freePort, startRedisServer } from '../test/helpers/redis-server.js';
 import { repoRoot } from '../test/helpers/upstreams.js';
 import { median, runLoad, type LoadResult } from './load.js';

@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { fetchWithOwnSignal } from '../src/upstream/upstream-connection.js';
+import { fetchWithOwnSignal } from '../test/helpers/fetch.js';
 
 const [url = '', token = '', tool = 'run_job', countText = '10000'] = process.argv.slice(2);
 const count = Number(countText);

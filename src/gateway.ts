@@ -8,16 +8,17 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Express, Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
 import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
-import { HttpFront } from './front/http-front.js';
-import { InflightRequests } from './front/inflight-requests.js';
-import { createSessionServer } from './front/session-server.js';
+import { createHostGuard } from './front/host-guard.js';
+import { HttpFront, parseByteSize } from './front/http-front.js';
+import { RelayMethods } from './front/relay-methods.js';
+import { SessionRelay } from './front/session-relay.js';
+import { serveStdioSession } from './front/stdio-front.js';
 import { RedisTaskStore } from './front/task-store.js';
 import { approvalsRouter } from './http/api/approvals-router.js';
 import { auditRouter } from './http/api/audit-router.js';
@@ -58,7 +59,7 @@ export class Gateway {
   readonly slack: SlackChannel | undefined;
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
-  readonly inflight = new InflightRequests();
+  readonly methods: RelayMethods;
   readonly taskStore: RedisTaskStore;
   readonly httpFront: HttpFront;
   readonly app: Express;
@@ -121,12 +122,14 @@ export class Gateway {
       defaultApprovalTimeoutMs: config.approvals.defaultTimeout,
       log,
     });
+    this.methods = new RelayMethods({ pool: this.pool, pipeline: this.pipeline, taskStore: this.taskStore, log });
     this.httpFront = new HttpFront({
       authenticator: this.authenticator,
-      inflight: this.inflight,
-      createServer: (agent, sessionId) => this.createSessionServer(agent, sessionId),
+      methods: this.methods,
+      createRelay: (agent, sessionId) => this.createRelay(agent, sessionId),
+      hostGuard: createHostGuard({ bindHost: config.host, allowedHosts: config.http.allowedHosts, allowedOrigins: config.http.allowedOrigins }),
       log,
-      bodyLimit: config.http.bodyLimit,
+      bodyLimitBytes: parseByteSize(config.http.bodyLimit),
       sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
     });
     this.pool.on('toolsChanged', () => this.httpFront.notifyToolsChanged());
@@ -150,7 +153,6 @@ export class Gateway {
     };
     const admin = env.adminToken;
     const mounted: Array<{ path: string; router: Router }> = [
-      { path: '/mcp', router: this.httpFront.router() },
       { path: '/api/approvals', router: approvalsRouter(this.approvals, admin) },
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
@@ -173,15 +175,8 @@ export class Gateway {
     this.readiness = () => readiness(health);
   }
 
-  private createSessionServer(agent: Agent, sessionId: string) {
-    return createSessionServer({
-      pipeline: this.pipeline,
-      pool: this.pool,
-      inflight: this.inflight,
-      agent,
-      fallbackSessionId: sessionId,
-      taskStore: this.taskStore,
-    });
+  private createRelay(agent: Agent, sessionId: string): SessionRelay {
+    return new SessionRelay({ agent, sessionId, pool: this.pool, log: this.log });
   }
 
   /** Where approval requests go, in words an agent can pass on to its user. */
@@ -218,7 +213,12 @@ export class Gateway {
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
-    const server = createServer(this.app);
+    // /mcp is the hot path: served straight from node:http; everything else goes through express.
+    const server = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/mcp' || url.startsWith('/mcp?')) this.httpFront.handle(req, res);
+      else this.app(req, res);
+    });
     server.keepAliveTimeout = 65_000;
     this.httpServer = server;
     await new Promise<void>((resolve, reject) => {
@@ -232,17 +232,17 @@ export class Gateway {
 
   /** Serves one agent over this process's stdin/stdout (the `airlock stdio` front). */
   async serveStdio(agent: Agent): Promise<void> {
-    const sessionId = randomUUID();
-    const server = this.createSessionServer(agent, sessionId);
-    const transport = new StdioServerTransport();
-    const notify = () => void server.sendToolListChanged().catch(() => undefined);
+    const relay = this.createRelay(agent, randomUUID());
+    const notify = () => relay.notify('notifications/tools/list_changed');
     this.pool.on('toolsChanged', notify);
     this.policy.on('changed', notify);
-    await server.connect(transport);
-    await new Promise<void>((resolve) => {
-      transport.onclose = () => resolve();
-      process.stdin.once('end', () => resolve());
-    });
+    try {
+      await serveStdioSession({ relay, methods: this.methods, input: process.stdin, output: process.stdout, log: this.log });
+    } finally {
+      this.pool.off('toolsChanged', notify);
+      this.policy.off('changed', notify);
+      await relay.close();
+    }
   }
 
   /** Graceful shutdown: stop accepting, let calls in flight finish up to the grace period, then close in reverse order. */

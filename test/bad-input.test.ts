@@ -154,7 +154,7 @@ describe('an upstream that dies', () => {
     await expect(pending).rejects.toThrow();
     // The mock saw notifications/cancelled for its call, well before its 1.5 s delay ran out.
     await waitFor(() => callLog.cancellations().some((c) => c.tool === 'run_job'), 1_000);
-    await waitFor(() => gw.gateway.inflight.size === 0 && gw.gateway.pipeline.inflightCount === 0, 1_000);
+    await waitFor(() => gw.gateway.httpFront.inflightCount === 0 && gw.gateway.pipeline.inflightCount === 0, 1_000);
   });
 });
 

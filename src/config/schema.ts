@@ -33,6 +33,12 @@ const StdioUpstreamSchema = z.strictObject({
   cwd: z.string().optional(),
   /** Deadline for one tools/call to this upstream. */
   callTimeout: durationMsDefault('120s'),
+  /**
+   * `per-agent`: a child process per agent session, so the server's requests back to the client
+   * (sampling, elicitation, roots), its logging and subscriptions reach exactly that agent.
+   * `shared`: one child for all sessions (cheaper; such requests are refused).
+   */
+  session: z.enum(['per-agent', 'shared']).default('per-agent'),
 });
 
 const HttpUpstreamSchema = z.strictObject({
@@ -143,6 +149,13 @@ export const ConfigSchema = z.strictObject({
         .regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"')
         .default('4mb'),
       sessionIdleTimeout: durationMsDefault('30m'),
+      /**
+       * Host headers /mcp accepts (DNS-rebinding protection), e.g. ["airlock.internal", "airlock.internal:8443"].
+       * Default: loopback names when bound to loopback; any host otherwise (put a proxy in front).
+       */
+      allowedHosts: z.array(z.string().min(1)).optional(),
+      /** Origins /mcp accepts from browsers, e.g. ["https://inspector.example.com"]. Default: loopback origins only. */
+      allowedOrigins: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
   shutdownGrace: durationMsDefault('10s'),

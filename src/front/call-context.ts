@@ -1,8 +1,10 @@
 /**
- * What travels with every tools/call through the pipeline: who asked (agent, session), the
- * request's identity, the client's abort signal and a way to send progress back to it.
+ * What travels with every governed request through the pipeline: who asked (agent, session), the
+ * request's identity, the client's abort signal, a way to send progress back to it, and the way
+ * out to the upstream on this agent's own session.
  */
 import type { Agent } from '../identity/tokens.js';
+import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 
 export interface ProgressUpdate {
   progress: number;
@@ -28,4 +30,11 @@ export interface CallContext {
    * "approval pending, retry" before typical client timeouts.
    */
   canWaitLong: boolean;
+  /**
+   * Sends one request upstream on this agent's own session, with the agent's abort signal and the
+   * upstream's deadline; what the upstream sends about it (progress, logging, sampling …) reaches
+   * the agent on this request's stream. Resolves with the result; an upstream JSON-RPC error is
+   * thrown as UpstreamRpcError (relayed verbatim), a transport fault as an `upstream_*` AirlockError.
+   */
+  forward(upstream: UpstreamConnection, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
 }

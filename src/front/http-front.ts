@@ -1,49 +1,52 @@
 /**
- * The Streamable HTTP front at `/mcp`: the first step of a tool call from a remote agent.
- * Authenticates the bearer token (401 with a JSON-RPC body, so clients never hang), binds each MCP
- * session to the agent that opened it, rejects what MCP no longer allows (batches) with a specific
- * error, and aborts a call whose HTTP connection closed before its answer.
+ * The Streamable HTTP front at `/mcp`: the first step of every request from a remote agent.
+ * In order: DNS-rebinding check (Host/Origin), bearer token → agent (401 with a JSON-RPC body,
+ * so clients never hang), the body read once under the size limit and parsed once, then the
+ * agent's session — created by `initialize`, bound to the agent that opened it — relays it.
+ * Served straight from node:http (no express, no SDK transport) because it is the hot path:
+ * each message is decoded once and answered as plain JSON unless something must stream.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AirlockError } from '../errors.js';
 import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
-import type { InflightRequests } from './inflight-requests.js';
+import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
+import { HttpRequestChannel, HttpSessionChannel } from './channels.js';
+import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
+import { type SessionRelay } from './session-relay.js';
 import { jsonRpcErrorBody } from './wire.js';
+
+export interface SessionAdmission {
+  /** Undefined when the agent may open another session, else the refusal naming the limit. */
+  tryOpen(agent: string): AirlockError | undefined;
+  closed(agent: string): void;
+}
 
 export interface HttpFrontDeps {
   authenticator: Authenticator;
-  inflight: InflightRequests;
-  createServer(agent: Agent, sessionId: string): Server;
-  /** Called when a session ends (DELETE, idle timeout, shutdown), e.g. to withdraw its held calls. */
-  onSessionClosed?(sessionId: string, agent: Agent): void;
+  methods: RelayMethods;
+  createRelay(agent: Agent, sessionId: string): SessionRelay;
+  /** Returns why a request's Host/Origin must be refused, or undefined. */
+  hostGuard(host: string | undefined, origin: string | undefined): string | undefined;
+  /** Session caps (per agent, in total); none when undefined. */
+  admission?: SessionAdmission;
   log: Logger;
-  bodyLimit: string;
+  bodyLimitBytes: number;
   sessionIdleTimeoutMs: number;
 }
 
 interface Session {
-  id: string;
-  agent: Agent;
-  server: Server;
-  transport: StreamableHTTPServerTransport;
+  relay: SessionRelay;
   lastSeenMs: number;
+  stream: HttpSessionChannel | undefined;
 }
-
-type AgentRequest = Request & { agent?: Agent };
 
 export class HttpFront {
   private readonly deps: HttpFrontDeps;
   private readonly sessions = new Map<string, Session>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  /** POSTs whose answer is still being written: close() lets them finish before ending sessions. */
-  private readonly answering = new Set<Promise<void>>();
 
   constructor(deps: HttpFrontDeps) {
     this.deps = deps;
@@ -53,186 +56,299 @@ export class HttpFront {
     return this.sessions.size;
   }
 
+  /** Requests still being answered, across sessions (shutdown waits for them). */
+  get inflightCount(): number {
+    let n = 0;
+    for (const session of this.sessions.values()) n += session.relay.inflightCount;
+    return n;
+  }
+
   start(): void {
     const every = Math.max(1_000, Math.min(60_000, this.deps.sessionIdleTimeoutMs / 2));
     this.sweepTimer = setInterval(() => this.sweepIdle(), every);
     this.sweepTimer.unref();
   }
 
-  /**
-   * Closes every session (each transport ends its open streams), after the answers still being
-   * written — the SDK writes a handler's result a tick after the handler returns — or `graceMs`.
-   */
-  async close(graceMs = 2_000): Promise<void> {
+  /** Refuses new requests, then ends every session (their upstream sessions and streams). */
+  async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweepTimer);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.answering]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-    clearTimeout(timer);
-    await Promise.all([...this.sessions.values()].map((s) => this.endSession(s)));
+    await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id, 'the gateway is shutting down')));
   }
 
   /** Tells every connected agent to re-list tools (catalog or policy changed). */
   notifyToolsChanged(): void {
-    for (const session of this.sessions.values()) {
-      session.server.sendToolListChanged().catch(() => undefined);
+    for (const session of this.sessions.values()) session.relay.notify('notifications/tools/list_changed');
+  }
+
+  /** The node:http handler for /mcp. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    void this.dispatch(req, res).catch((error: unknown) => {
+      this.deps.log.error({ err: error }, 'MCP request failed');
+      if (!res.headersSent) this.refuse(res, new AirlockError('internal', 'Internal gateway error; retry, and report it if it persists.'));
+      else res.destroy();
+    });
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const problem = this.deps.hostGuard(req.headers.host, header(req, 'origin'));
+    if (problem !== undefined) {
+      req.resume();
+      this.refuse(res, new AirlockError('forbidden', `Refused: ${problem}.`));
+      return;
     }
-  }
-
-  router(): Router {
-    const router = express.Router();
-    router.use((req: AgentRequest, res, next) => this.authenticate(req, res, next));
-    router.post(
-      '/',
-      express.json({ limit: this.deps.bodyLimit, type: ['application/json', 'application/*+json'] }),
-      (req, res) => void this.handlePost(req, res).catch((error: unknown) => this.fail(res, error)),
-    );
-    router.get('/', (req, res) => void this.handleSessionRequest(req, res).catch((error: unknown) => this.fail(res, error)));
-    router.delete('/', (req, res) => void this.handleSessionRequest(req, res).catch((error: unknown) => this.fail(res, error)));
-    router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => this.bodyError(error, req, res));
-    return router;
-  }
-
-  private authenticate(req: AgentRequest, res: Response, next: NextFunction): void {
     if (this.closing) {
-      this.send(res, new AirlockError('shutting_down', 'The gateway is shutting down; reconnect in a few seconds.', { retryAfterSec: 5 }));
+      req.resume();
+      this.refuse(res, new AirlockError('shutting_down', 'The gateway is shutting down; reconnect in a few seconds.', { retryAfterSec: 5 }));
       return;
     }
-    const token = bearerToken(req.header('authorization'));
-    const agent = this.deps.authenticator.authenticate(token);
-    if (!agent) {
-      const message =
-        token === undefined
-          ? 'Missing credentials: send "Authorization: Bearer <token>" with the token your Airlock operator issued (airlock agents token NAME).'
-          : 'Unknown or revoked token: check the token your Airlock operator issued for this agent.';
-      res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
-      this.send(res, new AirlockError('unauthorized', message));
+    const agent = this.authenticate(req, res);
+    if (!agent) return;
+    const version = header(req, 'mcp-protocol-version');
+    if (version !== undefined && !supportedProtocolVersions.includes(version)) {
+      req.resume();
+      this.refuse(
+        res,
+        new AirlockError('invalid_request', `Unsupported MCP-Protocol-Version "${version}": this gateway speaks ${supportedProtocolVersions.join(', ')}.`),
+      );
       return;
     }
-    req.agent = agent;
-    next();
+    switch (req.method) {
+      case 'POST':
+        return this.post(req, res, agent);
+      case 'GET':
+        return this.get(req, res, agent);
+      case 'DELETE':
+        return this.delete(req, res, agent);
+      default:
+        req.resume();
+        res.setHeader('Allow', 'GET, POST, DELETE');
+        this.refuse(
+          res,
+          new AirlockError('invalid_request', `${req.method ?? 'This method'} is not part of Streamable HTTP: use POST, GET or DELETE on /mcp.`),
+          null,
+          405,
+        );
+    }
   }
 
-  private async handlePost(req: AgentRequest, res: Response): Promise<void> {
-    const agent = req.agent as Agent; // set by authenticate(), which runs first on this router
-    const body: unknown = req.body;
-    if (Array.isArray(body)) {
-      this.send(
+  private authenticate(req: IncomingMessage, res: ServerResponse): Agent | undefined {
+    const token = bearerToken(header(req, 'authorization'));
+    const agent = this.deps.authenticator.authenticate(token);
+    if (agent) return agent;
+    req.resume();
+    const message =
+      token === undefined
+        ? 'Missing credentials: send "Authorization: Bearer <token>" with the token your Airlock operator issued (airlock agents token NAME).'
+        : 'Unknown or revoked token: check the token your Airlock operator issued for this agent.';
+    res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
+    this.refuse(res, new AirlockError('unauthorized', message));
+    return undefined;
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
+    const type = header(req, 'content-type') ?? '';
+    if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+      req.resume();
+      this.refuse(res, new AirlockError('invalid_request', `Content-Type must be application/json (got "${type || 'none'}").`), null, 415);
+      return;
+    }
+    const text = await this.readBody(req, res);
+    if (text === undefined) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      this.refuse(res, new AirlockError('parse_error', `Malformed JSON in the request body: ${(error as Error).message}`));
+      return;
+    }
+    if (Array.isArray(value)) {
+      this.refuse(
         res,
         new AirlockError('invalid_request', 'JSON-RPC batches are not supported (MCP removed batching in 2025-06-18): send one JSON-RPC message per request.'),
       );
       return;
     }
-    const sessionId = req.header('mcp-session-id');
-    let session: Session;
-    if (sessionId === undefined) {
-      if (!isInitializeRequest(body)) {
-        this.send(res, new AirlockError('invalid_request', 'No Mcp-Session-Id header: start a session with an "initialize" request first.'), idOf(body));
-        return;
-      }
-      session = this.openSession(agent);
-    } else {
-      const found = this.findSession(sessionId, agent, res, idOf(body));
-      if (!found) return;
-      session = found;
-    }
-    const requestId = idOf(body);
-    if (requestId !== null && 'method' in (body as object)) {
-      res.on('close', () => {
-        if (!res.writableFinished) this.deps.inflight.abort(session.id, [requestId], 'client connection closed');
-      });
-    }
-    const answered = session.transport.handleRequest(req as IncomingMessage, res as ServerResponse, body);
-    this.answering.add(answered);
-    try {
-      await answered;
-    } finally {
-      this.answering.delete(answered);
-    }
-  }
-
-  private async handleSessionRequest(req: AgentRequest, res: Response): Promise<void> {
-    const sessionId = req.header('mcp-session-id');
-    if (sessionId === undefined) {
-      this.send(res, new AirlockError('invalid_request', 'Missing Mcp-Session-Id header: GET and DELETE /mcp apply to an existing session.'));
+    const parsed = parseMessage(value);
+    if (!parsed.ok) {
+      this.refuse(res, new AirlockError('invalid_request', `Not a JSON-RPC 2.0 message: ${parsed.problem}.`), parsed.id);
       return;
     }
-    const session = this.findSession(sessionId, req.agent as Agent, res, null);
-    if (session) await session.transport.handleRequest(req as IncomingMessage, res as ServerResponse);
+    const message = parsed.message;
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId === undefined) {
+      if (isRequest(message) && message.method === 'initialize') {
+        await this.initialize(res, agent, message);
+        return;
+      }
+      this.refuse(res, new AirlockError('invalid_request', 'No Mcp-Session-Id header: start a session with an "initialize" request first.'), idOf(message));
+      return;
+    }
+    const session = this.findSession(sessionId, agent, res, idOf(message));
+    if (!session) return;
+    if (!isRequest(message)) {
+      if (isNotification(message)) session.relay.handleNotification(message);
+      else session.relay.handleResponse(message);
+      res.writeHead(202).end();
+      return;
+    }
+    const accept = header(req, 'accept') ?? '*/*';
+    const channel = new HttpRequestChannel(res, sessionId, /text\/event-stream|\*\/\*/i.test(accept));
+    res.on('close', () => {
+      if (!res.writableFinished) session.relay.abort(message.id, 'client connection closed');
+    });
+    this.deps.methods.handle(session.relay, message, channel, { traceparent: validTraceparent(header(req, 'traceparent')) });
   }
 
-  private findSession(sessionId: string, agent: Agent, res: Response, id: string | number | null): Session | undefined {
+  private async initialize(res: ServerResponse, agent: Agent, message: JsonRpcMessage & { id: JsonRpcId }): Promise<void> {
+    const refused = this.deps.admission?.tryOpen(agent.name);
+    if (refused) {
+      this.refuse(res, refused, message.id);
+      return;
+    }
+    const id = randomUUID();
+    const relay = this.deps.createRelay(agent, id);
+    let answer;
+    try {
+      answer = await this.deps.methods.initialize(relay, message as Parameters<RelayMethods['initialize']>[1]); // a request, checked by isRequest above
+    } catch (error) {
+      this.deps.admission?.closed(agent.name);
+      await relay.close();
+      throw error;
+    }
+    if ('error' in answer || res.destroyed) {
+      this.deps.admission?.closed(agent.name);
+      await relay.close();
+      if (!res.destroyed) new HttpRequestChannel(res, undefined, false).end(answer);
+      return;
+    }
+    this.sessions.set(id, { relay, lastSeenMs: Date.now(), stream: undefined });
+    this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
+    new HttpRequestChannel(res, id, false).end(answer);
+  }
+
+  private async get(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
+    req.resume();
+    if (!/text\/event-stream/i.test(header(req, 'accept') ?? '')) {
+      this.refuse(res, new AirlockError('invalid_request', 'GET /mcp opens an event stream: send "Accept: text/event-stream".'), null, 406);
+      return;
+    }
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId === undefined) {
+      this.refuse(res, new AirlockError('invalid_request', 'Missing Mcp-Session-Id header: GET /mcp applies to an existing session.'));
+      return;
+    }
+    const session = this.findSession(sessionId, agent, res, null);
+    if (!session) return;
+    session.stream?.close(); // a reconnecting client replaces its stream
+    const stream = new HttpSessionChannel(res, sessionId);
+    session.stream = stream;
+    session.relay.attachStandalone(stream);
+    res.on('close', () => {
+      session.relay.detachStandalone(stream);
+      if (session.stream === stream) session.stream = undefined;
+    });
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
+    req.resume();
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId === undefined) {
+      this.refuse(res, new AirlockError('invalid_request', 'Missing Mcp-Session-Id header: DELETE /mcp ends an existing session.'));
+      return;
+    }
+    if (!this.findSession(sessionId, agent, res, null)) return;
+    await this.endSession(sessionId, 'the client ended the session');
+    res.writeHead(200).end();
+  }
+
+  private findSession(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Session | undefined {
     const session = this.sessions.get(sessionId);
     if (!session) {
-      this.send(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
+      this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
       return undefined;
     }
-    if (session.agent.name !== agent.name) {
+    if (session.relay.agent.name !== agent.name) {
       // A session belongs to the agent that opened it; another token must not ride on it.
-      this.send(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
+      this.refuse(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
       return undefined;
     }
     session.lastSeenMs = Date.now();
     return session;
   }
 
-  private openSession(agent: Agent): Session {
-    const id = randomUUID();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id });
-    const server = this.deps.createServer(agent, id);
-    const session: Session = { id, agent, server, transport, lastSeenMs: Date.now() };
-    this.sessions.set(id, session);
-    transport.onclose = () => {
-      if (this.sessions.delete(id)) this.deps.onSessionClosed?.(id, agent);
-    };
-    // connect() only wires callbacks and starts the (no-op) HTTP transport: it cannot fail here.
-    void server.connect(transport);
-    this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
-    return session;
-  }
-
-  private async endSession(session: Session): Promise<void> {
-    await session.server.close().catch(() => undefined);
-    if (this.sessions.delete(session.id)) this.deps.onSessionClosed?.(session.id, session.agent);
+  private async endSession(id: string, reason: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    this.deps.admission?.closed(session.relay.agent.name);
+    session.stream?.close();
+    await session.relay.close(reason);
   }
 
   private sweepIdle(): void {
     const cutoff = Date.now() - this.deps.sessionIdleTimeoutMs;
-    for (const session of this.sessions.values()) {
-      if (session.lastSeenMs < cutoff) {
-        this.deps.log.info({ agent: session.agent.name, session: session.id }, 'idle session closed');
-        void this.endSession(session);
+    for (const [id, session] of this.sessions) {
+      // A session with a request still in flight (a held call) or an open stream is not idle.
+      if (session.lastSeenMs < cutoff && session.relay.inflightCount === 0 && !session.relay.hasStandalone) {
+        this.deps.log.info({ agent: session.relay.agent.name, session: id }, 'idle session closed');
+        void this.endSession(id, 'the session was idle too long');
       }
     }
   }
 
-  private bodyError(error: unknown, req: Request, res: Response): void {
-    const type = (error as { type?: string }).type;
-    if (type === 'entity.too.large') {
-      this.send(res, new AirlockError('body_too_large', `Request body too large: the limit is ${this.deps.bodyLimit}. Send smaller arguments.`));
-    } else if (type === 'entity.parse.failed') {
-      this.send(res, new AirlockError('parse_error', `Malformed JSON in the request body: ${(error as Error).message}`));
-    } else {
-      this.fail(res, error);
+  /** Reads the body up to the limit; answers 413 (and returns undefined) past it. */
+  private readBody(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+    const limit = this.deps.bodyLimitBytes;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      this.tooLarge(res);
+      return Promise.resolve(undefined);
     }
-    void req;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          req.removeAllListeners('data');
+          req.resume();
+          this.tooLarge(res);
+          resolve(undefined);
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks, size).toString('utf8')));
+      req.on('error', reject);
+    });
   }
 
-  private fail(res: Response, error: unknown): void {
-    this.deps.log.error({ err: error }, 'MCP request failed');
-    if (!res.headersSent) this.send(res, new AirlockError('internal', 'Internal gateway error; retry, and report it if it persists.'));
+  private tooLarge(res: ServerResponse): void {
+    this.refuse(res, new AirlockError('body_too_large', `Request body too large: the limit is ${this.deps.bodyLimitBytes} bytes. Send smaller arguments.`));
   }
 
-  private send(res: Response, error: AirlockError, id: string | number | null = null): void {
-    if (error.retryAfterSec !== undefined) res.setHeader('Retry-After', String(error.retryAfterSec));
-    res.status(error.httpStatus).json(jsonRpcErrorBody(error, id));
+  private refuse(res: ServerResponse, error: AirlockError, id: JsonRpcId | null = null, status = error.httpStatus): void {
+    if (res.headersSent) return;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (error.retryAfterSec !== undefined) headers['retry-after'] = String(error.retryAfterSec);
+    res.writeHead(status, headers).end(JSON.stringify(jsonRpcErrorBody(error, id)));
   }
 }
 
-function idOf(body: unknown): string | number | null {
-  if (body !== null && typeof body === 'object' && 'id' in body) {
-    const id = body.id;
-    if (typeof id === 'string' || typeof id === 'number') return id;
-  }
-  return null;
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function idOf(message: JsonRpcMessage): JsonRpcId | null {
+  return 'id' in message && message.id !== null ? message.id : null;
+}
+
+/** "4mb" / "512kb" → bytes. */
+export function parseByteSize(text: string): number {
+  const match = /^(\d+)(kb|mb)$/i.exec(text.trim());
+  if (!match) throw new Error(`not a size: ${text}`);
+  return Number(match[1]) * (match[2]?.toLowerCase() === 'mb' ? 1024 * 1024 : 1024);
 }

@@ -1,54 +1,47 @@
 /**
- * One upstream MCP server, seen from the gateway as a client: the last step of a tool call.
- * Connects over stdio (child process) or Streamable HTTP, caches the tool catalog, refreshes it on
- * `notifications/tools/list_changed`, and reconnects with backoff when the child dies or the HTTP
- * server drops. A call during an outage fails at once with a retry hint; every call has a deadline.
+ * One configured upstream MCP server: the gateway's own "catalog" session with it (tool catalog,
+ * capabilities, instructions, readiness), and the factory for the per-agent sessions the relay
+ * opens. Reconnects the catalog with backoff when the upstream goes away, refreshes the tool
+ * catalog on `notifications/tools/list_changed`, and fails fast with a retry hint while down.
  */
 import { EventEmitter } from 'node:events';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode as McpErrorCode, McpError, ToolListChangedNotificationSchema, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { z } from 'zod';
+import { Agent as UndiciAgent, type Dispatcher } from 'undici';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { formatDurationMs } from '../util/duration.js';
+import { type HttpUpstreamSession, openHttpUpstreamSession } from './http-upstream.js';
+import { latestProtocolVersion, SharedStdioUpstream, StdioUpstreamSession } from './stdio-upstream.js';
+import type { InitializeParams, UpstreamInit, UpstreamSession } from './upstream-session.js';
 
 export type UpstreamState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
-export interface UpstreamRequestOptions {
-  signal?: AbortSignal;
-  /** Called with upstream progress so it can be relayed under the agent's own progress token. */
-  onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
-  timeoutMs?: number;
-  /** Extra `_meta` for the upstream request (e.g. a W3C traceparent). */
-  meta?: Record<string, unknown>;
-}
-
 const minBackoffMs = 250;
 const maxBackoffMs = 30_000;
-const clientInfo = { name: 'airlock', version: '0.1.0' };
+const connectTimeoutMs = 15_000;
+const catalogPingMs = 30_000;
+export const gatewayClientInfo = { name: 'airlock', version: '0.1.0' };
 
 /**
- * Lifecycle: `start()` connects (and keeps retrying in the background if it cannot),
- * `close()` stops retrying and closes the transport (terminating a stdio child).
- * Emits `toolsChanged` after every catalog (re)load and `stateChanged` on connect/disconnect.
+ * Lifecycle: `start()` connects the catalog (and keeps retrying in the background if it cannot),
+ * `close()` stops retrying and closes it. Emits `toolsChanged` after every catalog (re)load and
+ * `stateChanged` on connect/disconnect.
  */
 export class UpstreamConnection extends EventEmitter {
   readonly name: string;
   readonly spec: UpstreamSpec;
   private readonly log: Logger;
-  private client: Client | undefined;
-  private transport: Transport | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
+  private catalog: UpstreamSession | undefined;
+  private shared: SharedStdioUpstream | undefined;
   private stateValue: UpstreamState = 'disconnected';
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
   private nextRetryAt = 0;
   private lastErrorText = 'not connected yet';
   private toolsValue: Tool[] = [];
-  private capabilitiesValue: ServerCapabilities = {};
+  private initValue: UpstreamInit | undefined;
   private connecting: Promise<void> | undefined;
 
   constructor(name: string, spec: UpstreamSpec, log: Logger) {
@@ -56,10 +49,8 @@ export class UpstreamConnection extends EventEmitter {
     this.name = name;
     this.spec = spec;
     this.log = log.child({ upstream: name });
-  }
-
-  private isClosed(): boolean {
-    return this.stateValue === 'closed';
+    // One keep-alive pool per HTTP upstream, unbounded: each session's event stream holds a connection.
+    if (spec.kind === 'http') this.dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 });
   }
 
   get state(): UpstreamState {
@@ -70,17 +61,27 @@ export class UpstreamConnection extends EventEmitter {
     return this.toolsValue;
   }
 
-  get capabilities(): ServerCapabilities {
-    return this.capabilitiesValue;
+  /** What the upstream declared to the gateway's own session; `{}` while not connected. */
+  get capabilities(): Record<string, unknown> {
+    return this.initValue?.capabilities ?? {};
+  }
+
+  get init(): UpstreamInit | undefined {
+    return this.initValue;
   }
 
   get lastError(): string {
     return this.lastErrorText;
   }
 
-  /** PID of the stdio child while connected (tests kill it to simulate a crash). */
+  /** PID of the catalog's (or shared) stdio child while connected (tests kill it to simulate a crash). */
   get pid(): number | undefined {
-    return this.transport instanceof StdioClientTransport ? (this.transport.pid ?? undefined) : undefined;
+    return this.shared?.pid;
+  }
+
+  /** Whether each agent session gets its own upstream session (HTTP, stdio `per-agent`). */
+  get perAgent(): boolean {
+    return this.spec.kind === 'http' || this.spec.session === 'per-agent';
   }
 
   /** Connects once; on failure schedules retries and resolves anyway (readiness reports the outage). */
@@ -91,10 +92,60 @@ export class UpstreamConnection extends EventEmitter {
   async close(): Promise<void> {
     this.setState('closed');
     clearTimeout(this.retryTimer);
-    const client = this.client;
-    this.client = undefined;
-    this.transport = undefined;
-    await client?.close().catch(() => undefined);
+    clearInterval(this.pingTimer);
+    const catalog = this.catalog;
+    this.catalog = undefined;
+    await catalog?.close().catch(() => undefined);
+    await this.shared?.close().catch(() => undefined);
+    this.shared = undefined;
+    await this.dispatcher?.close().catch(() => undefined);
+  }
+
+  /**
+   * Opens an upstream session for one agent session: with the agent's own initialize params for
+   * per-agent upstreams, or a view on the shared child. Fails with `upstream_unavailable` when the
+   * upstream cannot be reached.
+   */
+  async openSession(params: InitializeParams): Promise<UpstreamSession> {
+    if (this.stateValue === 'closed') throw this.unavailable();
+    const spec = this.spec;
+    try {
+      if (spec.kind === 'http') return await openHttpUpstreamSession(this.httpOptions(spec.url, spec.headers), params);
+      if (spec.session === 'per-agent') return await StdioUpstreamSession.open(this.name, spec, this.log, params, connectTimeoutMs);
+    } catch (error) {
+      void this.connect(); // the catalog may not know yet that the upstream is gone
+      throw error;
+    }
+    if (!this.shared?.alive) throw this.unavailable();
+    return this.shared.session();
+  }
+
+  /** A request on the gateway's own session (catalog refresh, `policy init`); a JSON-RPC error becomes `upstream_failed`. */
+  async request(method: string, params: Record<string, unknown> | undefined, timeoutMs = this.spec.callTimeout): Promise<Record<string, unknown>> {
+    const catalog = this.catalog;
+    if (!catalog || this.stateValue !== 'connected') throw this.unavailable();
+    const response = await catalog.request(method, params, { timeoutMs });
+    if ('error' in response) {
+      throw new AirlockError('upstream_failed', `Upstream "${this.name}" answered ${method} with an error: ${response.error.message}`, {
+        details: { upstream: this.name, rpcCode: response.error.code },
+      });
+    }
+    return response.result;
+  }
+
+  /** The `upstream_unavailable` error for this upstream now, with when to retry. */
+  unavailable(): AirlockError {
+    const retryAfterSec = Math.max(1, Math.ceil((this.nextRetryAt - Date.now()) / 1_000));
+    return new AirlockError(
+      'upstream_unavailable',
+      `Upstream "${this.name}" is not connected (${this.lastErrorText}). Airlock is reconnecting; retry in about ${retryAfterSec} s.`,
+      { retryAfterSec, details: { upstream: this.name } },
+    );
+  }
+
+  private httpOptions(url: string, headers: Record<string, string>) {
+    if (!this.dispatcher) throw new Error('unreachable: HTTP upstreams have a dispatcher');
+    return { name: this.name, url: new URL(url), headers, dispatcher: this.dispatcher, log: this.log, connectTimeoutMs };
   }
 
   private connect(): Promise<void> {
@@ -105,67 +156,77 @@ export class UpstreamConnection extends EventEmitter {
   }
 
   private async connectOnce(): Promise<void> {
-    if (this.stateValue === 'closed') return;
+    if (this.stateValue === 'closed' || this.stateValue === 'connected') return;
     this.setState('connecting');
-    const transport = this.createTransport();
-    const client = new Client(clientInfo, { capabilities: {} });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-      void this.refreshTools().catch((error: unknown) => this.log.warn({ err: error }, 'tool catalog refresh failed'));
-    });
-    client.onclose = () => this.onTransportClosed(client);
-    client.onerror = (error) => this.log.debug({ err: error }, 'upstream transport error');
+    const spec = this.spec;
     try {
-      await client.connect(transport, { timeout: 15_000 });
+      let catalog: UpstreamSession;
+      const params: InitializeParams = { protocolVersion: latestProtocolVersion, capabilities: {}, clientInfo: gatewayClientInfo };
+      if (spec.kind === 'http') {
+        const session = await openHttpUpstreamSession(this.httpOptions(spec.url, spec.headers), params);
+        session.listen();
+        catalog = session;
+      } else {
+        const shared = await SharedStdioUpstream.start(this.name, spec, this.log, gatewayClientInfo, connectTimeoutMs);
+        shared.onClosed = (reason) => this.lost(reason);
+        this.shared = shared;
+        catalog = shared.session();
+      }
       if (this.isClosed()) {
-        await client.close();
+        await catalog.close();
+        await this.shared?.close();
         return;
       }
-      this.client = client;
-      this.transport = transport;
-      this.capabilitiesValue = client.getServerCapabilities() ?? {};
+      catalog.onUnrelated = (message) => {
+        if (message.method === 'notifications/tools/list_changed')
+          void this.refreshTools().catch((error: unknown) => this.log.warn({ err: error }, 'tool catalog refresh failed'));
+      };
+      catalog.onClosed = (reason) => this.lost(reason);
+      this.catalog = catalog;
+      this.initValue = catalog.init;
       await this.refreshTools();
       this.attempt = 0;
       this.setState('connected');
-      this.log.info({ tools: this.toolsValue.length }, 'upstream connected');
+      if (spec.kind === 'http') this.startPing();
+      this.log.info({ tools: this.toolsValue.length, session: this.perAgent ? 'per-agent' : 'shared' }, 'upstream connected');
     } catch (error) {
-      this.client = undefined;
-      this.transport = undefined;
-      client.onclose = undefined;
-      await client.close().catch(() => undefined);
+      this.catalog = undefined;
+      await this.shared?.close().catch(() => undefined);
+      this.shared = undefined;
       this.lastErrorText = describe(error);
       this.log.warn({ err: this.lastErrorText, attempt: this.attempt }, 'upstream connection failed');
       this.scheduleReconnect();
     }
   }
 
-  private createTransport(): Transport {
-    if (this.spec.kind === 'stdio') {
-      const transport = new StdioClientTransport({
-        command: this.spec.command,
-        args: this.spec.args,
-        // The SDK passes only HOME, PATH, USER … by default: merge the upstream's own env explicitly.
-        env: { ...getDefaultEnvironment(), ...this.spec.env },
-        ...(this.spec.cwd === undefined ? {} : { cwd: this.spec.cwd }),
-        stderr: 'pipe',
-      });
-      transport.stderr?.on('data', (chunk: Buffer) => {
-        for (const line of chunk.toString('utf8').split('\n')) {
-          if (line.trim() !== '') this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
-        }
-      });
-      return transport;
-    }
-    return new StreamableHTTPClientTransport(new URL(this.spec.url), { requestInit: { headers: this.spec.headers }, fetch: fetchWithOwnSignal });
+  private isClosed(): boolean {
+    return this.stateValue === 'closed';
   }
 
-  private onTransportClosed(client: Client): void {
-    if (client !== this.client) return; // an old client closing after we replaced it
-    this.client = undefined;
-    this.transport = undefined;
+  /** HTTP upstreams can restart without telling us: a periodic ping on the catalog notices. */
+  private startPing(): void {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      const catalog = this.catalog;
+      if (!catalog) return;
+      catalog.request('ping', undefined, { timeoutMs: 10_000 }).catch((error: unknown) => {
+        if (catalog === this.catalog) this.lost(describe(error));
+      });
+    }, catalogPingMs);
+    this.pingTimer.unref();
+  }
+
+  private lost(reason: string): void {
     if (this.stateValue === 'closed') return;
-    this.lastErrorText = 'connection closed';
-    this.log.warn('upstream disconnected; reconnecting');
-    this.setState('disconnected');
+    clearInterval(this.pingTimer);
+    const catalog = this.catalog;
+    this.catalog = undefined;
+    void catalog?.close().catch(() => undefined);
+    const shared = this.shared;
+    this.shared = undefined;
+    void shared?.close().catch(() => undefined);
+    this.lastErrorText = reason;
+    this.log.warn({ reason }, 'upstream disconnected; reconnecting');
     this.scheduleReconnect();
   }
 
@@ -182,16 +243,19 @@ export class UpstreamConnection extends EventEmitter {
   }
 
   private async refreshTools(): Promise<void> {
-    const client = this.client;
-    if (!client || !this.capabilitiesValue.tools) {
+    const catalog = this.catalog;
+    if (!catalog || this.initValue?.capabilities['tools'] === undefined) {
       this.toolsValue = [];
     } else {
       const tools: Tool[] = [];
       let cursor: string | undefined;
       do {
-        const page = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: 15_000 });
-        tools.push(...page.tools);
-        cursor = page.nextCursor;
+        const response = await catalog.request('tools/list', cursor === undefined ? undefined : { cursor }, { timeoutMs: connectTimeoutMs });
+        if ('error' in response) throw new Error(`tools/list failed: ${response.error.message}`);
+        const page = response.result as { tools?: unknown; nextCursor?: unknown }; // checked field by field below
+        if (!Array.isArray(page.tools)) throw new Error('tools/list answered without a "tools" array');
+        tools.push(...(page.tools as Tool[])); // the upstream's own definitions, relayed as they are
+        cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
       } while (cursor !== undefined);
       this.toolsValue = tools;
     }
@@ -203,85 +267,10 @@ export class UpstreamConnection extends EventEmitter {
     this.stateValue = state;
     this.emit('stateChanged', state);
   }
-
-  /** The connected client, or a clear `upstream_unavailable` error with when to retry. */
-  private requireClient(): Client {
-    if (this.client && this.stateValue === 'connected') return this.client;
-    const retryAfterSec = Math.max(1, Math.ceil((this.nextRetryAt - Date.now()) / 1_000));
-    throw new AirlockError(
-      'upstream_unavailable',
-      `Upstream "${this.name}" is not connected (${this.lastErrorText}). Airlock is reconnecting; retry in about ${retryAfterSec} s.`,
-      { retryAfterSec, details: { upstream: this.name } },
-    );
-  }
-
-  /**
-   * Sends one request upstream with a deadline, the agent's abort signal and progress relay.
-   * Connection faults become `upstream_*` errors; JSON-RPC errors from the upstream pass through.
-   */
-  async request<S extends z.ZodType>(method: string, params: Record<string, unknown>, schema: S, options: UpstreamRequestOptions = {}): Promise<z.output<S>> {
-    const client = this.requireClient();
-    const timeoutMs = options.timeoutMs ?? this.spec.callTimeout;
-    const withMeta = options.meta ? { ...params, _meta: { ...(params['_meta'] as object | undefined), ...options.meta } } : params;
-    try {
-      return await client.request({ method, params: withMeta }, schema, {
-        timeout: timeoutMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onprogress ? { onprogress: options.onprogress, resetTimeoutOnProgress: true, maxTotalTimeout: timeoutMs * 10 } : {}),
-      });
-    } catch (error) {
-      throw this.translateError(error, method, timeoutMs, options.signal);
-    }
-  }
-
-  private translateError(error: unknown, method: string, timeoutMs: number, signal: AbortSignal | undefined): unknown {
-    if (signal?.aborted) {
-      return new AirlockError('cancelled', `The ${method} request was cancelled by the client.`, { cause: error });
-    }
-    if (error instanceof McpError) {
-      if (error.code === (McpErrorCode.RequestTimeout as number)) {
-        return new AirlockError(
-          'upstream_timeout',
-          `Upstream "${this.name}" did not answer ${method} within ${formatDurationMs(timeoutMs)}. The call may still have run upstream: check its effect before retrying.`,
-          { cause: error, details: { upstream: this.name } },
-        );
-      }
-      if (error.code === (McpErrorCode.ConnectionClosed as number)) {
-        return new AirlockError(
-          'upstream_failed',
-          `Upstream "${this.name}" disconnected during ${method}; the call may or may not have run. Airlock is reconnecting: check its effect, then retry in a few seconds.`,
-          { cause: error, retryAfterSec: 2, details: { upstream: this.name } },
-        );
-      }
-      return error; // the upstream's own JSON-RPC error: relayed as it is
-    }
-    // Anything else is a transport fault (HTTP upstream gone, session lost): reconnect.
-    this.lastErrorText = describe(error);
-    if (this.spec.kind === 'http' && this.client) {
-      const client = this.client;
-      this.client = undefined;
-      this.transport = undefined;
-      client.onclose = undefined;
-      void client.close().catch(() => undefined);
-      this.scheduleReconnect();
-    }
-    return new AirlockError(
-      'upstream_unavailable',
-      `Upstream "${this.name}" could not be reached for ${method} (${this.lastErrorText}). Airlock is reconnecting; retry in a few seconds.`,
-      { cause: error, retryAfterSec: 2, details: { upstream: this.name } },
-    );
-  }
 }
 
-/**
- * fetch for the SDK's HTTP client transport. The transport passes one long-lived signal to every
- * request, and undici only drops its abort listener when the request is garbage collected, so
- * under load thousands of listeners pile up on that one signal (each add then costs O(listeners)).
- * A derived signal per request (AbortSignal.any holds its source weakly) keeps the transport's
- * abort-on-close behaviour without the pile-up.
- */
-export const fetchWithOwnSignal = (url: string | URL, init?: RequestInit): Promise<Response> =>
-  fetch(url, init?.signal ? { ...init, signal: AbortSignal.any([init.signal]) } : init);
+/** The catalog session as an HTTP session, for tests that look at it. */
+export type { HttpUpstreamSession };
 
 function describe(error: unknown): string {
   if (error instanceof Error) {

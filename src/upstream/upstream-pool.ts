@@ -2,27 +2,14 @@
  * All configured upstreams behind one catalog. With a single upstream, tool and prompt names pass
  * through unchanged; with several, each is exposed as `<upstream>__<name>` (two underscores), a
  * prefix that depends only on the config's upstream names, so it is stable across restarts and
- * within the `^[A-Za-z0-9_-]{1,64}$` names clients such as Claude accept.
+ * within the `^[A-Za-z0-9_-]{1,64}$` names clients such as Claude accept. The pool owns naming;
+ * the relay (front/session-relay.ts) owns the per-agent sessions and the traffic.
  */
 import { EventEmitter } from 'node:events';
-import {
-  GetPromptResultSchema,
-  ListPromptsResultSchema,
-  ListResourcesResultSchema,
-  ListResourceTemplatesResultSchema,
-  ReadResourceResultSchema,
-  type GetPromptResult,
-  type Prompt,
-  type ReadResourceResult,
-  type Resource,
-  type ResourceTemplate,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamSpec } from '../config/schema.js';
-import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ZodType } from 'zod';
-import { UpstreamConnection, type UpstreamRequestOptions } from './upstream-connection.js';
+import { UpstreamConnection } from './upstream-connection.js';
 
 export const prefixSeparator = '__';
 
@@ -45,10 +32,9 @@ export interface UpstreamStatus {
 /** Emits `toolsChanged` whenever the exposed catalog changes (an upstream (re)connected or listed anew). */
 export class UpstreamPool extends EventEmitter {
   readonly connections: ReadonlyMap<string, UpstreamConnection>;
-  private readonly prefixed: boolean;
+  readonly prefixed: boolean;
   private toolsByName = new Map<string, ExposedTool>();
   private toolList: Tool[] = [];
-  private resourceOwners = new Map<string, UpstreamConnection>();
 
   constructor(specs: Record<string, UpstreamSpec>, log: Logger) {
     super();
@@ -84,11 +70,23 @@ export class UpstreamPool extends EventEmitter {
     return this.toolsByName.get(exposedName);
   }
 
-  /** The upstream a tool name would route to, even while that upstream is down (for clear errors). */
+  /** The upstream a tool or prompt name routes to, even while that upstream is down (for clear errors). */
   upstreamForName(exposedName: string): UpstreamConnection | undefined {
     if (!this.prefixed) return this.connections.values().next().value;
     const index = exposedName.indexOf(prefixSeparator);
     return index > 0 ? this.connections.get(exposedName.slice(0, index)) : undefined;
+  }
+
+  /** The name agents see for an upstream's own tool or prompt name. */
+  exposedName(upstream: string, name: string): string {
+    return this.prefixed ? `${upstream}${prefixSeparator}${name}` : name;
+  }
+
+  /** The upstream's own name for an exposed tool or prompt name. */
+  upstreamName(exposedName: string): string {
+    if (!this.prefixed) return exposedName;
+    const index = exposedName.indexOf(prefixSeparator);
+    return index > 0 ? exposedName.slice(index + prefixSeparator.length) : exposedName;
   }
 
   status(): UpstreamStatus[] {
@@ -100,25 +98,13 @@ export class UpstreamPool extends EventEmitter {
     }));
   }
 
-  allConnected(): boolean {
-    return [...this.connections.values()].every((c) => c.state === 'connected');
-  }
-
-  hasCapability(capability: 'resources' | 'prompts'): boolean {
-    return [...this.connections.values()].some((c) => c.capabilities[capability] !== undefined);
-  }
-
-  private exposedName(upstream: UpstreamConnection, name: string): string {
-    return this.prefixed ? `${upstream.name}${prefixSeparator}${name}` : name;
-  }
-
   private rebuildCatalog(): void {
     const byName = new Map<string, ExposedTool>();
     const list: Tool[] = [];
     for (const upstream of this.connections.values()) {
       if (upstream.state !== 'connected') continue;
       for (const definition of upstream.tools) {
-        const name = this.exposedName(upstream, definition.name);
+        const name = this.exposedName(upstream.name, definition.name);
         byName.set(name, { name, upstream, definition });
         list.push(name === definition.name ? definition : { ...definition, name });
       }
@@ -126,80 +112,5 @@ export class UpstreamPool extends EventEmitter {
     this.toolsByName = byName;
     this.toolList = list;
     this.emit('toolsChanged');
-  }
-
-  private withCapability(capability: 'resources' | 'prompts'): UpstreamConnection[] {
-    return [...this.connections.values()].filter((c) => c.state === 'connected' && c.capabilities[capability] !== undefined);
-  }
-
-  async listResources(options: UpstreamRequestOptions): Promise<Resource[]> {
-    const pages = await Promise.all(
-      this.withCapability('resources').map(async (upstream) => {
-        const resources = await this.listAll(upstream, 'resources/list', ListResourcesResultSchema, (r) => r.resources, options);
-        for (const resource of resources) this.resourceOwners.set(resource.uri, upstream);
-        return resources;
-      }),
-    );
-    return pages.flat();
-  }
-
-  async listResourceTemplates(options: UpstreamRequestOptions): Promise<ResourceTemplate[]> {
-    const pages = await Promise.all(
-      this.withCapability('resources').map((upstream) =>
-        this.listAll(upstream, 'resources/templates/list', ListResourceTemplatesResultSchema, (r) => r.resourceTemplates, options),
-      ),
-    );
-    return pages.flat();
-  }
-
-  /** Routes by the upstream that listed the URI; otherwise asks each resource-capable upstream in turn. */
-  async readResource(uri: string, options: UpstreamRequestOptions): Promise<ReadResourceResult> {
-    const owner = this.resourceOwners.get(uri);
-    const candidates = owner ? [owner] : this.withCapability('resources');
-    let lastError: unknown = new AirlockError('not_found', `No upstream offers the resource ${uri}. Call resources/list to see what is available.`);
-    for (const upstream of candidates) {
-      try {
-        return await upstream.request('resources/read', { uri }, ReadResourceResultSchema, options);
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    throw lastError;
-  }
-
-  async listPrompts(options: UpstreamRequestOptions): Promise<Prompt[]> {
-    const pages = await Promise.all(
-      this.withCapability('prompts').map(async (upstream) => {
-        const prompts = await this.listAll(upstream, 'prompts/list', ListPromptsResultSchema, (r) => r.prompts, options);
-        return prompts.map((p) => ({ ...p, name: this.exposedName(upstream, p.name) }));
-      }),
-    );
-    return pages.flat();
-  }
-
-  async getPrompt(exposedName: string, args: Record<string, string> | undefined, options: UpstreamRequestOptions): Promise<GetPromptResult> {
-    const upstream = this.upstreamForName(exposedName);
-    if (!upstream || upstream.capabilities.prompts === undefined) {
-      throw new AirlockError('not_found', `No upstream offers the prompt "${exposedName}". Call prompts/list to see what is available.`);
-    }
-    const name = this.prefixed ? exposedName.slice(upstream.name.length + prefixSeparator.length) : exposedName;
-    return upstream.request('prompts/get', { name, ...(args ? { arguments: args } : {}) }, GetPromptResultSchema, options);
-  }
-
-  private async listAll<T, R extends { nextCursor?: string | undefined }>(
-    upstream: UpstreamConnection,
-    method: string,
-    schema: ZodType<R>,
-    items: (page: R) => T[],
-    options: UpstreamRequestOptions,
-  ): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | undefined;
-    do {
-      const page: R = await upstream.request(method, cursor === undefined ? {} : { cursor }, schema, options);
-      out.push(...items(page));
-      cursor = page.nextCursor;
-    } while (cursor !== undefined);
-    return out;
   }
 }

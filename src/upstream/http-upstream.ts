@@ -1,0 +1,305 @@
+/**
+ * An upstream session over Streamable HTTP (MCP 2025-03-26 and later), spoken directly with
+ * undici: each request is one POST on a pooled keep-alive connection, answered with JSON or an SSE
+ * stream whose events (progress, logging, sampling/elicitation requests, then the response) are
+ * routed to that request in order; server-initiated messages arrive on a GET stream opened on
+ * demand. No SDK client sits in between, so nothing is parsed or validated twice.
+ */
+import { createParser } from 'eventsource-parser';
+import type { Dispatcher } from 'undici';
+import { AirlockError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  isResponse,
+  parseMessage,
+  type JsonRpcErrorObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../mcp/jsonrpc.js';
+import { PendingRequests } from './pending-requests.js';
+import type { InitializeParams, RelatedMessage, SendOptions, UpstreamInit, UpstreamSession } from './upstream-session.js';
+import { parseInitializeResult } from './initialize.js';
+
+export interface HttpUpstreamOptions {
+  name: string;
+  url: URL;
+  /** Configured headers (already interpolated): sent with every request. */
+  headers: Record<string, string>;
+  /** Shared keep-alive pool for this upstream. */
+  dispatcher: Dispatcher;
+  log: Logger;
+  /** Deadline for the initialize exchange. */
+  connectTimeoutMs: number;
+}
+
+const reconnectMinMs = 500;
+const reconnectMaxMs = 30_000;
+
+/** Opens a session: initialize (with the agent's own params), then notifications/initialized. */
+export async function openHttpUpstreamSession(options: HttpUpstreamOptions, params: InitializeParams): Promise<HttpUpstreamSession> {
+  const session = new HttpUpstreamSession(options);
+  await session.initialize(params);
+  return session;
+}
+
+export class HttpUpstreamSession implements UpstreamSession {
+  readonly upstream: string;
+  onUnrelated: ((message: RelatedMessage) => void) | undefined;
+  onClosed: ((reason: string) => void) | undefined;
+  private readonly options: HttpUpstreamOptions;
+  private readonly pending: PendingRequests;
+  private sessionId: string | undefined;
+  private protocolVersion: string | undefined;
+  private initValue: UpstreamInit | undefined;
+  private closedValue = false;
+  private eventStream: AbortController | undefined;
+  private lastEventId: string | undefined;
+
+  constructor(options: HttpUpstreamOptions) {
+    this.options = options;
+    this.upstream = options.name;
+    this.pending = new PendingRequests({
+      upstream: options.name,
+      cancel: (id, reason) => void this.notify('notifications/cancelled', { requestId: id, reason }).catch(() => undefined),
+    });
+  }
+
+  get init(): UpstreamInit {
+    if (!this.initValue) throw new Error('HttpUpstreamSession used before initialize()');
+    return this.initValue;
+  }
+
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  async initialize(params: InitializeParams): Promise<void> {
+    const response = await this.request('initialize', params, { timeoutMs: this.options.connectTimeoutMs });
+    if ('error' in response) {
+      throw new AirlockError('upstream_unavailable', `Upstream "${this.upstream}" refused initialize: ${response.error.message}`, {
+        retryAfterSec: 5,
+        details: { upstream: this.upstream },
+      });
+    }
+    this.initValue = parseInitializeResult(this.upstream, response.result);
+    this.protocolVersion = this.initValue.protocolVersion;
+    await this.notify('notifications/initialized');
+  }
+
+  async request(method: string, params: Record<string, unknown> | undefined, options: SendOptions): Promise<JsonRpcResponse> {
+    if (this.closedValue) throw sessionEnded(this.upstream, method);
+    const { id, done } = this.pending.start(method, params, options);
+    const message: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
+    const exchange = new AbortController();
+    void this.post(message, id, exchange.signal).catch((error: unknown) => this.pending.fail(id, error));
+    try {
+      return await done;
+    } finally {
+      exchange.abort(); // frees the connection if the response stream is still open (cancelled, timed out)
+    }
+  }
+
+  async notify(method: string, params?: Record<string, unknown>): Promise<void> {
+    if (this.closedValue) return;
+    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, undefined, undefined);
+  }
+
+  async respond(id: JsonRpcId, answer: { result: Record<string, unknown> } | { error: JsonRpcErrorObject }): Promise<void> {
+    if (this.closedValue) return;
+    await this.post({ jsonrpc: '2.0', id, ...answer }, undefined, undefined); // one of result/error, as the union says
+  }
+
+  /** Opens (or keeps open) the GET stream that carries server-initiated messages. */
+  listen(): void {
+    if (this.eventStream || this.closedValue) return;
+    this.eventStream = new AbortController();
+    void this.readEventStream(this.eventStream.signal, 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.eventStream?.abort();
+    this.pending.failAll((method) => sessionEnded(this.upstream, method));
+    if (this.sessionId !== undefined) {
+      await this.options.dispatcher
+        .request({ origin: this.options.url.origin, path: pathOf(this.options.url), method: 'DELETE', headers: this.headers(), headersTimeout: 5_000 })
+        .then((r) => r.body.dump())
+        .catch(() => undefined);
+    }
+  }
+
+  private headers(accept = 'application/json, text/event-stream'): Record<string, string> {
+    const headers: Record<string, string> = { ...this.options.headers, accept, 'content-type': 'application/json' };
+    if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
+    if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
+    return headers;
+  }
+
+  /** One POST; messages in its answer are routed to request `relatedTo` (when it is a request). */
+  private async post(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined, signal: AbortSignal | undefined): Promise<void> {
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.options.dispatcher.request({
+        origin: this.options.url.origin,
+        path: pathOf(this.options.url),
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify(message),
+        signal: signal ?? null,
+      });
+    } catch (error) {
+      throw unreachable(this.upstream, error);
+    }
+    const { statusCode, headers, body } = answer;
+    if (relatedTo === undefined || statusCode === 202) {
+      await body.dump();
+      if (statusCode >= 400) this.options.log.debug({ status: statusCode }, 'upstream refused a notification or response');
+      return;
+    }
+    if (this.sessionId === undefined) {
+      const id = headers['mcp-session-id'];
+      if (typeof id === 'string') this.sessionId = id;
+    }
+    const type = String(headers['content-type'] ?? '');
+    if (statusCode === 404 && this.sessionId !== undefined) {
+      await body.dump();
+      this.ended('the upstream no longer knows this session (it restarted or expired it)');
+      throw new AirlockError('upstream_failed', `Upstream "${this.upstream}" ended the session; nothing was run. Retry the call.`, {
+        retryAfterSec: 1,
+        details: { upstream: this.upstream, sessionLost: true },
+      });
+    }
+    if (statusCode >= 200 && statusCode < 300 && type.includes('text/event-stream')) {
+      await this.readStream(body, (received) => this.route(received, relatedTo));
+      return;
+    }
+    const text = await body.text();
+    const messages = decodeJsonBody(text);
+    if (messages && (statusCode < 300 || messages.some((m) => isResponse(m) && m.id === relatedTo))) {
+      for (const received of messages) this.route(received, relatedTo);
+      return;
+    }
+    throw new AirlockError('upstream_failed', `Upstream "${this.upstream}" answered HTTP ${statusCode}: ${text.slice(0, 300) || '(empty body)'}`, {
+      details: { upstream: this.upstream, status: statusCode },
+    });
+  }
+
+  private route(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined): void {
+    if (isResponse(message)) {
+      if (!this.pending.resolve(message)) this.options.log.debug({ id: message.id }, 'upstream response for no waiting request');
+      return;
+    }
+    if (relatedTo !== undefined && this.pending.related(relatedTo, message)) return;
+    if (message.method === 'notifications/progress') {
+      const owner = this.pending.byProgressToken(message.params?.['progressToken']);
+      if (owner !== undefined && this.pending.related(owner, message)) return;
+    }
+    this.onUnrelated?.(message);
+  }
+
+  private async readStream(body: Dispatcher.ResponseData['body'], onMessage: (message: JsonRpcMessage) => void): Promise<void> {
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.id !== undefined) this.lastEventId = event.id;
+        if (event.data === '') return; // priming events carry only an id
+        const decoded = decodeJsonBody(event.data);
+        if (!decoded) {
+          this.options.log.warn({ data: event.data.slice(0, 200) }, 'upstream sent an SSE event that is not a JSON-RPC message; ignored');
+          return;
+        }
+        for (const message of decoded) onMessage(message);
+      },
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true })); // undici yields Buffers
+  }
+
+  private async readEventStream(signal: AbortSignal, attempt: number): Promise<void> {
+    if (signal.aborted || this.closedValue) return;
+    let ok = false;
+    try {
+      const headers = this.headers('text/event-stream');
+      if (this.lastEventId !== undefined) headers['last-event-id'] = this.lastEventId;
+      const {
+        statusCode,
+        headers: answerHeaders,
+        body,
+      } = await this.options.dispatcher.request({
+        origin: this.options.url.origin,
+        path: pathOf(this.options.url),
+        method: 'GET',
+        headers,
+        signal,
+        bodyTimeout: 0,
+      });
+      if (statusCode === 405 || statusCode === 404 || !String(answerHeaders['content-type'] ?? '').includes('text/event-stream')) {
+        await body.dump();
+        this.options.log.debug({ status: statusCode }, 'upstream offers no server-initiated stream');
+        return;
+      }
+      ok = true;
+      await this.readStream(body, (message) => this.route(message, undefined));
+    } catch (error) {
+      if (signal.aborted || this.closedValue) return;
+      this.options.log.debug({ err: error instanceof Error ? error.message : String(error) }, 'upstream event stream dropped');
+    }
+    if (signal.aborted || this.closedValue) return;
+    const next = ok ? 0 : attempt + 1;
+    const delayMs = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** next);
+    const timer = setTimeout(() => void this.readEventStream(signal, next), delayMs);
+    timer.unref();
+  }
+
+  private ended(reason: string): void {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.eventStream?.abort();
+    this.pending.failAll((method) => sessionEnded(this.upstream, method));
+    this.onClosed?.(reason);
+  }
+}
+
+function pathOf(url: URL): string {
+  return `${url.pathname}${url.search}`;
+}
+
+/** One message or a (legacy) batch, each with a valid envelope; undefined when the text is not that. */
+function decodeJsonBody(text: string): JsonRpcMessage[] | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  const out: JsonRpcMessage[] = [];
+  for (const item of items) {
+    const parsed = parseMessage(item);
+    if (!parsed.ok) return undefined;
+    out.push(parsed.message);
+  }
+  return out;
+}
+
+function sessionEnded(upstream: string, method: string): AirlockError {
+  return new AirlockError(
+    'upstream_failed',
+    `Upstream "${upstream}" session ended during ${method}; the call may or may not have run. Check its effect, then retry.`,
+    {
+      retryAfterSec: 1,
+      details: { upstream },
+    },
+  );
+}
+
+function unreachable(upstream: string, error: unknown): AirlockError {
+  const cause = error instanceof Error ? ((error as Error & { cause?: Error }).cause?.message ?? error.message) : String(error);
+  return new AirlockError('upstream_unavailable', `Upstream "${upstream}" could not be reached (${cause}). Retry in a few seconds.`, {
+    retryAfterSec: 2,
+    cause: error,
+    details: { upstream },
+  });
+}
