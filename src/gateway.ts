@@ -6,7 +6,7 @@
  *   identity → policy → limits → approvals (hold queue, channels) → upstream, and all → audit.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express, Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
@@ -15,7 +15,7 @@ import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
 import { createHostGuard } from './front/host-guard.js';
-import { HttpFront, parseByteSize } from './front/http-front.js';
+import { HttpFront } from './front/http-front.js';
 import { RelayMethods } from './front/relay-methods.js';
 import { SessionRelay } from './front/session-relay.js';
 import { serveStdioSession } from './front/stdio-front.js';
@@ -63,6 +63,8 @@ export class Gateway {
   readonly taskStore: RedisTaskStore;
   readonly httpFront: HttpFront;
   readonly app: Express;
+  /** Every HTTP route: /mcp straight from node:http (the hot path), the rest through express. */
+  readonly handler: RequestListener;
   readonly readiness: () => ReturnType<typeof readiness>;
   private httpServer: HttpServer | undefined;
   private shuttingDown = false;
@@ -129,7 +131,7 @@ export class Gateway {
       createRelay: (agent, sessionId) => this.createRelay(agent, sessionId),
       hostGuard: createHostGuard({ bindHost: config.host, allowedHosts: config.http.allowedHosts, allowedOrigins: config.http.allowedOrigins }),
       log,
-      bodyLimitBytes: parseByteSize(config.http.bodyLimit),
+      bodyLimit: config.http.bodyLimit,
       sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
     });
     this.pool.on('toolsChanged', () => this.httpFront.notifyToolsChanged());
@@ -172,6 +174,11 @@ export class Gateway {
       log,
     });
     this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics), dashboard] });
+    this.handler = (req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/mcp' || url.startsWith('/mcp?')) this.httpFront.handle(req, res);
+      else this.app(req, res);
+    };
     this.readiness = () => readiness(health);
   }
 
@@ -213,12 +220,7 @@ export class Gateway {
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
-    // /mcp is the hot path: served straight from node:http; everything else goes through express.
-    const server = createServer((req, res) => {
-      const url = req.url ?? '/';
-      if (url === '/mcp' || url.startsWith('/mcp?')) this.httpFront.handle(req, res);
-      else this.app(req, res);
-    });
+    const server = createServer(this.handler);
     server.keepAliveTimeout = 65_000;
     this.httpServer = server;
     await new Promise<void>((resolve, reject) => {

@@ -32,7 +32,8 @@ export interface HttpFrontDeps {
   /** Session caps (per agent, in total); none when undefined. */
   admission?: SessionAdmission;
   log: Logger;
-  bodyLimitBytes: number;
+  /** As configured, e.g. "4mb" (said in the refusal). */
+  bodyLimit: string;
   sessionIdleTimeoutMs: number;
 }
 
@@ -299,7 +300,7 @@ export class HttpFront {
 
   /** Reads the body up to the limit; answers 413 (and returns undefined) past it. */
   private readBody(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
-    const limit = this.deps.bodyLimitBytes;
+    const limit = parseByteSize(this.deps.bodyLimit);
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       req.resume();
@@ -326,7 +327,7 @@ export class HttpFront {
   }
 
   private tooLarge(res: ServerResponse): void {
-    this.refuse(res, new AirlockError('body_too_large', `Request body too large: the limit is ${this.deps.bodyLimitBytes} bytes. Send smaller arguments.`));
+    this.refuse(res, new AirlockError('body_too_large', `Request body too large: the limit is ${this.deps.bodyLimit}. Send smaller arguments.`));
   }
 
   private refuse(res: ServerResponse, error: AirlockError, id: JsonRpcId | null = null, status = error.httpStatus): void {

@@ -153,6 +153,7 @@ export class SessionRelay {
         return response.result;
       } catch (error) {
         const lost = error instanceof AirlockError && error.details['sessionLost'] === true;
+        if (error instanceof AirlockError && (error.code === 'upstream_unavailable' || error.code === 'upstream_failed')) upstream.suspect();
         if (!lost || attempt > 0) throw error;
         this.dropSession(upstream.name, session);
       }

@@ -166,11 +166,16 @@ export class HttpUpstreamSession implements UpstreamSession {
     const type = String(headers['content-type'] ?? '');
     if (statusCode === 404 && this.sessionId !== undefined) {
       await body.dump();
-      this.ended('the upstream no longer knows this session (it restarted or expired it)');
-      throw new AirlockError('upstream_failed', `Upstream "${this.upstream}" ended the session; nothing was run. Retry the call.`, {
-        retryAfterSec: 1,
-        details: { upstream: this.upstream, sessionLost: true },
-      });
+      // This request was refused unrun. Others in flight finish (or fail) on their own exchanges.
+      this.pending.fail(
+        relatedTo,
+        new AirlockError('upstream_failed', `Upstream "${this.upstream}" ended the session; nothing was run. Retry the call.`, {
+          retryAfterSec: 1,
+          details: { upstream: this.upstream, sessionLost: true },
+        }),
+      );
+      this.ended('the upstream no longer knows this session (it restarted or expired it)', false);
+      return;
     }
     if (statusCode >= 200 && statusCode < 300 && type.includes('text/event-stream')) {
       await this.readStream(body, (received) => this.route(received, relatedTo));
@@ -253,11 +258,11 @@ export class HttpUpstreamSession implements UpstreamSession {
     timer.unref();
   }
 
-  private ended(reason: string): void {
+  private ended(reason: string, failPending: boolean): void {
     if (this.closedValue) return;
     this.closedValue = true;
     this.eventStream?.abort();
-    this.pending.failAll((method) => sessionEnded(this.upstream, method));
+    if (failPending) this.pending.failAll((method) => sessionEnded(this.upstream, method));
     this.onClosed?.(reason);
   }
 }

@@ -43,6 +43,7 @@ export class UpstreamConnection extends EventEmitter {
   private toolsValue: Tool[] = [];
   private initValue: UpstreamInit | undefined;
   private connecting: Promise<void> | undefined;
+  private probing = false;
 
   constructor(name: string, spec: UpstreamSpec, log: Logger) {
     super();
@@ -131,6 +132,24 @@ export class UpstreamConnection extends EventEmitter {
       });
     }
     return response.result;
+  }
+
+  /**
+   * A session request could not reach the upstream: check the catalog now instead of at the next
+   * periodic ping, so readiness and new sessions learn of the outage at once.
+   */
+  suspect(): void {
+    const catalog = this.catalog;
+    if (!catalog || this.stateValue !== 'connected' || this.probing) return;
+    this.probing = true;
+    catalog
+      .request('ping', undefined, { timeoutMs: 5_000 })
+      .catch((error: unknown) => {
+        if (catalog === this.catalog) this.lost(describe(error));
+      })
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   /** The `upstream_unavailable` error for this upstream now, with when to retry. */
