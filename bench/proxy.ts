@@ -1,16 +1,26 @@
 /**
- * bench:proxy — what the gateway adds to a tools/call.
+ * bench:proxy — what a relay costs in front of an MCP server, Airlock next to a plain proxy.
  *
- * Starts the Databricks mock as a Streamable HTTP server and an Airlock gateway (a separate
- * process, compiled JavaScript, allow-everything policy) in front of it, then drives both with the
- * official SDK client from this process: (a) straight to the mock, (b) through the gateway.
- * Concurrency 1 and 32 (one client session per concurrent worker). Rounds alternate direct and
- * gateway so machine noise hits both alike; the table reports the median of the rounds.
+ * Four paths to the Databricks mock (compiled JavaScript), each driven by the official SDK client
+ * from this process calling `tools/call list_jobs`:
+ *
+ *   direct         the mock's own Streamable HTTP mode
+ *   airlock-stdio  an Airlock gateway process with the mock as its stdio child
+ *   airlock-http   an Airlock gateway process with a second mock (HTTP mode) as its upstream
+ *   mcp-proxy      mcp-proxy 6 (Streamable HTTP) fronting the mock as its stdio child
+ *
+ * Airlock runs the full pipeline: an allow policy with a rate limit on list_jobs (never reached),
+ * the inputSchema check and the audit append. Concurrency 1 and 32 (one client session per
+ * worker); each round runs every path once, in an order that rotates by round, so machine noise
+ * hits all alike; the table reports medians of the rounds. CPU per call is charged to each path's
+ * process tree (the proxy and its children, from /proc); Redis and a separate upstream are shown
+ * apart. Ends with the issue's targets, met or not.
  *
  *   npm run bench:proxy [-- --seconds 5 --rounds 3]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,93 +32,162 @@ import { fetchWithOwnSignal } from '../test/helpers/fetch.js';
 import { freePort, startRedisServer } from '../test/helpers/redis-server.js';
 import { repoRoot } from '../test/helpers/upstreams.js';
 import { median, runLoad, type LoadResult } from './load.js';
+import { cpuBetween, treeCpuMs } from './process-tree.js';
+import { reportProxyBench, type Measurement, type TargetName } from './proxy-report.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const call = { name: 'list_jobs', arguments: { params: {} } };
+const mockEntry = 'dist/examples/databricks-mock/server.js';
+const targetNames: TargetName[] = ['direct', 'airlock-stdio', 'airlock-http', 'mcp-proxy'];
+
+interface Target {
+  url: string;
+  headers: Record<string, string>;
+  /** Root of the process tree charged to this path. */
+  root: number;
+  /** Processes outside the tree that the path also keeps busy (Redis, a separate upstream). */
+  outside: number[];
+}
 
 async function main(): Promise<void> {
   const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('build failed');
+  const children: ChildProcess[] = [];
   const redis = process.env['REDIS_URL'] ? undefined : await startRedisServer();
-  const redisUrl = process.env['REDIS_URL'] ?? (redis as { url: string }).url;
+  try {
+    const redisUrl = process.env['REDIS_URL'] ?? (redis as { url: string }).url; // one of the two is set
+    const redisPid = await redisProcessId(redisUrl);
+    const start = async (args: string[], port: number, readyPath: string, env: Record<string, string> = {}) => {
+      const child = await startProcess(args, env, port, readyPath);
+      children.push(child);
+      return child.pid as number; // a spawned process that answered HTTP has a pid
+    };
 
-  const mockPort = await freePort();
-  const mock = await startProcess(['dist/examples/databricks-mock/server.js', '--http'], { PORT: String(mockPort) }, mockPort);
-  const gatewayPort = await freePort();
-  const token = generateToken();
-  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-'));
-  const policyFile = path.join(dir, 'allow-all.json');
-  writeFileSync(policyFile, JSON.stringify({ version: '1', default: 'allow' }));
+    const directPort = await freePort();
+    const directPid = await start([mockEntry, '--http'], directPort, '/', { PORT: String(directPort) });
+    const upstreamPort = await freePort();
+    const upstreamPid = await start([mockEntry, '--http'], upstreamPort, '/', { PORT: String(upstreamPort) });
+    const token = generateToken();
+    const gateway = async (name: string, upstream: unknown) => {
+      const port = await freePort();
+      const pid = await start(['dist/src/cli.js', 'serve', '--config', writeGatewayConfig(name, port, redisUrl, upstream, token)], port, '/healthz', {
+        LOG_LEVEL: 'warn',
+      });
+      return { url: `http://127.0.0.1:${port}/mcp`, pid };
+    };
+    const viaStdio = await gateway('stdio', { command: process.execPath, args: [path.join(repoRoot, mockEntry)] });
+    const viaHttp = await gateway('http', { url: `http://127.0.0.1:${upstreamPort}/mcp` });
+    const proxyPort = await freePort();
+    const proxyPid = await start(
+      [mcpProxyBin(), '--port', String(proxyPort), '--host', '127.0.0.1', '--server', 'stream', '--', process.execPath, path.join(repoRoot, mockEntry)],
+      proxyPort,
+      '/',
+    );
+
+    const auth = { Authorization: `Bearer ${token}` };
+    const targets: Record<TargetName, Target> = {
+      direct: { url: `http://127.0.0.1:${directPort}/mcp`, headers: {}, root: directPid, outside: [] },
+      'airlock-stdio': { url: viaStdio.url, headers: auth, root: viaStdio.pid, outside: [redisPid] },
+      'airlock-http': { url: viaHttp.url, headers: auth, root: viaHttp.pid, outside: [upstreamPid, redisPid] },
+      'mcp-proxy': { url: `http://127.0.0.1:${proxyPort}/mcp`, headers: {}, root: proxyPid, outside: [] },
+    };
+    const measurements = await measureAll(targets);
+    reportProxyBench(measurements, { seconds, rounds });
+  } finally {
+    await Promise.all(children.map(stopProcess));
+    await redis?.stop();
+  }
+}
+
+/** SIGTERM, then SIGKILL if it is still running 6 s later (mcp-proxy's graceful shutdown takes up to 5 s; an idle keep-alive connection can hold the mock's). */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 6_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function measureAll(targets: Record<TargetName, Target>): Promise<Measurement[]> {
+  const measurements: Measurement[] = [];
+  for (const concurrency of [1, 32]) {
+    const clients = {} as Record<TargetName, Client[]>; // filled for every target just below
+    for (const name of targetNames) clients[name] = await connectMany(targets[name], concurrency);
+    // Warm every path (JIT, connection pools, the mock's state) before measuring.
+    for (const name of targetNames) await runLoad(clients[name], (c) => c.callTool(call), 1);
+    const perTarget = new Map<TargetName, { load: LoadResult; treeMs: number; rootMs: number; outsideMs: number }[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < targetNames.length; i++) {
+        const name = targetNames[(round + i) % targetNames.length] as TargetName; // index taken modulo the length
+        const target = targets[name];
+        const before = { tree: treeCpuMs(target.root), outside: target.outside.map((pid) => treeCpuMs(pid)) };
+        const load = await runLoad(clients[name], (c) => c.callTool(call), seconds);
+        const tree = cpuBetween(target.root, before.tree, treeCpuMs(target.root));
+        const outsideMs = target.outside.reduce((sum, pid, k) => sum + cpuBetween(pid, before.outside[k] ?? new Map(), treeCpuMs(pid)).treeMs, 0);
+        const calls = Math.max(1, load.calls);
+        const runs = perTarget.get(name) ?? [];
+        perTarget.set(name, runs);
+        runs.push({
+          load,
+          treeMs: tree.treeMs / calls,
+          rootMs: tree.rootMs / calls,
+          outsideMs: outsideMs / calls,
+        });
+        process.stderr.write(
+          `round ${round + 1} c=${concurrency} ${name}: ${load.throughput.toFixed(0)} calls/s, p50 ${load.p50Ms.toFixed(3)} ms, ${load.errors} errors\n`,
+        );
+      }
+    }
+    await Promise.all(targetNames.flatMap((name) => clients[name].map((c) => c.close())));
+    for (const name of targetNames) {
+      const runs = perTarget.get(name) ?? [];
+      const m = (pick: (run: (typeof runs)[number]) => number) => median(runs.map(pick));
+      measurements.push({
+        concurrency,
+        target: name,
+        p50Ms: m((r) => r.load.p50Ms),
+        p99Ms: m((r) => r.load.p99Ms),
+        callsPerSec: m((r) => r.load.throughput),
+        errors: runs.reduce((sum, r) => sum + r.load.errors, 0),
+        treeCpuMsPerCall: m((r) => r.treeMs),
+        rootCpuMsPerCall: m((r) => r.rootMs),
+        outsideCpuMsPerCall: m((r) => r.outsideMs),
+      });
+    }
+  }
+  return measurements;
+}
+
+function writeGatewayConfig(name: string, port: number, redisUrl: string, upstream: unknown, token: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `airlock-bench-${name}-`));
+  const policyFile = path.join(dir, 'policy.json');
+  // Allowed, with a rate limit that is checked on every call and never reached.
+  const limits = [{ counter: 'bench_list_jobs', window: 'minute', max: 1_000_000_000, scope: 'grant' }];
+  writeFileSync(policyFile, JSON.stringify({ version: '1', default: 'allow', tools: { list_jobs: { limits } } }));
   const configFile = path.join(dir, 'airlock.config.json');
   writeFileSync(
     configFile,
     JSON.stringify({
-      port: gatewayPort,
+      port,
       host: '127.0.0.1',
-      redis: { url: redisUrl, prefix: `bench-${process.pid}:` },
-      mcpServers: { databricks: { url: `http://127.0.0.1:${mockPort}/mcp` } },
+      redis: { url: redisUrl, prefix: `bench-${process.pid}-${name}:` },
+      mcpServers: { databricks: upstream },
       agents: { bench: { tokenSha256: hashToken(token) } },
       policy: policyFile,
     }),
   );
-  const gateway = await startProcess(['dist/src/cli.js', 'serve', '--config', configFile], { LOG_LEVEL: 'warn' }, gatewayPort);
-
-  const targets = {
-    direct: { url: `http://127.0.0.1:${mockPort}/mcp`, headers: {} },
-    gateway: { url: `http://127.0.0.1:${gatewayPort}/mcp`, headers: { Authorization: `Bearer ${token}` } },
-  };
-  const results: Record<string, LoadResult[]> = {};
-  const cpu: Record<string, CpuPerCall[]> = {};
-  const processes = { client: process.pid, gateway: gateway.pid ?? 0, mock: mock.pid ?? 0, redis: await redisPid(redisUrl) };
-  try {
-    for (const concurrency of [1, 32]) {
-      const clients = {
-        direct: await connectMany(targets.direct, concurrency),
-        gateway: await connectMany(targets.gateway, concurrency),
-      };
-      // Warm both paths (JIT, connection pools) before measuring.
-      for (const kind of ['direct', 'gateway'] as const) await runLoad(clients[kind], (c) => c.callTool(call), 1);
-      for (let round = 0; round < rounds; round++) {
-        for (const kind of ['direct', 'gateway'] as const) {
-          const before = cpuTimes(processes);
-          const result = await runLoad(clients[kind], (c) => c.callTool(call), seconds);
-          (results[`${kind}@${concurrency}`] ??= []).push(result);
-          (cpu[`${kind}@${concurrency}`] ??= []).push(perCall(before, cpuTimes(processes), result.calls));
-          process.stderr.write(`round ${round + 1} ${kind} c=${concurrency}: ${result.throughput.toFixed(0)} calls/s, p50 ${result.p50Ms.toFixed(3)} ms\n`);
-        }
-      }
-      await Promise.all([...clients.direct, ...clients.gateway].map((c) => c.close()));
-    }
-  } finally {
-    gateway.kill('SIGTERM');
-    mock.kill('SIGTERM');
-    await redis?.stop();
-  }
-  report(results);
-  reportCpu(cpu);
+  return configFile;
 }
 
-type CpuPerCall = Record<'client' | 'gateway' | 'mock' | 'redis', number>;
-
-/** CPU time (user + system, ms) each process has used so far, from /proc (the bench's own from Node). */
-function cpuTimes(pids: CpuPerCall): CpuPerCall {
-  const ofPid = (pid: number) => {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / 100; // utime + stime, in clock ticks of 1/100 s
-  };
-  const own = process.cpuUsage();
-  return { client: (own.user + own.system) / 1_000, gateway: ofPid(pids.gateway), mock: ofPid(pids.mock), redis: ofPid(pids.redis) };
+function mcpProxyBin(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('mcp-proxy/package.json')), 'dist/bin/mcp-proxy.mjs');
 }
 
-function perCall(before: CpuPerCall, after: CpuPerCall, calls: number): CpuPerCall {
-  const per = (key: keyof CpuPerCall) => (after[key] - before[key]) / Math.max(1, calls);
-  return { client: per('client'), gateway: per('gateway'), mock: per('mock'), redis: per('redis') };
-}
-
-async function redisPid(url: string): Promise<number> {
+async function redisProcessId(url: string): Promise<number> {
   const redis = new Redis(url);
   try {
     return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1] ?? 0);
@@ -117,50 +196,7 @@ async function redisPid(url: string): Promise<number> {
   }
 }
 
-function reportCpu(cpu: Record<string, CpuPerCall[]>): void {
-  const lines = ['| concurrency | path | client ms/call | gateway ms/call | mock ms/call | redis ms/call | total ms/call |', '|---|---|---|---|---|---|---|'];
-  for (const concurrency of [1, 32]) {
-    for (const kind of ['direct', 'gateway'] as const) {
-      const runs = cpu[`${kind}@${concurrency}`] ?? [];
-      const m = (key: keyof CpuPerCall) => median(runs.map((r) => r[key]));
-      const total = m('client') + (kind === 'gateway' ? m('gateway') + m('redis') : 0) + m('mock');
-      const cell = (key: keyof CpuPerCall) => (kind === 'direct' && (key === 'gateway' || key === 'redis') ? '—' : m(key).toFixed(3));
-      lines.push(
-        `| ${concurrency} | ${kind === 'direct' ? 'direct' : 'through gateway'} | ${cell('client')} | ${cell('gateway')} | ${cell('mock')} | ${cell('redis')} | ${total.toFixed(3)} |`,
-      );
-    }
-  }
-  process.stdout.write(`\nCPU time per call, by process (user + system, median of the rounds):\n\n${lines.join('\n')}\n`);
-}
-
-function report(results: Record<string, LoadResult[]>): void {
-  const row = (key: string) => {
-    const runs = results[key] ?? [];
-    return {
-      p50: median(runs.map((r) => r.p50Ms)),
-      p99: median(runs.map((r) => r.p99Ms)),
-      throughput: median(runs.map((r) => r.throughput)),
-    };
-  };
-  const lines = ['| concurrency | path | p50 ms | p99 ms | calls/s |', '|---|---|---|---|---|'];
-  const summary: string[] = [];
-  for (const concurrency of [1, 32]) {
-    const direct = row(`direct@${concurrency}`);
-    const gateway = row(`gateway@${concurrency}`);
-    for (const [name, r] of [
-      ['direct', direct],
-      ['through gateway', gateway],
-    ] as const) {
-      lines.push(`| ${concurrency} | ${name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.throughput.toFixed(0)} |`);
-    }
-    summary.push(
-      `c=${concurrency}: added p50 ${(gateway.p50 - direct.p50).toFixed(3)} ms, throughput through gateway ${((gateway.throughput / direct.throughput) * 100).toFixed(1)}% of direct`,
-    );
-  }
-  process.stdout.write(`\n${lines.join('\n')}\n\n${summary.join('\n')}\n(median of ${rounds} rounds of ${seconds} s each)\n`);
-}
-
-async function connectMany(target: { url: string; headers: Record<string, string> }, count: number): Promise<Client[]> {
+async function connectMany(target: Target, count: number): Promise<Client[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       const client = new Client({ name: 'bench', version: '1' });
@@ -172,15 +208,19 @@ async function connectMany(target: { url: string; headers: Record<string, string
   );
 }
 
-async function startProcess(args: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
+/** Starts `node <args>` from the repo and waits until `readyPath` answers HTTP at all. */
+async function startProcess(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) });
+      await fetch(`http://127.0.0.1:${port}${readyPath}`, { signal: AbortSignal.timeout(500) });
       return child;
     } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${args[0]} did not start`);
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`${args[0]} did not start`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
