@@ -16,7 +16,10 @@
  * process tree (the proxy and its children, from /proc); Redis and a separate upstream are shown
  * apart. Ends with the issue's targets, met or not.
  *
- *   npm run bench:proxy [-- --seconds 5 --rounds 3]
+ *   npm run bench:proxy [-- --seconds 5 --rounds 3 --only airlock-http --profile DIR]
+ *
+ * `--only` measures one path (and direct); `--profile DIR` starts the gateways with --cpu-prof into
+ * DIR (summarise a profile with `npx tsx bench/profile-summary.ts FILE`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -35,12 +38,16 @@ import { median, runLoad, type LoadResult } from './load.js';
 import { cpuBetween, treeCpuMs } from './process-tree.js';
 import { reportProxyBench, type Measurement, type TargetName } from './proxy-report.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' } },
+});
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const call = { name: 'list_jobs', arguments: { params: {} } };
 const mockEntry = 'dist/examples/databricks-mock/server.js';
-const targetNames: TargetName[] = ['direct', 'airlock-stdio', 'airlock-http', 'mcp-proxy'];
+const allTargets: TargetName[] = ['direct', 'airlock-stdio', 'airlock-http', 'mcp-proxy'];
+const targetNames: TargetName[] = values.only ? allTargets.filter((t) => t === 'direct' || t === values.only) : allTargets;
+const profileArgs = values.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)] : [];
 
 interface Target {
   url: string;
@@ -72,7 +79,7 @@ async function main(): Promise<void> {
     const token = generateToken();
     const gateway = async (name: string, upstream: unknown) => {
       const port = await freePort();
-      const pid = await start(['dist/src/cli.js', 'serve', '--config', writeGatewayConfig(name, port, redisUrl, upstream, token)], port, '/healthz', {
+      const pid = await start([...profileArgs, 'dist/src/cli.js', 'serve', '--config', writeGatewayConfig(name, port, redisUrl, upstream, token)], port, '/healthz', {
         LOG_LEVEL: 'warn',
       });
       return { url: `http://127.0.0.1:${port}/mcp`, pid };

@@ -44,11 +44,21 @@ export function createAuthenticator(specs: Record<string, AgentSpec>): Authentic
     byHash.set(spec.tokenSha256, agent);
     byName.set(name, agent);
   }
+  // Known tokens seen recently, so a busy agent's token is hashed once, not on every request.
+  // Unknown tokens are never cached: a flood of wrong ones cannot fill this.
+  const recent = new Map<string, Agent>();
   return {
     agents: byName,
     authenticate(token) {
       if (token === undefined || token.length === 0 || token.length > 512) return undefined;
-      return byHash.get(hashToken(token));
+      const cached = recent.get(token);
+      if (cached) return cached;
+      const agent = byHash.get(hashToken(token));
+      if (agent) {
+        if (recent.size >= 1_000) recent.clear();
+        recent.set(token, agent);
+      }
+      return agent;
     },
   };
 }

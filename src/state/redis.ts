@@ -28,7 +28,8 @@ export function createRedis(url: string, options: RedisConnectOptions): Redis {
   };
   const specific: RedisOptions =
     options.mode === 'fail-fast'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000 }
+      ? // Auto-pipelining sends the commands of one event-loop tick (limit checks, audit appends of many calls) in one write.
+        { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000, enableAutoPipelining: true }
       : { maxRetriesPerRequest: null, enableReadyCheck: true };
   const redis = new Redis(url, { ...common, ...specific });
   let reported = false;

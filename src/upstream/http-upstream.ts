@@ -56,6 +56,8 @@ export class HttpUpstreamSession implements UpstreamSession {
   private closedValue = false;
   private eventStream: AbortController | undefined;
   private lastEventId: string | undefined;
+  /** Response streams still open, by request id (destroyed when their request is abandoned). */
+  private readonly streams = new Map<JsonRpcId, Dispatcher.ResponseData['body']>();
 
   constructor(options: HttpUpstreamOptions) {
     this.options = options;
@@ -92,23 +94,25 @@ export class HttpUpstreamSession implements UpstreamSession {
     if (this.closedValue) throw sessionEnded(this.upstream, method);
     const { id, done } = this.pending.start(method, params, options);
     const message: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
-    const exchange = new AbortController();
-    void this.post(message, id, exchange.signal).catch((error: unknown) => this.pending.fail(id, error));
+    void this.post(message, id).catch((error: unknown) => this.pending.fail(id, error));
     try {
       return await done;
+    } catch (error) {
+      this.streams.get(id)?.destroy(); // cancelled or timed out: free the connection its stream holds
+      throw error;
     } finally {
-      exchange.abort(); // frees the connection if the response stream is still open (cancelled, timed out)
+      this.streams.delete(id);
     }
   }
 
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
     if (this.closedValue) return;
-    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, undefined, undefined);
+    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, undefined);
   }
 
   async respond(id: JsonRpcId, answer: { result: Record<string, unknown> } | { error: JsonRpcErrorObject }): Promise<void> {
     if (this.closedValue) return;
-    await this.post({ jsonrpc: '2.0', id, ...answer }, undefined, undefined); // one of result/error, as the union says
+    await this.post({ jsonrpc: '2.0', id, ...answer }, undefined); // one of result/error, as the union says
   }
 
   /** Opens (or keeps open) the GET stream that carries server-initiated messages. */
@@ -139,7 +143,7 @@ export class HttpUpstreamSession implements UpstreamSession {
   }
 
   /** One POST; messages in its answer are routed to request `relatedTo` (when it is a request). */
-  private async post(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined, signal: AbortSignal | undefined): Promise<void> {
+  private async post(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined): Promise<void> {
     let answer: Dispatcher.ResponseData;
     try {
       answer = await this.options.dispatcher.request({
@@ -148,7 +152,6 @@ export class HttpUpstreamSession implements UpstreamSession {
         method: 'POST',
         headers: this.headers(),
         body: JSON.stringify(message),
-        signal: signal ?? null,
       });
     } catch (error) {
       throw unreachable(this.upstream, error);
@@ -178,6 +181,7 @@ export class HttpUpstreamSession implements UpstreamSession {
       return;
     }
     if (statusCode >= 200 && statusCode < 300 && type.includes('text/event-stream')) {
+      this.streams.set(relatedTo, body);
       await this.readStream(body, (received) => this.route(received, relatedTo));
       return;
     }
