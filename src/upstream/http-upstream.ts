@@ -55,6 +55,7 @@ export class HttpUpstreamSession implements UpstreamSession {
   private initValue: UpstreamInit | undefined;
   private closedValue = false;
   private eventStream: AbortController | undefined;
+  /** Last event id seen on the GET stream: sent as Last-Event-ID when it reconnects. */
   private lastEventId: string | undefined;
   /** Response streams still open, by request id (destroyed when their request is abandoned). */
   private readonly streams = new Map<JsonRpcId, Dispatcher.ResponseData['body']>();
@@ -182,7 +183,15 @@ export class HttpUpstreamSession implements UpstreamSession {
     }
     if (statusCode >= 200 && statusCode < 300 && type.includes('text/event-stream')) {
       this.streams.set(relatedTo, body);
-      await this.readStream(body, (received) => this.route(received, relatedTo));
+      let lastId: string | undefined;
+      let retryMs = 1_000;
+      await this.readStream(
+        body,
+        (received) => this.route(received, relatedTo),
+        (id) => (lastId = id),
+        (ms) => (retryMs = ms),
+      );
+      if (this.pending.has(relatedTo) && lastId !== undefined) await this.resume(relatedTo, lastId, retryMs);
       return;
     }
     const text = await body.text();
@@ -209,10 +218,58 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.onUnrelated?.(message);
   }
 
-  private async readStream(body: Dispatcher.ResponseData['body'], onMessage: (message: JsonRpcMessage) => void): Promise<void> {
+  /**
+   * The upstream closed a request's stream before answering (SSE polling, SEP-1699): reconnect with
+   * GET and Last-Event-ID after its retry hint, as often as each reconnection brings new events,
+   * until the answer arrives or the request's own deadline ends it.
+   */
+  private async resume(relatedTo: JsonRpcId, fromId: string, retryMs: number): Promise<void> {
+    let lastId = fromId;
+    let idle = 0;
+    while (this.pending.has(relatedTo) && !this.closedValue && idle < 5) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, 10_000)));
+      const before = lastId;
+      const headers = this.headers('text/event-stream');
+      headers['last-event-id'] = lastId;
+      const {
+        statusCode,
+        headers: answer,
+        body,
+      } = await this.options.dispatcher.request({
+        origin: this.options.url.origin,
+        path: pathOf(this.options.url),
+        method: 'GET',
+        headers,
+        bodyTimeout: 0,
+      });
+      if (statusCode !== 200 || !String(answer['content-type'] ?? '').includes('text/event-stream')) {
+        await body.dump();
+        throw new AirlockError('upstream_failed', `Upstream "${this.upstream}" could not resume the response stream (HTTP ${statusCode}).`, {
+          details: { upstream: this.upstream },
+        });
+      }
+      this.streams.set(relatedTo, body);
+      await this.readStream(
+        body,
+        (received) => this.route(received, relatedTo),
+        (id) => (lastId = id),
+        (ms) => (retryMs = ms),
+      );
+      idle = lastId === before ? idle + 1 : 0;
+    }
+  }
+
+  /** Reads an SSE body; `onEventId` sees each event id, `onRetry` the server's reconnection hint. */
+  private async readStream(
+    body: Dispatcher.ResponseData['body'],
+    onMessage: (message: JsonRpcMessage) => void,
+    onEventId?: (id: string) => void,
+    onRetry?: (ms: number) => void,
+  ): Promise<void> {
     const parser = createParser({
+      onRetry: (ms) => onRetry?.(ms),
       onEvent: (event) => {
-        if (event.id !== undefined) this.lastEventId = event.id;
+        if (event.id !== undefined) onEventId?.(event.id);
         if (event.data === '') return; // priming events carry only an id
         const decoded = decodeJsonBody(event.data);
         if (!decoded) {
@@ -250,7 +307,11 @@ export class HttpUpstreamSession implements UpstreamSession {
         return;
       }
       ok = true;
-      await this.readStream(body, (message) => this.route(message, undefined));
+      await this.readStream(
+        body,
+        (message) => this.route(message, undefined),
+        (id) => (this.lastEventId = id),
+      );
     } catch (error) {
       if (signal.aborted || this.closedValue) return;
       this.options.log.debug({ err: error instanceof Error ? error.message : String(error) }, 'upstream event stream dropped');

@@ -40,6 +40,11 @@ export class PendingRequests {
     return this.pending.size;
   }
 
+  /** Whether request `id` still waits for its response. */
+  has(id: JsonRpcId): boolean {
+    return this.pending.has(id);
+  }
+
   /** Registers a new request; the promise settles on its response, its deadline or its abort. */
   start(method: string, params: Record<string, unknown> | undefined, options: SendOptions): { id: number; done: Promise<JsonRpcResponse> } {
     const id = this.nextId++;
