@@ -29,7 +29,9 @@ const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
 const total = [...selfUs].reduce((sum, [id, us]) => (idleIds.has(id) ? sum : sum + us), 0);
-console.log(`busy ${(total / 1_000).toFixed(0)} ms of ${(profile.timeDeltas.reduce((a, b) => a + b, 0) / 1_000).toFixed(0)} ms sampled; percentages are of busy time`);
+console.log(
+  `busy ${(total / 1_000).toFixed(0)} ms of ${(profile.timeDeltas.reduce((a, b) => a + b, 0) / 1_000).toFixed(0)} ms sampled; percentages are of busy time`,
+);
 
 const packageOf = (url: string): string => {
   if (url === '') return '(native/gc/idle)';

@@ -79,9 +79,14 @@ async function main(): Promise<void> {
     const token = generateToken();
     const gateway = async (name: string, upstream: unknown) => {
       const port = await freePort();
-      const pid = await start([...profileArgs, 'dist/src/cli.js', 'serve', '--config', writeGatewayConfig(name, port, redisUrl, upstream, token)], port, '/healthz', {
-        LOG_LEVEL: 'warn',
-      });
+      const pid = await start(
+        [...profileArgs, 'dist/src/cli.js', 'serve', '--config', writeGatewayConfig(name, port, redisUrl, upstream, token)],
+        port,
+        '/healthz',
+        {
+          LOG_LEVEL: 'warn',
+        },
+      );
       return { url: `http://127.0.0.1:${port}/mcp`, pid };
     };
     const viaStdio = await gateway('stdio', { command: process.execPath, args: [path.join(repoRoot, mockEntry)] });
