@@ -11,6 +11,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AirlockError } from '../errors.js';
+import type { SessionLimits } from '../identity/session-limits.js';
 import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
 import type { InflightRequests } from './inflight-requests.js';
@@ -25,6 +26,8 @@ export interface HttpFrontDeps {
   log: Logger;
   bodyLimit: string;
   sessionIdleTimeoutMs: number;
+  /** Caps on open sessions per agent and in total; a refused `initialize` names the limit. */
+  sessionLimits?: SessionLimits;
 }
 
 interface Session {
@@ -130,6 +133,12 @@ export class HttpFront {
         this.send(res, new AirlockError('invalid_request', 'No Mcp-Session-Id header: start a session with an "initialize" request first.'), idOf(body));
         return;
       }
+      const admission = this.deps.sessionLimits?.tryOpen(agent.name) ?? { ok: true };
+      if (!admission.ok) {
+        this.deps.log.warn({ agent: agent.name, limit: admission.error.details['limit'] }, 'MCP session refused: session limit reached');
+        this.send(res, admission.error, idOf(body));
+        return;
+      }
       session = this.openSession(agent);
     } else {
       const found = this.findSession(sessionId, agent, res, idOf(body));
@@ -183,7 +192,7 @@ export class HttpFront {
     const session: Session = { id, agent, server, transport, lastSeenMs: Date.now() };
     this.sessions.set(id, session);
     transport.onclose = () => {
-      if (this.sessions.delete(id)) this.deps.onSessionClosed?.(id, agent);
+      if (this.sessions.delete(id)) this.sessionEnded(id, agent);
     };
     // connect() only wires callbacks and starts the (no-op) HTTP transport: it cannot fail here.
     void server.connect(transport);
@@ -193,7 +202,13 @@ export class HttpFront {
 
   private async endSession(session: Session): Promise<void> {
     await session.server.close().catch(() => undefined);
-    if (this.sessions.delete(session.id)) this.deps.onSessionClosed?.(session.id, session.agent);
+    if (this.sessions.delete(session.id)) this.sessionEnded(session.id, session.agent);
+  }
+
+  /** Once per session, whichever way it ended: frees its place under the session limits. */
+  private sessionEnded(id: string, agent: Agent): void {
+    this.deps.sessionLimits?.closed(agent.name);
+    this.deps.onSessionClosed?.(id, agent);
   }
 
   private sweepIdle(): void {
