@@ -5,7 +5,7 @@
  * zero-width space makes two different values look equal, and Unicode tag characters carry text
  * nobody sees.
  *
- * Escaped: control characters except tab and newline (Cc), format characters (Cf: bidi controls
+ * Escaped: control characters except tab, line feed and carriage return (Cc), format characters (Cf: bidi controls
  * U+202A–202E and U+2066–2069, LRM/RLM/ALM, zero-width U+200B–200D, U+2060–2064, U+FEFF, soft
  * hyphen, tag characters U+E0000–E007F…), line and paragraph separators, variation selectors,
  * and the invisible Hangul fillers and U+034F / U+115F / U+1160 / U+3164 / U+FFA0 / U+180E.
@@ -14,7 +14,7 @@
 // The class lists invisible combining marks on purpose: each is matched (and escaped) on its own.
 // eslint-disable-next-line no-misleading-character-class
 const invisible = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0\u{E0100}-\u{E01EF}]/gu;
-const keep = new Set(['\t', '\n']);
+const keep = new Set(['\t', '\n', '\r']);
 
 function hex(code: number, width: number): string {
   return code.toString(16).toUpperCase().padStart(width, '0');
@@ -43,7 +43,7 @@ export function showInvisible(text: string): string {
  */
 export function escapeInvisibleInJson(json: string): string {
   return json.replace(invisible, (char) => {
-    if (char === '\n' || char === '\t') return char === '\n' ? '\\n' : '\\t';
+    if (keep.has(char)) return char; // JSON.stringify has escaped these already
     let out = '';
     for (let i = 0; i < char.length; i += 1) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
     return out;
