@@ -9,59 +9,30 @@
  * `__proto__` is just a name here (a stored audit event with an injected `__proto__` member
  * hashes differently, and `verify` notices). Arguments from agents go through
  * `canonicalArguments`, which refuses a `__proto__` name outright (see there) and bounds nesting.
+ *
+ * How: one pass builds a copy with members inserted in canonical order, then the engine's own
+ * JSON.stringify writes it (it keeps insertion order). The one exception is names that look like
+ * array indices ("0", "17"), which JavaScript always enumerates first in numeric order; a copy
+ * holding one is written by a small serialiser of our own instead.
  */
 import { createHash } from 'node:crypto';
+
+/** A JSON object with no prototype: `constructor`, `toString`… are only ever its own members. */
+export type JsonObject = Record<string, unknown>;
 
 /** Deepest nesting `canonicalJson` follows before refusing (the stack stays far from its limit). */
 const maxCanonicalDepth = 1_000;
 
 /** RFC 8785 canonical JSON of a JSON value. Throws on what JSON cannot carry (NaN, Infinity, functions…) or absurd nesting. */
 export function canonicalJson(value: unknown): string {
-  return serialize(value, 0);
-}
-
-function serialize(value: unknown, depth: number): string {
-  if (value === null) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot carry the number ${String(value)}`);
-      return JSON.stringify(value);
-    case 'object':
-      break;
-    default:
-      throw new TypeError(`canonical JSON cannot carry a ${typeof value}`);
-  }
-  if (depth >= maxCanonicalDepth) throw new RangeError(`canonical JSON refuses nesting deeper than ${maxCanonicalDepth} levels`);
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i += 1) {
-      const item: unknown = value[i];
-      out += `${i === 0 ? '' : ','}${item === undefined ? 'null' : serialize(item, depth + 1)}`;
-    }
-    return `${out}]`;
-  }
-  const record = value as Record<string, unknown>; // a non-null, non-array object: read by own keys only
-  let out = '{';
-  let first = true;
-  for (const key of Object.keys(record).sort()) {
-    const child = record[key];
-    if (child === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(key)}:${serialize(child, depth + 1)}`;
-    first = false;
-  }
-  return `${out}}`;
+  const copy = new Copier({ maxDepth: maxCanonicalDepth, refuse: undefined });
+  const sorted = copy.value(value, undefined, 1);
+  return copy.indexNames ? serialize(sorted) : (JSON.stringify(sorted) ?? 'null');
 }
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
-
-/** A JSON object with no prototype: `constructor`, `toString`… are only ever its own members. */
-export type JsonObject = Record<string, unknown>;
 
 /** Edge limits for agents' arguments. */
 export interface CanonicalLimits {
@@ -100,7 +71,26 @@ export type CanonicalArgumentsResult =
  * vanishes from one view and stays in another. Refusing it leaves one meaning. `constructor`
  * and `prototype` stay ordinary names: in null-prototype objects they are only data.
  */
-const refusedNames = new Set(['__proto__']);
+const refusedName = '__proto__';
+
+/**
+ * The edge step for an agent's `tools/call` arguments: checks nesting and member names, and
+ * returns a prototype-free copy (members in canonical order) plus its canonical bytes. Never
+ * throws for any JSON input: depth is checked before descending, so the stack stays short.
+ */
+export function canonicalArguments(value: unknown, limits: CanonicalLimits = defaultCanonicalLimits): CanonicalArgumentsResult {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, violation: { path: '(arguments)', rule: 'a JSON object', problem: 'are not a JSON object' } };
+  }
+  const copy = new Copier({ maxDepth: limits.maxDepth, refuse: refusedName });
+  try {
+    const sorted = copy.value(value, undefined, 1) as JsonObject; // an object in, an object out
+    return { ok: true, value: sorted, json: copy.indexNames ? serialize(sorted) : JSON.stringify(sorted) };
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, violation: error.violation };
+    throw error;
+  }
+}
 
 class Refusal extends Error {
   constructor(readonly violation: ArgumentViolation) {
@@ -114,72 +104,76 @@ interface PathNode {
   key: string;
 }
 
-/**
- * The edge step for an agent's `tools/call` arguments: checks nesting and member names, and
- * returns a prototype-free copy (members in canonical order) plus its canonical bytes, in one
- * pass. Never throws for any JSON input: depth is checked before descending, so the stack stays short.
- */
-export function canonicalArguments(value: unknown, limits: CanonicalLimits = defaultCanonicalLimits): CanonicalArgumentsResult {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, violation: { path: '(arguments)', rule: 'a JSON object', problem: 'are not a JSON object' } };
-  }
-  const holder: { value: unknown } = { value: undefined };
-  try {
-    const json = copyInto(holder, value, undefined, 1, limits);
-    return { ok: true, value: holder.value as JsonObject, json }; // an object in, an object out
-  } catch (error) {
-    if (error instanceof Refusal) return { ok: false, violation: error.violation };
-    return { ok: false, violation: { path: '(arguments)', rule: 'JSON values only', problem: error instanceof Error ? error.message : String(error) } };
-  }
-}
+/** A name JavaScript enumerates before all others, in numeric order (an array index). */
+const indexName = /^(?:0|[1-9]\d{0,9})$/;
 
-/** Sets `holder.value` to a prototype-free copy of `value` and returns its canonical JSON. */
-function copyInto(holder: { value: unknown }, value: unknown, path: PathNode | undefined, depth: number, limits: CanonicalLimits): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw refusal(path, 'finite numbers', `is ${String(value)}`);
-    holder.value = value;
-    return serialize(value, 0);
-  }
-  if (depth > limits.maxDepth) {
-    throw refusal(
-      path,
-      `nesting at most ${limits.maxDepth} levels`,
-      `nests deeper than ${limits.maxDepth} levels of objects and arrays; flatten the arguments`,
-    );
-  }
-  const slot: { value: unknown } = { value: undefined };
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    let json = '[';
-    for (let i = 0; i < value.length; i += 1) {
-      json += (i === 0 ? '' : ',') + copyInto(slot, value[i] ?? null, { parent: path, key: String(i) }, depth + 1, limits);
-      out.push(slot.value);
+/** Builds the sorted, prototype-free copy, refusing what canonical JSON cannot carry. */
+class Copier {
+  /** Whether some object has an index-like name (then JSON.stringify would not keep our order). */
+  indexNames = false;
+
+  constructor(private readonly options: { maxDepth: number; refuse: string | undefined }) {}
+
+  value(value: unknown, path: PathNode | undefined, depth: number): unknown {
+    if (value === null) return null;
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        return value;
+      case 'number':
+        if (!Number.isFinite(value)) throw refusal(path, 'finite numbers', `is ${String(value)}, which JSON cannot carry`);
+        return value;
+      case 'object':
+        break;
+      default:
+        throw refusal(path, 'JSON values only', `is a ${typeof value}, which JSON cannot carry`);
     }
-    holder.value = out;
-    return `${json}]`;
-  }
-  const out = Object.create(null) as JsonObject; // null prototype: every name below is a plain data member
-  const record = value as Record<string, unknown>; // a non-null, non-array object
-  let json = '{';
-  for (const key of Object.keys(record).sort()) {
-    if (refusedNames.has(key)) {
-      throw refusal(
-        { parent: path, key },
-        'no member named "__proto__"',
-        'is a member named "__proto__", which JSON and JavaScript read differently; rename or remove it',
-      );
+    const { maxDepth, refuse } = this.options;
+    if (depth > maxDepth) {
+      throw refusal(path, `nesting at most ${maxDepth} levels`, `nests deeper than ${maxDepth} levels of objects and arrays; flatten the arguments`);
     }
-    const child = record[key];
-    if (child === undefined) continue;
-    json += (json.length === 1 ? '' : ',') + JSON.stringify(key) + ':' + copyInto(slot, child, { parent: path, key }, depth + 1, limits);
-    out[key] = slot.value;
+    if (Array.isArray(value)) {
+      const out: unknown[] = new Array<unknown>(value.length);
+      for (let i = 0; i < value.length; i += 1) {
+        const item: unknown = value[i];
+        out[i] = item === undefined ? null : this.value(item, { parent: path, key: String(i) }, depth + 1);
+      }
+      return out;
+    }
+    const out = Object.create(null) as JsonObject; // null prototype: every name below is a plain data member
+    const record = value as Record<string, unknown>; // a non-null, non-array object, read by own names only
+    for (const key of Object.keys(record).sort()) {
+      if (key === refuse) {
+        throw refusal(
+          { parent: path, key },
+          `no member named "${key}"`,
+          `is a member named "${key}", which JSON and JavaScript read differently; rename or remove it`,
+        );
+      }
+      const child = record[key];
+      if (child === undefined) continue;
+      if (!this.indexNames && indexName.test(key)) this.indexNames = true;
+      out[key] = this.value(child, { parent: path, key }, depth + 1);
+    }
+    return out;
   }
-  holder.value = out;
-  return `${json}}`;
 }
 
 function refusal(path: PathNode | undefined, rule: string, problem: string): Refusal {
   const keys: string[] = [];
   for (let node = path; node; node = node.parent) keys.unshift(node.key);
   return new Refusal({ path: keys.length === 0 ? '(arguments)' : keys.join('.'), rule, problem });
+}
+
+/**
+ * Canonical JSON of a copy already checked and sorted by Copier, member by member: used only when
+ * some name is index-like, since JSON.stringify would then put it first. Depth is bounded by the copy.
+ */
+function serialize(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`;
+  const record = value as JsonObject; // a sorted, null-prototype copy
+  const parts: string[] = [];
+  for (const key of Object.keys(record).sort()) parts.push(`${JSON.stringify(key)}:${serialize(record[key])}`);
+  return `{${parts.join(',')}}`;
 }
