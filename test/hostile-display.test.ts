@@ -13,7 +13,10 @@ import { PassThrough } from 'node:stream';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { chainHash } from '../src/audit/chain.js';
+import { decodeEntry } from '../src/audit/stream-entry.js';
 import { runAuditCommand } from '../src/cli/audit.js';
+import { engineOrderJson } from '../src/util/canonical.js';
 import { csvField } from '../src/audit/csv.js';
 import { adminApi, type AdminApi } from './helpers/admin-api.js';
 import { nth, openTestStore, readAll, rewriteStream, sampleEvent, setField } from './helpers/audit.js';
@@ -209,6 +212,37 @@ describe('audit verify', () => {
       stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
       expect(await runAuditCommand(['verify', '--config', config], { stdout, stderr: new PassThrough() })).toBe(1);
       expect(printed).toMatch(/seq 3/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('still verifies an event hashed before RFC 8785 (index-like names first), and catches a "__proto__" member injected into it', async () => {
+    const { store, redis, close } = await openTestStore(testPrefix());
+    try {
+      await store.append(sampleEvent('allowed', { arguments: { params: { '10': 'ten', '9': 'nine', b: 1 } } }));
+      const decoded = decodeEntry(nth(await readAll(redis, store.keys.stream), 0));
+      if (!decoded.ok) throw new Error('fixture');
+      const { id: _id, seq, prevHash, hash: _hash, ...content } = decoded.event;
+      // What the pre-RFC 8785 writer stored: JSON.stringify of a sorted copy, "9" and "10" first in numeric order.
+      const legacy = engineOrderJson(content);
+      expect(legacy.differs).toBe(true);
+      expect(legacy.json).toContain('{"9":"nine","10":"ten","b":1}');
+      const legacyHash = chainHash(legacy.json, seq, prevHash);
+      await rewriteStream(redis, store.keys.stream, (all) => {
+        setField(nth(all, 0)[1], 'hash', legacyHash);
+        return all;
+      });
+      await redis.set(store.keys.head, `${seq} ${legacyHash}`);
+      expect(await store.verify()).toMatchObject({ ok: true, events: 1 });
+
+      await rewriteStream(redis, store.keys.stream, (all) => {
+        const fields = nth(all, 0)[1];
+        const args = fields[fields.indexOf('arguments') + 1] ?? '{}';
+        setField(fields, 'arguments', args.replace(/\}$/, ',"__proto__":{"x":1}}'));
+        return all;
+      });
+      expect(await store.verify()).toMatchObject({ ok: false, seq: 1, problem: 'edited' });
     } finally {
       await close();
     }

@@ -80,11 +80,6 @@ export class ArgumentsHasher {
     return keyedArgumentsHash(key, canonicalArgumentsJson);
   }
 
-  /** The hash when the key is loaded (always, after a successful start), else undefined. */
-  hashIfReady(canonicalArgumentsJson: string): string | undefined {
-    return this.key === undefined ? undefined : keyedArgumentsHash(this.key, canonicalArgumentsJson);
-  }
-
   private load(): Promise<Buffer> {
     if (this.key) return Promise.resolve(this.key);
     this.loading ??= this.fetchOrCreate().finally(() => {

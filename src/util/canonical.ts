@@ -30,6 +30,17 @@ export function canonicalJson(value: unknown): string {
   return copy.indexNames ? serialize(sorted) : (JSON.stringify(sorted) ?? 'null');
 }
 
+/**
+ * The sorted copy as JSON.stringify writes it even when some name is index-like (those then come
+ * first, in numeric order). Airlock's canonical JSON had that order before it followed RFC 8785;
+ * `verify` accepts it for events stored then. Like canonicalJson, `__proto__` is an ordinary name.
+ */
+export function engineOrderJson(value: unknown): { json: string; differs: boolean } {
+  const copy = new Copier({ maxDepth: maxCanonicalDepth, refuse: undefined });
+  const sorted = copy.value(value, undefined, 1);
+  return { json: JSON.stringify(sorted) ?? 'null', differs: copy.indexNames };
+}
+
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -20,13 +20,6 @@ function hex(code: number, width: number): string {
   return code.toString(16).toUpperCase().padStart(width, '0');
 }
 
-/** Whether `text` holds any character `showInvisible` would escape. */
-export function hasInvisible(text: string): boolean {
-  invisible.lastIndex = 0;
-  for (const match of text.matchAll(invisible)) if (!keep.has(match[0])) return true;
-  return false;
-}
-
 /** `text` with each invisible or reordering character written as `\uXXXX` (or `\u{XXXXX}`). */
 export function showInvisible(text: string): string {
   return text.replace(invisible, (char) => {
