@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArgumentsHasher, keyedArgumentsHash } from '../src/state/arguments-hasher.js';
-import type { Redis } from '../src/state/redis.js';
+import { createRedis, waitForRedis, type Redis } from '../src/state/redis.js';
 import { canonicalArguments, canonicalJson } from '../src/util/canonical.js';
 import { connect } from './helpers/audit.js';
+import { startRedisServer } from './helpers/redis-server.js';
 
 /** A double from its IEEE 754 bits, as RFC 8785 Appendix B lists them. */
 function fromBits(hex: string): number {
@@ -149,5 +150,22 @@ describe('the keyed argument hash', () => {
     expect(await redis.exists(`${prefix}hash-secret`)).toBe(0);
     expect(await new ArgumentsHasher({ redis, prefix, secret: 'b'.repeat(32) }).hash(json)).not.toBe(await hasher.hash(json));
     expect(() => new ArgumentsHasher({ redis, prefix, secret: 'short' })).toThrow(/at least 32 characters/);
+  });
+
+  it('fails closed while the secret cannot be read from Redis, and hashes once Redis is back', async () => {
+    const server = await startRedisServer();
+    const own = createRedis(server.url, { name: 'hasher-outage', mode: 'fail-fast' });
+    try {
+      await server.stop();
+      const hasher = new ArgumentsHasher({ redis: own, prefix: `test-${randomUUID()}:` });
+      await hasher.start(); // logged, not thrown: the gateway starts without Redis
+      await expect(hasher.hash('{}')).rejects.toMatchObject({ code: 'state_store_unavailable' });
+      await server.restart();
+      expect(await waitForRedis(own, 10_000)).toBe(true);
+      expect(await hasher.hash('{}')).toMatch(/^hmac-sha256:/);
+    } finally {
+      own.disconnect();
+      await server.stop();
+    }
   });
 });
