@@ -26,6 +26,8 @@ export const JsonRpcCode = {
   Unauthorized: -32011,
   Forbidden: -32013,
   Unavailable: -32014,
+  /** Too many open MCP sessions (per agent or in total). */
+  TooManySessions: -32015,
 } as const;
 
 const catalog = {
@@ -39,6 +41,10 @@ const catalog = {
   not_found: { fault: 'client', httpStatus: 404, jsonRpcCode: JsonRpcCode.InvalidParams },
   conflict: { fault: 'client', httpStatus: 409, jsonRpcCode: JsonRpcCode.InvalidRequest },
   shutting_down: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
+  /** An agent has `http.maxSessionsPerAgent` sessions open already: its own doing, so 429. */
+  too_many_sessions: { fault: 'client', httpStatus: 429, jsonRpcCode: JsonRpcCode.TooManySessions },
+  /** This replica holds `http.maxSessions` sessions: capacity, so 503. */
+  session_capacity: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.TooManySessions },
   internal: { fault: 'server', httpStatus: 500, jsonRpcCode: JsonRpcCode.InternalError },
 
   // Tool-call outcomes: returned to the agent as tool results with isError, text it can act on.

@@ -28,12 +28,14 @@ import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
 import { dashboardRouter } from './dashboard/dashboard-router.js';
 import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
+import { SessionLimits } from './identity/session-limits.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
 import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
+import { ArgumentsHasher } from './state/arguments-hasher.js';
 import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
@@ -50,6 +52,10 @@ export class Gateway {
   readonly log: Logger;
   readonly authenticator: Authenticator;
   readonly redis: Redis;
+  /** Keys argument hashes (`AIRLOCK_HASH_SECRET`, or a secret generated once and kept in Redis). */
+  readonly hasher: ArgumentsHasher;
+  /** Caps open MCP sessions per agent and in total (`http.maxSessionsPerAgent`, `http.maxSessions`). */
+  readonly sessionLimits: SessionLimits;
   readonly metrics: Metrics;
   readonly auditStore: AuditStore;
   readonly audit: AuditSink;
@@ -79,10 +85,17 @@ export class Gateway {
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
+    this.hasher = new ArgumentsHasher({ redis: this.redis, prefix, secret: env.hashSecret, log });
+    this.sessionLimits = new SessionLimits({
+      maxSessionsPerAgent: config.http.maxSessionsPerAgent,
+      maxSessions: config.http.maxSessions,
+      sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
+    });
     this.auditStore = new AuditStore({
       redis: this.redis,
       prefix,
       log,
+      maxArgumentsBytes: config.audit.maxArgumentsBytes,
       ...optional('retentionMs', config.audit.retention),
       ...optional('file', config.audit.file),
     });
@@ -111,6 +124,9 @@ export class Gateway {
     this.taskStore = new RedisTaskStore(this.redis, prefix);
     this.pipeline = new CallPipeline({
       pool: this.pool,
+      hasher: this.hasher,
+      argumentLimits: { maxDepth: config.arguments.maxDepth },
+      maxHeldArgumentsBytes: config.approvals.maxArgumentsBytes,
       policy: this.policy,
       limiter: this.limiter,
       approvals: this.approvals,
@@ -133,6 +149,7 @@ export class Gateway {
       log,
       bodyLimit: config.http.bodyLimit,
       sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
+      sessionLimits: this.sessionLimits,
     });
     this.pool.on('toolsChanged', () => this.httpFront.notifyToolsChanged());
     this.policy.on('changed', () => this.httpFront.notifyToolsChanged());
@@ -170,6 +187,7 @@ export class Gateway {
       adminToken: admin,
       users: config.dashboard.users,
       sessionTtlMs: config.dashboard.sessionTtl,
+      trustProxyHops: config.dashboard.trustProxy,
       ...optional('secureCookies', config.dashboard.secureCookies),
       log,
     });
@@ -205,6 +223,7 @@ export class Gateway {
     }
     const redisUp = await waitForRedis(this.redis, 3_000);
     if (!redisUp) this.log.warn({ url: redactUrl(this.config.redis.url) }, 'redis not reachable yet; limited and held calls are refused until it is');
+    await this.hasher.start();
     await this.policy.start();
     await this.auditStore.start();
     await this.approvals.start();

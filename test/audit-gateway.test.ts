@@ -98,7 +98,7 @@ describe('the audit history of real calls', () => {
         session: expect.any(String),
         policyVersion: expect.any(String),
         rule: expect.any(String),
-        argumentsHash: expect.stringMatching(/^sha256:/),
+        argumentsHash: expect.stringMatching(/^hmac-sha256:[0-9a-f]{64}$/),
       });
     }
     expect(calls[0]).toMatchObject({ tool: 'list_jobs', outcome: 'success', latency: { totalMs: expect.any(Number) } });

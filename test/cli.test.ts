@@ -91,7 +91,7 @@ describe('airlock agents token', () => {
     const run = airlock(['dashboard', 'token', 'alice']);
     expect(run.status).toBe(0);
     const token = /\b(alk_[A-Za-z0-9_-]{43})\b/.exec(run.stdout)?.[1] ?? '';
-    expect(run.stdout).toContain(`"alice": { "tokenSha256": "${hashToken(token)}", "slackUserId": "U…" }`);
+    expect(run.stdout).toContain(`"alice": { "tokenSha256": "${hashToken(token)}", "slackUserId": "U…", "role": "viewer" }`);
     expect(airlock(['dashboard', 'token']).status).toBe(2);
   });
 });

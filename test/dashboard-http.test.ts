@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { fixtureAdminToken, fixtureUsers, startDashboardFixture, type DashboardFixture } from './helpers/browser.js';
+import { fixtureAdminToken, fixtureUsers, loginNameOf, startDashboardFixture, type DashboardFixture } from './helpers/browser.js';
 
 const ExportLine = z.object({ type: z.string(), approvalId: z.string().optional() });
 
@@ -36,7 +36,7 @@ async function signIn(agent: Agent, token: string): Promise<string> {
     .post('/login')
     .set('Origin', fx.baseUrl)
     .type('form')
-    .send({ _csrf: csrfOf(form.text), token });
+    .send({ _csrf: csrfOf(form.text), user: loginNameOf(token), token });
   expect(res.status).toBe(303);
   expect(res.headers['location']).toBe('/');
   const home = await agent.get('/').expect(200);
@@ -77,7 +77,7 @@ describe('signing in to the dashboard', () => {
       .post('/login')
       .set('Origin', fx.baseUrl)
       .type('form')
-      .send({ _csrf: csrfOf(form.text), token: fixtureAdminToken })
+      .send({ _csrf: csrfOf(form.text), user: 'admin', token: fixtureAdminToken })
       .expect(303);
     const cookie = sessionCookieOf(res);
     expect(cookie).toMatch(/^airlock_session=[A-Za-z0-9_-]{43};/);
@@ -116,7 +116,7 @@ describe('signing in to the dashboard', () => {
       .post('/login')
       .set('Origin', fx.baseUrl)
       .type('form')
-      .send({ _csrf: csrfOf(form.text), token: fixtureAdminToken, next: `/approvals/${record.id}` });
+      .send({ _csrf: csrfOf(form.text), user: 'admin', token: fixtureAdminToken, next: `/approvals/${record.id}` });
     expect(res.headers['location']).toBe(`/approvals/${record.id}`);
     for (const next of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)']) {
       const page = await request
@@ -136,7 +136,7 @@ describe('signing in to the dashboard', () => {
       .type('form')
       .send({ _csrf: csrfOf(form.text), token: 'not-a-token' });
     expect(res.status).toBe(401);
-    expect(res.text).toContain('That token is not valid');
+    expect(res.text).toContain('That user name and token do not match');
     expect(sessionCookieOf(res)).toBeUndefined();
     await agent.get('/').expect(303).expect('location', '/login');
   });
@@ -145,12 +145,20 @@ describe('signing in to the dashboard', () => {
     const agent = request.agent(fx.baseUrl);
     const form = await agent.get('/login').expect(200);
     const csrf = csrfOf(form.text);
-    const foreign = await agent.post('/login').set('Origin', 'https://evil.example').type('form').send({ _csrf: csrf, token: fixtureAdminToken });
+    const foreign = await agent
+      .post('/login')
+      .set('Origin', 'https://evil.example')
+      .type('form')
+      .send({ _csrf: csrf, user: 'admin', token: fixtureAdminToken });
     expect(foreign.status).toBe(403);
     expect(sessionCookieOf(foreign)).toBeUndefined();
-    const noCsrf = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ token: fixtureAdminToken });
+    const noCsrf = await agent.post('/login').set('Origin', fx.baseUrl).type('form').send({ user: 'admin', token: fixtureAdminToken });
     expect(noCsrf.status).toBe(403);
-    const fresh = await request(fx.baseUrl).post('/login').set('Origin', fx.baseUrl).type('form').send({ _csrf: csrf, token: fixtureAdminToken });
+    const fresh = await request(fx.baseUrl)
+      .post('/login')
+      .set('Origin', fx.baseUrl)
+      .type('form')
+      .send({ _csrf: csrf, user: 'admin', token: fixtureAdminToken });
     expect(fresh.status).toBe(403); // the right value, but without the cookie it pairs with
   });
 
@@ -484,7 +492,7 @@ describe('failed sign-ins', () => {
           .type('form')
           .send({ _csrf: csrf, token: `wrong-${i}` })
           .expect(401);
-      const blocked = await agent.post('/login').set('Origin', own.baseUrl).type('form').send({ _csrf: csrf, token: fixtureAdminToken });
+      const blocked = await agent.post('/login').set('Origin', own.baseUrl).type('form').send({ _csrf: csrf, user: 'admin', token: fixtureAdminToken });
       expect(blocked.status).toBe(429);
       expect(sessionCookieOf(blocked)).toBeUndefined();
     } finally {

@@ -44,22 +44,32 @@ describe('the return path after sign-in', () => {
 
 describe('the credential checker', () => {
   const checker = createCredentialChecker('admin-secret', {
-    alice: { tokenSha256: hashToken('alice-token'), slackUserId: 'U0ALICE' },
+    alice: { tokenSha256: hashToken('alice-token'), slackUserId: 'U0ALICE', role: 'approver' },
     bob: { tokenSha256: hashToken('bob-token') },
   });
 
   it('knows the admin token and each user token, and nothing else', () => {
-    expect(checker.identify('admin-secret')).toEqual({ login: 'admin', actor: { kind: 'admin', id: 'admin:dashboard', name: 'admin' } });
-    expect(checker.identify('alice-token')).toEqual({ login: 'alice', actor: { kind: 'dashboard', id: 'U0ALICE', name: 'alice' } });
-    expect(checker.identify('bob-token')).toEqual({ login: 'bob', actor: { kind: 'dashboard', id: 'dashboard:bob', name: 'bob' } });
-    expect(checker.identify('')).toBeUndefined();
-    expect(checker.identify('admin-secret ')).toBeUndefined();
-    expect(checker.identify('x'.repeat(10_000))).toBeUndefined();
+    expect(checker.identify('admin', 'admin-secret')).toEqual({
+      login: 'admin',
+      role: 'admin',
+      actor: { kind: 'admin', id: 'admin:dashboard', name: 'admin' },
+    });
+    expect(checker.identify('alice', 'alice-token')).toEqual({ login: 'alice', role: 'approver', actor: { kind: 'dashboard', id: 'U0ALICE', name: 'alice' } });
+    expect(checker.identify('bob', 'bob-token')).toEqual({ login: 'bob', role: 'viewer', actor: { kind: 'dashboard', id: 'dashboard:bob', name: 'bob' } });
+    expect(checker.identify('admin', '')).toBeUndefined();
+    expect(checker.identify('admin', 'admin-secret ')).toBeUndefined();
+    expect(checker.identify('admin', 'x'.repeat(10_000))).toBeUndefined();
+  });
+
+  it('accepts a token only for the user it belongs to', () => {
+    expect(checker.identify('bob', 'alice-token')).toBeUndefined();
+    expect(checker.identify('alice', 'admin-secret')).toBeUndefined();
+    expect(checker.identify('admin', 'alice-token')).toBeUndefined();
   });
 
   it('is disabled without an admin token or users, and rejects a malformed hash at build time', () => {
     expect(createCredentialChecker(undefined, {}).enabled).toBe(false);
-    expect(createCredentialChecker('', {}).identify('')).toBeUndefined();
+    expect(createCredentialChecker('', {}).identify('admin', '')).toBeUndefined();
     expect(() => createCredentialChecker(undefined, { eve: { tokenSha256: 'abc' } })).toThrow(/dashboard\.users\.eve\.tokenSha256/);
   });
 });

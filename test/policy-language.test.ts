@@ -375,7 +375,7 @@ describe('bad policy files', () => {
     [
       'an invalid regex',
       { tools: { t: { constraints: { 'params.sql': { regex: '(' } } } } },
-      'bad.json $.tools.t.constraints["params.sql"].regex: Invalid regular expression: /(/: Unterminated group',
+      'bad.json $.tools.t.constraints["params.sql"].regex: the linear-time regex engine (RE2 syntax) cannot run this pattern: missing closing ): `(`',
     ],
     [
       'a stateful regex flag',
@@ -385,7 +385,7 @@ describe('bad policy files', () => {
     [
       'an empty condition',
       { tools: { t: { constraints: { v: {} } } } },
-      'bad.json $.tools.t.constraints.v: a condition needs at least one operator: eq, ne, in, not_in, regex, lt, lte, gt, gte, exists',
+      'bad.json $.tools.t.constraints.v: a condition needs at least one operator: eq, ne, in, not_in, regex, not_regex, lt, lte, gt, gte, exists',
     ],
     [
       'a bad argument path',

@@ -101,7 +101,7 @@ describe('the Slack approval message', () => {
     expect(text).toContain('Denied* by ops');
     expect(text).toContain('>line one\\n>line two');
     expect(asJson(denied.blocks).some((b) => b['type'] === 'actions')).toBe(false);
-    expect(denied.text).toMatch(/^⛔ Denied: run_job on databricks for agent-a/);
+    expect(denied.text).toMatch(/^⛔ Denied: `run_job` on databricks for agent-a/);
   });
 
   it('asks for a required reason in the Deny modal and carries the approval id, channel and ts', () => {
@@ -111,9 +111,9 @@ describe('the Slack approval message', () => {
     expect(JSON.stringify(modal.blocks)).toMatch(/"optional":false.*"multiline":true/);
   });
 
-  it('summarises the released call for the thread reply', () => {
+  it("summarises the released call for the thread reply, the upstream's words in a code block", () => {
     const execution = { outcome: 'upstream_failure' as const, at: 0, durationMs: 65_000, summary: 'connection reset' };
-    expect(outcomeReply(toApprovalView(record({ status: 'approved', execution })))?.text).toBe('❌ The upstream failed in 1.1 min: connection reset');
+    expect(outcomeReply(toApprovalView(record({ status: 'approved', execution })))?.text).toBe('❌ The upstream failed in 1.1 min\n```\nconnection reset\n```');
     expect(outcomeReply(toApprovalView(record()))).toBeUndefined();
   });
 });

@@ -42,7 +42,7 @@ export const HeldRequestSchema = z.object({
    * and an identical retry (same `argumentsHash`) brings them again.
    */
   displayArguments: z.unknown(),
-  /** `sha256:<hex>` of the full canonical arguments: ties a retry to this approval. */
+  /** Keyed hash (`hmac-sha256:<hex>`) of the full canonical (RFC 8785) arguments: ties a retry to this approval. */
   argumentsHash: z.string(),
   policyVersion: z.string(),
   rule: z.string(),

@@ -13,6 +13,8 @@
  * - Group commit: concurrent appends in this process share one script call (chain-writer.ts), so
  *   an allowed call's audit costs at most one round trip, and throughput grows with load.
  * - Never lost silently: a failed write is retried with backoff, then `state_store_unavailable`.
+ * - Bounded: arguments bigger than `maxArgumentsBytes` are stored as a truncated copy
+ *   (stored-arguments.ts); the event's `argumentsHash` still covers the full arguments.
  * - Retention by time, recorded in the chain itself (retention.ts); an optional JSON-lines mirror.
  */
 import type { Readable } from 'node:stream';
@@ -48,6 +50,8 @@ export interface AuditStoreOptions {
   attemptTimeoutMs?: number;
   /** First retry backoff, doubling (default 50 ms). */
   backoffMs?: number;
+  /** Largest `arguments` stored per event, in canonical JSON bytes (config `audit.maxArgumentsBytes`); bigger ones are stored truncated. */
+  maxArgumentsBytes?: number;
   /** Close the connection on close() (the CLI's store owns its connection). */
   ownsConnection?: boolean;
   now?: () => number;
@@ -85,6 +89,7 @@ export class AuditStore implements AuditSink {
       ...(options.writeAttempts === undefined ? {} : { attempts: options.writeAttempts }),
       ...(options.attemptTimeoutMs === undefined ? {} : { attemptTimeoutMs: options.attemptTimeoutMs }),
       ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
+      ...(options.maxArgumentsBytes === undefined ? {} : { maxArgumentsBytes: options.maxArgumentsBytes }),
     });
   }
 

@@ -11,6 +11,7 @@ import { withStateStore } from '../state/state-store.js';
 import { canonicalJson } from '../util/canonical.js';
 import { appendBatch, type AppendReply } from './append-script.js';
 import { chainHash, contentOf, emptyHead, formatHead, parseHead, type AuditContent, type ChainHead } from './chain.js';
+import { capArguments } from './stored-arguments.js';
 import { encodeFields, type AuditKeys } from './stream-entry.js';
 import type { AuditEvent, AuditEventInput } from './types.js';
 
@@ -29,6 +30,8 @@ export interface ChainWriterOptions {
   attemptTimeoutMs?: number;
   /** First backoff; doubles each retry (default 50 ms). */
   backoffMs?: number;
+  /** Largest `arguments` stored per event (canonical JSON bytes); bigger ones become a truncated copy. Unset: no cap. */
+  maxArgumentsBytes?: number;
 }
 
 interface Pending {
@@ -81,8 +84,10 @@ export class ChainWriter {
 
   /** Queues an event; resolves when it is stored. Bad input (not JSON-able) rejects only this call. */
   async append(input: AuditEventInput): Promise<void> {
-    const content = contentOf({ ...input, time: new Date(this.options.now()).toISOString() });
-    const contentJson = canonicalJson(content);
+    const whole = contentOf({ ...input, time: new Date(this.options.now()).toISOString() });
+    const wholeJson = canonicalJson(whole);
+    const content = capArguments(whole, wholeJson, this.options.maxArgumentsBytes);
+    const contentJson = content === whole ? wholeJson : canonicalJson(content);
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ content, contentJson, resolve, reject });
       this.draining ??= this.drain();

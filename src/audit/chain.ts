@@ -5,11 +5,13 @@
  *
  *   hash = hex(SHA-256( canonicalJson(content) + "\n" + seq + "\n" + prevHash ))
  *
- * canonicalJson sorts keys and drops undefined, so the hash does not depend on key order. The first
+ * canonicalJson is RFC 8785 (JCS): keys sorted, undefined dropped, numbers and strings in one
+ * spelling, and `__proto__` an ordinary name — so the hash does not depend on key order, and a
+ * member injected into a stored value cannot hide from it. The first
  * event ever written has prevHash = 64 zeros. SHA-256 is computed here in Node: Redis Lua only has
  * SHA-1, which is no longer collision resistant.
  */
-import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { canonicalJson, engineOrderJson, sha256Hex } from '../util/canonical.js';
 import type { AuditEvent, AuditEventInput } from './types.js';
 
 /** prevHash of seq 1. */
@@ -79,9 +81,17 @@ export function chainHash(contentJson: string, seq: number, prevHash: string): s
   return sha256Hex(`${contentJson}\n${seq}\n${prevHash}`);
 }
 
-/** The chain hash recomputed from a stored event (what verify compares with `event.hash`). */
-export function hashOfEvent(event: AuditEvent): string {
-  return chainHash(canonicalJson(contentOf(event)), event.seq, event.prevHash);
+/**
+ * Whether a stored event's content still matches its hash. Events written before the chain used
+ * RFC 8785 differ only where a name looks like an array index ("0", "17": then listed first, in
+ * numeric order); such an event is also checked against that order, so upgrading never breaks an
+ * intact chain. Both forms hash every own member, `__proto__` included.
+ */
+export function eventMatchesHash(event: AuditEvent): boolean {
+  const content = contentOf(event);
+  if (chainHash(canonicalJson(content), event.seq, event.prevHash) === event.hash) return true;
+  const legacy = engineOrderJson(content);
+  return legacy.differs && chainHash(legacy.json, event.seq, event.prevHash) === event.hash;
 }
 
 /** The head key's text form: `"<seq> <hash>"`; the empty chain is the absent key (""). */

@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
+import { escapeInvisibleInJson } from '../util/visible-text.js';
 import { csvHeader, eventCsvRecord } from './csv.js';
 import { lowerBound, rawMatcher, upperBound, type AuditFilter } from './filter.js';
 import { RawEntriesSchema, decodeEntry, type AuditKeys, type RawEntry } from './stream-entry.js';
@@ -31,7 +32,11 @@ export const exportMedia: Record<ExportFormat, { contentType: string; extension:
   csv: { contentType: 'text/csv; charset=utf-8', extension: 'csv' },
 };
 
-/** One event as a JSON line, fields in reading order, ending in "\n". */
+/**
+ * One event as a JSON line, fields in reading order, ending in "\n". Invisible and bidi
+ * characters are written as JSON escapes (`\u202e`): the line parses to the very same values
+ * (so hashes re-verify), and whoever reads the file sees them.
+ */
 export function eventJsonLine(event: AuditEvent): string {
   const {
     id,
@@ -55,7 +60,29 @@ export function eventJsonLine(event: AuditEvent): string {
     hash,
   } = event;
   const args = event.arguments;
-  return `${JSON.stringify({ id, time, seq, type, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, arguments: args, latency, details, prevHash, hash })}\n`;
+  const json = JSON.stringify({
+    id,
+    time,
+    seq,
+    type,
+    agent,
+    session,
+    upstream,
+    tool,
+    approvalId,
+    actor,
+    reason,
+    outcome,
+    policyVersion,
+    rule,
+    argumentsHash,
+    arguments: args,
+    latency,
+    details,
+    prevHash,
+    hash,
+  });
+  return `${escapeInvisibleInJson(json)}\n`;
 }
 
 /** Events oldest first, a chunk at a time, filtered. */

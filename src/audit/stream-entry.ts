@@ -54,18 +54,27 @@ export type RawEntry = [id: string, fields: string[]];
 /** Parses an XRANGE / XREVRANGE reply's shape. */
 export const RawEntriesSchema = z.array(z.tuple([z.string(), z.array(z.string())]));
 
+/**
+ * A structured field: JSON text whose value must fit `schema`. The value is kept exactly as
+ * parsed, not zod's copy: a copy would drop a `"__proto__"` member, and verify must hash what is
+ * stored — an injected member has to change the hash, not vanish before it is computed.
+ */
 const jsonText = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx): unknown => {
-      try {
-        return JSON.parse(text);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+  z.string().transform((text, ctx): z.output<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+      return z.NEVER;
+    }
+    const checked = schema.safeParse(value);
+    if (!checked.success) {
+      for (const issue of checked.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+      return z.NEVER;
+    }
+    return value as z.output<T>; // the schemas here check shapes and never transform, so the parsed value is what they accept
+  });
 
 // Loose objects: a stored value keeps every key it was hashed with, or verify would see an edit.
 const ActorSchema = z.looseObject({ kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']), id: z.string(), name: z.string().optional() });

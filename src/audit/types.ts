@@ -52,7 +52,7 @@ export interface AuditEventInput {
   tool?: string;
   /** Arguments with the policy's `redact` paths removed. Never the raw arguments. */
   arguments?: unknown;
-  /** `sha256:<hex>` of the full canonical arguments. */
+  /** Keyed hash (`hmac-sha256:<hex>`) of the full canonical (RFC 8785) arguments; it cannot confirm a guessed redacted value. */
   argumentsHash?: string;
   policyVersion?: string;
   rule?: string;

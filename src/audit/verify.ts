@@ -7,7 +7,7 @@
  */
 import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
-import { genesisHash, hashOfEvent, parseHead, type ChainHead } from './chain.js';
+import { eventMatchesHash, genesisHash, parseHead, type ChainHead } from './chain.js';
 import { RawEntriesSchema, decodeEntry, rawField, type AuditKeys, type RawEntry } from './stream-entry.js';
 import type { AuditEvent } from './types.js';
 
@@ -84,8 +84,14 @@ async function checkEntry(redis: Redis, keys: AuditKeys, walk: Walk, entry: RawE
   });
   if (!decoded.ok) return fail('malformed', `entry ${entry[0]} is not an audit event (${decoded.problem})`, decoded.seq);
   const event = decoded.event;
-  if (hashOfEvent(event) !== event.hash)
-    return fail('edited', `event seq ${event.seq} (${event.id}) was edited: its content no longer matches its hash`, event.seq);
+  let matches: boolean;
+  try {
+    matches = eventMatchesHash(event);
+  } catch (error) {
+    // Content canonical JSON cannot carry (absurd nesting written straight into Redis): not an event we wrote.
+    return fail('malformed', `entry ${entry[0]} is not an audit event (${error instanceof Error ? error.message : String(error)})`, event.seq);
+  }
+  if (!matches) return fail('edited', `event seq ${event.seq} (${event.id}) was edited: its content no longer matches its hash`, event.seq);
   const prev = walk.prev;
   if (prev === undefined) {
     if (event.seq === 1 && event.prevHash !== genesisHash) return fail('broken_link', `the first event (seq 1) does not start from the genesis hash`, 1);

@@ -13,12 +13,13 @@ function tokenCommand(kind: 'agents' | 'dashboard') {
     const [sub, name] = positionals;
     if (sub !== 'token' || name === undefined) throw new CliError(`usage: airlock ${kind} token NAME`);
     if (!namePattern.test(name)) throw new CliError('names use letters, digits, ".", "_" and "-" (at most 64)');
+    if (kind === 'dashboard' && name === 'admin') throw new CliError('"admin" is the name the admin token signs in with; choose another user name');
     const token = generateToken();
-    const entry = `${JSON.stringify(name)}: { "tokenSha256": "${hashToken(token)}"${kind === 'dashboard' ? ', "slackUserId": "U…"' : ''} }`;
+    const entry = `${JSON.stringify(name)}: { "tokenSha256": "${hashToken(token)}"${kind === 'dashboard' ? ', "slackUserId": "U…", "role": "viewer"' : ''} }`;
     const who =
       kind === 'agents'
         ? `agent "${name}" (give it to the agent as its bearer token or AIRLOCK_TOKEN)`
-        : `dashboard user "${name}" (they sign in with it at the dashboard)`;
+        : `dashboard user "${name}" (they sign in at the dashboard with the user name "${name}" and this token; role viewer, approver or admin)`;
     const where = kind === 'agents' ? '"agents"' : '"dashboard": { "users": … }';
     process.stdout.write(
       `Token for ${who}, shown once:\n\n  ${token}\n\n` +

@@ -17,6 +17,7 @@ import { formatDecision } from '../policy/format-decision.js';
 import { builtinDenyAll, loadPolicyFile, parsePolicy } from '../policy/load.js';
 import { starterPolicy } from '../policy/starter-policy.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
+import { canonicalArguments, explainLimits } from '../util/canonical.js';
 import { CliError, configOption, loadCliConfig, parse } from './common.js';
 
 /** Where the command writes; tests pass their own. */
@@ -77,6 +78,7 @@ async function check(args: string[], io: CliIo): Promise<number> {
       io.stdout.write(
         `OK ${file} version ${p.version} (${p.entries.length} tool entr${p.entries.length === 1 ? 'y' : 'ies'}, default ${p.defaultOutcome.action})\n`,
       );
+      for (const warning of p.warnings) io.stdout.write(`warning: ${formatProblems([warning])}\n`);
     } else {
       failed = true;
       io.stdout.write(`${formatProblems(result.problems)}\n`);
@@ -95,7 +97,10 @@ function parseArgsJson(text: string): Record<string, unknown> {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new CliError('--args must be a JSON object, e.g. \'{"params": {"job_id": 101}}\'');
-  return value as Record<string, unknown>; // checked just above: a non-null, non-array object
+  // The same canonical form the gateway evaluates (prototype-free, nesting bounded).
+  const canonical = canonicalArguments(value, explainLimits);
+  if (!canonical.ok) throw new CliError(`--args refused: ${canonical.violation.path} ${canonical.violation.problem}`);
+  return canonical.value;
 }
 
 async function loadOrExplainProblems(file: string, io: CliIo): Promise<CompiledPolicy | undefined> {

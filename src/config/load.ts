@@ -23,6 +23,8 @@ export interface EnvSettings {
   slackAppToken: string | undefined;
   slackApiUrl: string | undefined;
   adminToken: string | undefined;
+  /** `AIRLOCK_HASH_SECRET`: keys the argument hashes; unset → generated once and kept in Redis. */
+  hashSecret?: string | undefined;
 }
 
 export const defaultConfigFile = 'airlock.config.json';
@@ -87,6 +89,7 @@ export function readEnvSettings(env: NodeJS.ProcessEnv = process.env): EnvSettin
     slackAppToken: get('SLACK_APP_TOKEN'),
     slackApiUrl: get('SLACK_API_URL'),
     adminToken: get('AIRLOCK_ADMIN_TOKEN'),
+    hashSecret: get('AIRLOCK_HASH_SECRET'),
   };
 }
 

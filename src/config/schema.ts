@@ -85,7 +85,11 @@ const DashboardUserSchema = z.strictObject({
   /** The user's Slack ID: decisions from the dashboard then obey the policy's approvers like Slack clicks. */
   slackUserId: slackUserId.optional(),
   description: z.string().optional(),
+  /** viewer: pending calls and policy; approver: + decide and read history; admin: + export. */
+  role: z.enum(['viewer', 'approver', 'admin']).default('viewer'),
 });
+
+const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
 export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -113,6 +117,8 @@ export const ConfigSchema = z.strictObject({
       progressInterval: durationMsDefault('5s'),
       /** How long an approved call waits for its identical retry to collect the result. */
       retryValidity: durationMsDefault('10m'),
+      /** A held call whose (redacted) canonical arguments exceed this is refused: an approver must be able to read all of it. */
+      maxArgumentsBytes: byteCount.default(65_536),
     })
     .prefault({}),
   slack: z
@@ -129,17 +135,33 @@ export const ConfigSchema = z.strictObject({
       retention: durationMs().optional(),
       /** Mirror every audit event to this JSON-lines file. */
       file: z.string().optional(),
+      /** Stored arguments per event: over this, a truncated copy (the hash still covers the full arguments). */
+      maxArgumentsBytes: byteCount.default(65_536),
     })
     .prefault({}),
   dashboard: z
     .strictObject({
       users: z
-        .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"'), DashboardUserSchema)
+        .record(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"')
+            .refine((name) => name !== 'admin', '"admin" is the name the admin token signs in with; choose another user name'),
+          DashboardUserSchema,
+        )
         .default({}),
       /** A dashboard login lasts this long; activity does not extend it. */
       sessionTtl: durationMsDefault('12h'),
       /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
       secureCookies: z.boolean().optional(),
+      /**
+       * Reverse proxies in front of the gateway whose X-Forwarded-For to believe: false (default)
+       * uses the socket address; true or 1 the right-most X-Forwarded-For entry; N the N-th from the right.
+       */
+      trustProxy: z
+        .union([z.boolean(), z.number().int().min(0).max(10)])
+        .default(false)
+        .transform((value) => (value === true ? 1 : value === false ? 0 : value)),
     })
     .prefault({}),
   http: z
@@ -156,6 +178,16 @@ export const ConfigSchema = z.strictObject({
       allowedHosts: z.array(z.string().min(1)).optional(),
       /** Origins /mcp accepts from browsers, e.g. ["https://inspector.example.com"]. Default: loopback origins only. */
       allowedOrigins: z.array(z.string().min(1)).optional(),
+      /** Open MCP sessions one agent may hold on a replica; the next initialize gets 429. */
+      maxSessionsPerAgent: z.number().int().min(1).default(100),
+      /** Open MCP sessions a replica holds in total; the next initialize gets 503. */
+      maxSessions: z.number().int().min(1).default(2_000),
+    })
+    .prefault({}),
+  arguments: z
+    .strictObject({
+      /** Deepest nesting of objects and arrays in a call's arguments; deeper is invalid_arguments. */
+      maxDepth: z.number().int().min(2).max(512).default(64),
     })
     .prefault({}),
   shutdownGrace: durationMsDefault('10s'),

@@ -9,7 +9,8 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { toApprovalView } from '../approvals/approval-view.js';
 import type { DecisionResult, Verdict } from '../approvals/types.js';
-import { action, CsrfField, fragment, page, sendPage, type DashboardContext } from './context.js';
+import { action, CsrfField, fragment, page, sendPage, type ActiveSession, type DashboardContext } from './context.js';
+import { may } from './roles.js';
 import { decisionFlash } from './decision-flash.js';
 import { approvalPath } from './views/approval-parts.js';
 import { approvalBody, approvalTitle } from './views/approval-page.js';
@@ -25,6 +26,11 @@ const DecisionForm = CsrfField.extend({
   return: z.string().max(200).optional(),
 });
 
+/** The CSRF token for decision forms, or undefined when the role may not decide (the pages then show none). */
+function decideToken(session: ActiveSession): string | undefined {
+  return may(session.role, 'decide') ? session.csrfToken : undefined;
+}
+
 export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
   const { approvals, audit } = ctx.deps;
   const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
@@ -33,7 +39,7 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
     '/',
     page(ctx, async (_req, res, session) => {
       const [views, flash] = await Promise.all([pendingViews(), ctx.sessions.takeFlash(session.id)]);
-      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, session.csrfToken, ctx.now()) });
+      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, decideToken(session), ctx.now()) });
     }),
   );
 
@@ -44,7 +50,7 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
       res
         .status(200)
         .type('html')
-        .send(pendingList(views, session.csrfToken, ctx.now()).value);
+        .send(pendingList(views, decideToken(session), ctx.now()).value);
     }),
   );
 
@@ -62,22 +68,27 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
       if (!id.success) return notFound();
       const [record, story, flash] = await Promise.all([approvals.get(id.data), audit.story(id.data), ctx.sessions.takeFlash(session.id)]);
       if (!record && story.length === 0) return notFound();
-      const model = { id: id.data, view: record && toApprovalView(record), story, csrfToken: session.csrfToken, nowMs: ctx.now() };
+      const model = { id: id.data, view: record && toApprovalView(record), story, csrfToken: decideToken(session), nowMs: ctx.now() };
       sendPage(res, 200, { title: approvalTitle(model), section: 'none', session, flash, body: approvalBody(model) });
     }),
   );
 
   const decide = (verdict: Verdict) =>
-    action(ctx, DecisionForm, async (req, res, session, form) => {
-      const id = approvalId.safeParse(req.params['id']);
-      const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
-      const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
-      const unknown: DecisionResult = { kind: 'not_found' };
-      const result = id.success ? await approvals.decide(id.data, session.actor, verdict, reason) : unknown;
-      ctx.deps.log.info({ approvalId: target, verdict, actor: session.actor.id, result: result.kind }, 'dashboard decision');
-      await ctx.sessions.setFlash(session.id, decisionFlash(target, verdict, result));
-      res.redirect(303, id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/');
-    });
+    action(
+      ctx,
+      DecisionForm,
+      async (req, res, session, form) => {
+        const id = approvalId.safeParse(req.params['id']);
+        const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
+        const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
+        const unknown: DecisionResult = { kind: 'not_found' };
+        const result = id.success ? await approvals.decide(id.data, session.actor, verdict, reason) : unknown;
+        ctx.deps.log.info({ approvalId: target, verdict, actor: session.actor.id, result: result.kind }, 'dashboard decision');
+        await ctx.sessions.setFlash(session.id, decisionFlash(target, verdict, result));
+        res.redirect(303, id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/');
+      },
+      'decide',
+    );
   router.post('/approvals/:id/approve', decide('approve'));
   router.post('/approvals/:id/deny', decide('deny'));
 }

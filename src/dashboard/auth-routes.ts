@@ -3,7 +3,8 @@
  * match starts a Redis session and sets the session cookie (HttpOnly, SameSite=Strict, Path=/).
  * The login post is guarded like every other: same origin, plus a double-submit CSRF value (a
  * cookie set with the form must equal the form's hidden field). Repeated failures from one
- * address are refused for a while. Logout deletes the session in Redis and clears the cookie.
+ * client address, or for one user name, are refused for a while (the address is the socket's, or
+ * X-Forwarded-For's behind `dashboard.trustProxy`). Logout deletes the session and clears the cookie.
  */
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
@@ -12,13 +13,17 @@ import { clearCookie, clientAddress, csrfTokenValid, isSameOrigin, loginCsrfCook
 import { randomToken, sessionIdPattern } from './sessions.js';
 import { loginBody } from './views/login-page.js';
 
-const LoginForm = CsrfField.extend({ token: z.string().max(1_000).default(''), next: z.string().max(500).optional() });
+const LoginForm = CsrfField.extend({
+  user: z.string().trim().max(64).default(''),
+  token: z.string().max(1_000).default(''),
+  next: z.string().max(500).optional(),
+});
 const loginCsrfTtlMs = 60 * 60_000;
 
 export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
   const secure = ctx.deps.secureCookies;
 
-  const showLogin = async (req: Request, res: Response, status: number, error: string | undefined, next: string) => {
+  const showLogin = async (req: Request, res: Response, status: number, error: string | undefined, next: string, user = '') => {
     const existing = readCookie(req, loginCsrfCookie);
     const csrfToken = existing !== undefined && sessionIdPattern.test(existing) ? existing : randomToken();
     setCookie(req, res, loginCsrfCookie, csrfToken, { maxAgeMs: loginCsrfTtlMs, path: '/login', secure });
@@ -26,7 +31,7 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
       title: 'Sign in',
       section: 'none',
       session: undefined,
-      body: loginBody({ csrfToken, next, error, enabled: ctx.credentials.enabled }),
+      body: loginBody({ csrfToken, next, error, user, enabled: ctx.credentials.enabled }),
     });
   };
 
@@ -58,16 +63,20 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
       return;
     }
     try {
-      const address = clientAddress(req);
-      if (await ctx.sessions.loginBlocked(address)) {
-        await showLogin(req, res, 429, 'Too many failed sign-ins from your address. Wait a few minutes and try again.', next);
+      const address = clientAddress(req, ctx.deps.trustProxyHops);
+      const user = form.data.user;
+      const blocked = await ctx.sessions.loginBlocked(address, user);
+      if (blocked) {
+        const why = blocked === 'address' ? 'from your address' : `for the user "${user}"`;
+        ctx.deps.log.warn({ address, user, throttle: blocked }, 'dashboard sign-in refused: too many failures');
+        await showLogin(req, res, 429, `Too many failed sign-ins ${why}. Wait a few minutes and try again.`, next, user);
         return;
       }
-      const identity = ctx.credentials.identify(form.data.token);
+      const identity = ctx.credentials.identify(user, form.data.token);
       if (!identity) {
-        await ctx.sessions.recordFailedLogin(address);
-        ctx.deps.log.warn({ address }, 'dashboard sign-in refused: unknown token');
-        await showLogin(req, res, 401, 'That token is not valid for this dashboard.', next);
+        await ctx.sessions.recordFailedLogin(address, user);
+        ctx.deps.log.warn({ address, user }, 'dashboard sign-in refused: unknown user or token');
+        await showLogin(req, res, 401, 'That user name and token do not match a login of this dashboard.', next, user);
         return;
       }
       // A new session id at every sign-in (no fixation); a session this browser already had ends.

@@ -5,6 +5,7 @@
  * - `fragment`: a GET the script fetches; a session or 401 (no redirect, no data);
  * - `action`: a state-changing POST; form body parsed, same-origin check, session, CSRF token —
  *   each refusal answers 403/401 before the handler runs, so nothing changes.
+ * Each takes the permission its route needs (roles.ts); a session whose role falls short gets 403.
  * A fault (Redis down, a bug) becomes an HTML error page with the right status, never a stack.
  */
 import express, { type Request, type RequestHandler, type Response } from 'express';
@@ -13,6 +14,7 @@ import { asAirlockError } from '../errors.js';
 import type { CredentialChecker } from './credentials.js';
 import type { DashboardDeps } from './ports.js';
 import { csrfTokenValid, isSameOrigin, presentedCsrfToken, readCookie, sessionCookie, setSecurityHeaders } from './security.js';
+import { may, roleRefusal, type DashboardPermission } from './roles.js';
 import type { DashboardSession, SessionStore } from './sessions.js';
 import { errorBody, renderPage, type PageModel } from './views/layout.js';
 
@@ -56,8 +58,8 @@ export function safeNext(value: unknown): string {
   return /^[\w\-./?=&%:+,~]*$/.test(value) ? value : '/';
 }
 
-/** A GET page for a logged-in person; others are sent to the login form. */
-export function page(ctx: DashboardContext, handler: SessionHandler): RequestHandler {
+/** A GET page for a logged-in person (with `permission`, when given); others are sent to the login form. */
+export function page(ctx: DashboardContext, handler: SessionHandler, permission?: DashboardPermission): RequestHandler {
   return guarded(ctx, async (req, res) => {
     const session = await sessionOf(ctx, req);
     if (!session) {
@@ -65,12 +67,16 @@ export function page(ctx: DashboardContext, handler: SessionHandler): RequestHan
       res.redirect(303, req.originalUrl === '/' ? '/login' : `/login?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
       return;
     }
+    if (permission && !may(session.role, permission)) {
+      refuse(res, 403, 'Not allowed', roleRefusal(session.login, session.role, permission), undefined, session);
+      return;
+    }
     await handler(req, res, session);
   });
 }
 
-/** A GET the dashboard script fetches: 401 without a session (no redirect, no data). */
-export function fragment(ctx: DashboardContext, handler: SessionHandler): RequestHandler {
+/** A GET the dashboard script fetches (or a download): 401 without a session, 403 without `permission` (no redirect, no data). */
+export function fragment(ctx: DashboardContext, handler: SessionHandler, permission?: DashboardPermission): RequestHandler {
   return guarded(ctx, async (req, res) => {
     setSecurityHeaders(res);
     const session = await sessionOf(ctx, req);
@@ -78,12 +84,24 @@ export function fragment(ctx: DashboardContext, handler: SessionHandler): Reques
       res.status(401).type('text').send('Not signed in.');
       return;
     }
+    if (permission && !may(session.role, permission)) {
+      res
+        .status(403)
+        .type('text')
+        .send(roleRefusal(session.login, session.role, permission));
+      return;
+    }
     await handler(req, res, session);
   });
 }
 
-/** A state-changing POST: same origin, a live session and its CSRF token, then a form parsed by `schema`. */
-export function action<T extends z.ZodType>(ctx: DashboardContext, schema: T, handler: FormHandler<z.output<T>>): RequestHandler {
+/** A state-changing POST: same origin, a live session (with `permission`) and its CSRF token, then a form parsed by `schema`. */
+export function action<T extends z.ZodType>(
+  ctx: DashboardContext,
+  schema: T,
+  handler: FormHandler<z.output<T>>,
+  permission?: DashboardPermission,
+): RequestHandler {
   return guarded(ctx, async (req, res) => {
     const body = await parseForm(req, res);
     if (body === undefined) return;
@@ -106,6 +124,10 @@ export function action<T extends z.ZodType>(ctx: DashboardContext, schema: T, ha
         undefined,
         session,
       );
+      return;
+    }
+    if (permission && !may(session.role, permission)) {
+      refuse(res, 403, 'Not allowed', `${roleRefusal(session.login, session.role, permission)} Nothing was changed.`, undefined, session);
       return;
     }
     const form = schema.safeParse(body);

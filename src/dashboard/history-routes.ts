@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { parseTime, timeHelp } from '../audit/time.js';
 import { auditEventTypes, type AuditEventType } from '../audit/types.js';
 import { fragment, page, sendPage, type DashboardContext } from './context.js';
+import { may } from './roles.js';
 import type { DashboardAuditFilter, DashboardExportFormat } from './ports.js';
 import { historyBody, type HistoryFilterText } from './views/history-page.js';
 
@@ -74,43 +75,65 @@ export function addHistoryRoutes(router: Router, ctx: DashboardContext): void {
 
   router.get(
     '/history',
-    page(ctx, async (req, res, session) => {
-      const { text: filters, parsed } = parseHistoryQuery(req.query, ctx.now());
-      if (!parsed.ok) {
-        sendPage(res, 400, {
-          title: 'History',
-          section: 'history',
-          session,
-          body: historyBody({ filters, events: [], nextCursor: undefined, paged: false, error: parsed.error }),
-        });
-        return;
-      }
-      const result = await audit.query({ ...parsed.filter, limit: pageSize, ...(parsed.cursor ? { cursor: parsed.cursor } : {}) });
-      const model = { filters, events: result.events, nextCursor: result.nextCursor, paged: parsed.cursor !== undefined, error: undefined };
-      sendPage(res, 200, { title: 'History', section: 'history', session, body: historyBody(model) });
-    }),
+    page(
+      ctx,
+      async (req, res, session) => {
+        const { text: filters, parsed } = parseHistoryQuery(req.query, ctx.now());
+        if (!parsed.ok) {
+          sendPage(res, 400, {
+            title: 'History',
+            section: 'history',
+            session,
+            body: historyBody({ filters, events: [], nextCursor: undefined, paged: false, error: parsed.error, canExport: may(session.role, 'export') }),
+          });
+          return;
+        }
+        const result = await audit.query({ ...parsed.filter, limit: pageSize, ...(parsed.cursor ? { cursor: parsed.cursor } : {}) });
+        const model = {
+          filters,
+          events: result.events,
+          nextCursor: result.nextCursor,
+          paged: parsed.cursor !== undefined,
+          error: undefined,
+          canExport: may(session.role, 'export'),
+        };
+        sendPage(res, 200, { title: 'History', section: 'history', session, body: historyBody(model) });
+      },
+      'history',
+    ),
   );
 
   router.get(
     '/history/export',
-    fragment(ctx, async (req, res) => {
-      const { parsed } = parseHistoryQuery(req.query, ctx.now());
-      if (!parsed.ok) {
-        res.status(400).type('text').send(parsed.error);
-        return;
-      }
-      await streamExport(req, res, ctx, parsed.filter, parsed.format);
-    }),
+    fragment(
+      ctx,
+      async (req, res, session) => {
+        const { parsed } = parseHistoryQuery(req.query, ctx.now());
+        if (!parsed.ok) {
+          res.status(400).type('text').send(parsed.error);
+          return;
+        }
+        await streamExport(req, res, ctx, parsed.filter, parsed.format, session.login);
+      },
+      'export',
+    ),
   );
 }
 
-async function streamExport(req: Request, res: Response, ctx: DashboardContext, filter: DashboardAuditFilter, format: DashboardExportFormat): Promise<void> {
+async function streamExport(
+  req: Request,
+  res: Response,
+  ctx: DashboardContext,
+  filter: DashboardAuditFilter,
+  format: DashboardExportFormat,
+  login: string,
+): Promise<void> {
   const source = ctx.deps.audit.exportStream({ ...filter, format });
   const stamp = new Date(ctx.now()).toISOString().replace(/[:.]/g, '-');
   res.status(200);
   res.setHeader('Content-Type', media[format].contentType);
   res.setHeader('Content-Disposition', `attachment; filename="airlock-audit-${stamp}.${media[format].extension}"`);
-  ctx.deps.log.info({ format, filter, path: req.path }, 'dashboard audit export');
+  ctx.deps.log.info({ format, filter, path: req.path, login }, 'dashboard audit export');
   // pipeline() reads only as fast as the browser drains, and stops reading if it goes away.
   await pipeline(source instanceof Readable ? source : Readable.from(source), res);
 }

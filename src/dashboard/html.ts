@@ -2,9 +2,12 @@
  * The dashboard's only way to make HTML: a tagged template that escapes every interpolated value
  * unless it is already SafeHtml (the result of another `html` template). Argument values, agent
  * names, reasons — anything that came from an agent, a policy or a person — go through `escape`,
- * so a value such as `<script>` renders as text. Nothing in the dashboard builds HTML by string
+ * so a value such as `<script>` renders as text. Invisible and text-reordering characters (bidi
+ * controls, zero-width characters …) in interpolated text are shown as `\u202E`-style escapes, so
+ * what a person reads is what the value is. Nothing in the dashboard builds HTML by string
  * concatenation.
  */
+import { showInvisible } from '../util/visible-text.js';
 
 /** HTML that is safe to insert as is: produced by `html`, whose interpolations are escaped. */
 export class SafeHtml {
@@ -29,7 +32,7 @@ function render(value: HtmlValue): string {
   if (value instanceof SafeHtml) return value.value;
   if (value === false || value === null || value === undefined) return '';
   if (typeof value === 'number') return escapeHtml(String(value));
-  if (typeof value === 'string') return escapeHtml(value);
+  if (typeof value === 'string') return escapeHtml(showInvisible(value));
   return value.map(render).join('');
 }
 

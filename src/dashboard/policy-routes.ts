@@ -6,6 +6,7 @@
  */
 import type { Response, Router } from 'express';
 import { z } from 'zod';
+import { canonicalArguments, explainLimits } from '../util/canonical.js';
 import { action, CsrfField, page, sendPage, type ActiveSession, type DashboardContext } from './context.js';
 import type { DashboardLimitUsage } from './ports.js';
 import { policyBody, type ExplainModel } from './views/policy-page.js';
@@ -68,5 +69,10 @@ function parseArguments(text: string): { ok: true; value: Record<string, unknown
     return { ok: false, error: `The arguments are not valid JSON: ${error instanceof Error ? error.message : String(error)}.` };
   }
   const parsed = ArgumentsSchema.safeParse(json);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: 'The arguments must be a JSON object, such as {"params": {"job_id": 123}}.' };
+  if (!parsed.success) return { ok: false, error: 'The arguments must be a JSON object, such as {"params": {"job_id": 123}}.' };
+  // The same canonical form the gateway evaluates (prototype-free, nesting bounded).
+  const canonical = canonicalArguments(json, explainLimits);
+  return canonical.ok
+    ? { ok: true, value: canonical.value }
+    : { ok: false, error: `The arguments were refused: ${canonical.violation.path} ${canonical.violation.problem}.` };
 }

@@ -13,6 +13,7 @@ import type { LimitUsage } from '../limits/redis-limiter.js';
 import type { PolicyFileInfo, PolicyToolInfo } from '../policy/policy-info.js';
 import type { Decision } from '../policy/types.js';
 import type { Redis } from '../state/redis.js';
+import type { DashboardRole } from './roles.js';
 
 /** The approvals core (ApprovalService): the same decide() as Slack, the API and the CLI. */
 export interface DashboardApprovals {
@@ -71,6 +72,8 @@ export interface DashboardUserSpec {
   tokenSha256: string;
   /** When set, the user decides as this Slack user, so the policy's approver list applies. */
   slackUserId?: string | undefined;
+  /** What the user may do in the dashboard (roles.ts); default `viewer`. */
+  role?: DashboardRole | undefined;
 }
 
 /** Everything `dashboardRouter` needs. */
@@ -91,6 +94,8 @@ export interface DashboardDeps {
   sessionTtlMs: number;
   /** Add `Secure` to cookies even on plain HTTP (behind a TLS-terminating proxy). Default: only on HTTPS requests. */
   secureCookies?: boolean;
+  /** `dashboard.trustProxy` as a hop count: 0 uses the socket address, N the N-th X-Forwarded-For entry from the right. */
+  trustProxyHops?: number;
   log: Logger;
   now?: () => number;
 }

@@ -106,7 +106,23 @@ export function clearCookie(req: Request, res: Response, name: string, options: 
   res.clearCookie(name, { httpOnly: true, sameSite: 'strict', path: options.path, secure: options.secure ?? req.secure });
 }
 
-/** The address failed logins are counted against (the socket's, since `trust proxy` is off). */
-export function clientAddress(req: Request): string {
-  return req.socket.remoteAddress ?? 'unknown';
+/**
+ * The address failed logins are counted against. With no trusted proxy (`dashboard.trustProxy`
+ * false, the default) it is the socket's: X-Forwarded-For is anyone's to write. Behind N trusted
+ * proxies it is the N-th X-Forwarded-For entry from the right — the one the outermost trusted
+ * proxy appended, i.e. the address that connected to it; entries further left are the client's
+ * own claims. Without enough entries, the left-most one there is.
+ */
+export function clientAddress(req: Request, trustProxyHops = 0): string {
+  const socket = req.socket.remoteAddress ?? 'unknown';
+  if (trustProxyHops <= 0) return socket;
+  const header = req.headers['x-forwarded-for'];
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text === undefined) return socket;
+  const hops = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (hops.length === 0) return socket;
+  return hops[Math.max(0, hops.length - trustProxyHops)] ?? socket;
 }

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
 import type { DashboardIdentity } from './credentials.js';
+import { dashboardRoles } from './roles.js';
 
 export interface DashboardSession extends DashboardIdentity {
   csrfToken: string;
@@ -28,6 +29,7 @@ export interface Flash {
 const SessionSchema = z.object({
   actor: z.object({ kind: z.enum(['admin', 'dashboard']), id: z.string(), name: z.string().optional() }),
   login: z.string(),
+  role: z.enum(dashboardRoles),
   csrfToken: z.string().min(32),
   createdAt: z.number(),
   expiresAt: z.number(),
@@ -50,7 +52,7 @@ export function tokensEqual(a: string, b: string): boolean {
 }
 
 const flashTtlMs = 60_000;
-/** Failed logins from one address within `loginWindowMs` before logins from it are refused. */
+/** Failed logins from one address, or for one user name, within `loginWindowMs` before further logins are refused. */
 export const maxFailedLogins = 10;
 const loginWindowMs = 5 * 60_000;
 
@@ -100,23 +102,30 @@ export class SessionStore {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** Whether this address has failed too many logins lately. */
-  async loginBlocked(address: string): Promise<boolean> {
-    const count = await withStateStore(() => this.redis.get(this.key('login-failures', address)));
-    return Number(count ?? 0) >= maxFailedLogins;
+  /**
+   * Which throttle refuses a login now: `address` when this client address failed too often
+   * lately, `user` when this user name did (from anywhere — guessing one user's token from many
+   * addresses), else undefined.
+   */
+  async loginBlocked(address: string, user: string): Promise<'address' | 'user' | undefined> {
+    const [byAddress, byUser] = await withStateStore(() => this.redis.mget(this.key('login-failures', address), this.key('login-user-failures', user)));
+    if (Number(byAddress ?? 0) >= maxFailedLogins) return 'address';
+    if (Number(byUser ?? 0) >= maxFailedLogins) return 'user';
+    return undefined;
   }
 
-  /** Counts a failed login from this address (the window starts at the first failure). */
-  async recordFailedLogin(address: string): Promise<void> {
-    const key = this.key('login-failures', address);
+  /** Counts a failed login against the address and the user name (each window starts at its first failure). */
+  async recordFailedLogin(address: string, user: string): Promise<void> {
     await withStateStore(async () => {
-      const count = await this.redis.incr(key);
-      if (count === 1) await this.redis.pexpire(key, loginWindowMs);
+      for (const key of [this.key('login-failures', address), this.key('login-user-failures', user)]) {
+        const count = await this.redis.incr(key);
+        if (count === 1) await this.redis.pexpire(key, loginWindowMs);
+      }
     });
   }
 
-  /** Keys hash the id (or address), so Redis never holds a usable cookie value. */
-  private key(kind: 'session' | 'flash' | 'login-failures', id: string): string {
+  /** Keys hash the id (or address, or user name), so Redis never holds a usable cookie value. */
+  private key(kind: 'session' | 'flash' | 'login-failures' | 'login-user-failures', id: string): string {
     return `${this.prefix}dashboard-${kind}:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
   }
 }

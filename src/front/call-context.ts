@@ -35,6 +35,7 @@ export interface CallContext {
    * upstream's deadline; what the upstream sends about it (progress, logging, sampling …) reaches
    * the agent on this request's stream. Resolves with the result; an upstream JSON-RPC error is
    * thrown as UpstreamRpcError (relayed verbatim), a transport fault as an `upstream_*` AirlockError.
+   * `rawArguments` (canonical JSON) is sent verbatim as `params.arguments`.
    */
-  forward(upstream: UpstreamConnection, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  forward(upstream: UpstreamConnection, method: string, params: Record<string, unknown>, rawArguments?: string): Promise<Record<string, unknown>>;
 }

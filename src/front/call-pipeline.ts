@@ -1,7 +1,10 @@
 /**
  * The path of one `tools/call` through the gateway, in order:
- *   resolve the tool → policy (deny / constraint checks) → the upstream's inputSchema →
- *   rate limits (Redis, before anything is queued) → forward (allow) or hold for approval.
+ *   resolve the tool → one canonical form of the arguments (RFC 8785, prototype-free, nesting
+ *   bounded) → policy (deny / constraint checks) → the upstream's inputSchema → rate limits
+ *   (Redis, before anything is queued) → forward (allow) or hold for approval.
+ * Everything after the canonical step sees only the canonical copy: the policy judges it, its
+ * keyed hash binds an approval, the audit records it, and it is what the upstream receives.
  * Each step either passes the call on or ends it with an answer the agent can act on, and every
  * ending is audited. The pipeline also counts calls in flight so shutdown can wait for them.
  */
@@ -16,12 +19,12 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ConstraintViolation, Decision } from '../policy/types.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
-import { argumentsHash } from '../util/canonical.js';
+import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
 import { runHeldCall, type HeldCallOptions } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
-import { forwardToUpstream } from './release.js';
+import { forwardToUpstream, type CanonicalCall } from './release.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
 
 /** What the pipeline needs from the policy engine (adapted in gateway.ts). */
@@ -33,8 +36,18 @@ export interface PolicyPort {
   isVisible(agent: Agent, tool: string): boolean;
 }
 
+/** The keyed argument hash (ArgumentsHasher): `hmac-sha256:<hex>` of canonical argument bytes. */
+export interface ArgumentsHashPort {
+  hash(canonicalArgumentsJson: string): Promise<string>;
+}
+
 export interface CallPipelineDeps {
   pool: UpstreamPool;
+  hasher: ArgumentsHashPort;
+  /** Edge limits for arguments (config `arguments.maxDepth`). */
+  argumentLimits: CanonicalLimits;
+  /** A held call's stored arguments must fit in this many bytes (config `approvals.maxArgumentsBytes`). */
+  maxHeldArgumentsBytes: number;
   policy: PolicyPort;
   limiter: RateLimiter;
   approvals: ApprovalService;
@@ -87,11 +100,20 @@ export class CallPipeline {
     }
   }
 
-  private async run(ctx: CallContext, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  private async run(ctx: CallContext, name: string, rawArgs: Record<string, unknown>): Promise<CallToolResult> {
     const started = Date.now();
     const tool = this.resolve(name);
+    const canonical = canonicalArguments(rawArgs, this.deps.argumentLimits);
+    if (!canonical.ok) {
+      // Nothing about such arguments is stored but the reason: they cannot be hashed or shown safely.
+      const { violation } = canonical;
+      const who = { agent: ctx.agent.name, session: ctx.sessionId, upstream: tool.upstream.name, tool: tool.name };
+      await this.record({ ...who, type: 'invalid_arguments', reason: `${violation.path}: ${violation.problem}`, details: { violations: [violation] } });
+      return toolErrorResult(argumentsRejected(name, [violation], { rule: 'arguments' }));
+    }
+    const args = canonical.value;
     const decision = this.deps.policy.evaluate(ctx.agent, name, args);
-    const facts = callFacts(ctx, tool, args, decision);
+    const facts = callFacts(ctx, tool, args, decision, await this.deps.hasher.hash(canonical.json));
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       return toolErrorResult(
@@ -111,8 +133,13 @@ export class CallPipeline {
     }
     if (decision.kind === 'invalid_arguments') throw new Error('unreachable: violations were reported above');
 
-    const release = () => this.forward(ctx, tool, args);
+    const release = () => this.forward(ctx, tool, canonical);
     if (decision.kind === 'approve') {
+      const tooBig = this.heldSizeViolation(decision, canonical.json, facts.arguments);
+      if (tooBig) {
+        await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
+        return toolErrorResult(invalidArguments(name, decision, [tooBig]));
+      }
       const live = await this.deps.approvals.findLive(ctx.agent.name, name, facts.argumentsHash);
       // An identical retry attaches to its approval without counting against the limits again.
       const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
@@ -181,8 +208,25 @@ export class CallPipeline {
     }
   }
 
+  /**
+   * A held call is stored (job, record, audit) and shown to approvers in full, so its arguments
+   * (as shown: redacted) must fit `approvals.maxArgumentsBytes`; a bigger one is refused rather
+   * than approved by someone who could not read all of it.
+   */
+  private heldSizeViolation(decision: Decision, json: string, shown: unknown): ConstraintViolation | undefined {
+    const max = this.deps.maxHeldArgumentsBytes;
+    if (json.length <= max / 3) return undefined; // at most 3 UTF-8 bytes per UTF-16 unit: fits for sure
+    const bytes = Buffer.byteLength(decision.redact.length === 0 ? json : canonicalJson(shown), 'utf8');
+    if (bytes <= max) return undefined;
+    return {
+      path: '(arguments)',
+      rule: `approvals.maxArgumentsBytes ${max}`,
+      problem: `are ${bytes} bytes as JSON; a call that needs a person's approval must fit in ${max} bytes so the approver can read all of it. Split the work into smaller calls`,
+    };
+  }
+
   /** The release step, timed for the upstream-latency histogram. */
-  private async forward(ctx: CallContext, tool: ExposedTool, args: Record<string, unknown>): Promise<CallToolResult> {
+  private async forward(ctx: CallContext, tool: ExposedTool, args: CanonicalCall): Promise<CallToolResult> {
     const started = performance.now();
     let outcome = 'upstream_failure';
     try {
@@ -254,22 +298,26 @@ export class CallPipeline {
 }
 
 /** The audit fields every step shares: who, what, with which (redacted) arguments, under which rule. */
-function callFacts(ctx: CallContext, tool: ExposedTool, args: Record<string, unknown>, decision: Decision) {
+function callFacts(ctx: CallContext, tool: ExposedTool, args: JsonObject, decision: Decision, hash: string) {
   return {
     agent: ctx.agent.name,
     session: ctx.sessionId,
     upstream: tool.upstream.name,
     tool: tool.name,
     arguments: redactPaths(args, decision.redact.map(parsePath)),
-    argumentsHash: argumentsHash(args),
+    argumentsHash: hash,
     policyVersion: decision.policyVersion,
     rule: decision.rule.id,
   };
 }
 
 function invalidArguments(tool: string, decision: Decision, violations: ConstraintViolation[]): AirlockError {
+  return argumentsRejected(tool, violations, { rule: decision.rule.id });
+}
+
+function argumentsRejected(tool: string, violations: ConstraintViolation[], details: { rule: string }): AirlockError {
   const lines = violations.map((v) => `- ${v.path}: ${v.problem} (rule: ${v.rule})`).join('\n');
   return new AirlockError('invalid_arguments', `Arguments for ${tool} were rejected before anything ran:\n${lines}\nFix these arguments and call again.`, {
-    details: { rule: decision.rule.id, violations },
+    details: { ...details, violations },
   });
 }

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AirlockError } from '../errors.js';
+import type { SessionLimits } from '../identity/session-limits.js';
 import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
 import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
@@ -17,24 +18,18 @@ import { supportedProtocolVersions, validTraceparent, type RelayMethods } from '
 import { type SessionRelay } from './session-relay.js';
 import { jsonRpcErrorBody } from './wire.js';
 
-export interface SessionAdmission {
-  /** Undefined when the agent may open another session, else the refusal naming the limit. */
-  tryOpen(agent: string): AirlockError | undefined;
-  closed(agent: string): void;
-}
-
 export interface HttpFrontDeps {
   authenticator: Authenticator;
   methods: RelayMethods;
   createRelay(agent: Agent, sessionId: string): SessionRelay;
   /** Returns why a request's Host/Origin must be refused, or undefined. */
   hostGuard(host: string | undefined, origin: string | undefined): string | undefined;
-  /** Session caps (per agent, in total); none when undefined. */
-  admission?: SessionAdmission;
   log: Logger;
   /** As configured, e.g. "4mb" (said in the refusal). */
   bodyLimit: string;
   sessionIdleTimeoutMs: number;
+  /** Caps on open sessions per agent and in total; a refused `initialize` names the limit. */
+  sessionLimits?: SessionLimits;
 }
 
 interface Session {
@@ -202,9 +197,10 @@ export class HttpFront {
   }
 
   private async initialize(res: ServerResponse, agent: Agent, message: JsonRpcMessage & { id: JsonRpcId }): Promise<void> {
-    const refused = this.deps.admission?.tryOpen(agent.name);
-    if (refused) {
-      this.refuse(res, refused, message.id);
+    const admission = this.deps.sessionLimits?.tryOpen(agent.name) ?? { ok: true };
+    if (!admission.ok) {
+      this.deps.log.warn({ agent: agent.name, limit: admission.error.details['limit'] }, 'MCP session refused: session limit reached');
+      this.refuse(res, admission.error, message.id);
       return;
     }
     const id = randomUUID();
@@ -213,12 +209,12 @@ export class HttpFront {
     try {
       answer = await this.deps.methods.initialize(relay, message as Parameters<RelayMethods['initialize']>[1]); // a request, checked by isRequest above
     } catch (error) {
-      this.deps.admission?.closed(agent.name);
+      this.deps.sessionLimits?.closed(agent.name);
       await relay.close();
       throw error;
     }
     if ('error' in answer || res.destroyed) {
-      this.deps.admission?.closed(agent.name);
+      this.deps.sessionLimits?.closed(agent.name);
       await relay.close();
       if (!res.destroyed) new HttpRequestChannel(res, undefined, false).end(answer);
       return;
@@ -282,7 +278,7 @@ export class HttpFront {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);
-    this.deps.admission?.closed(session.relay.agent.name);
+    this.deps.sessionLimits?.closed(session.relay.agent.name);
     session.stream?.close();
     await session.relay.close(reason);
   }

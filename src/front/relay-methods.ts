@@ -191,7 +191,7 @@ export class RelayMethods {
         if (progressToken === undefined || signal.aborted) return;
         channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, ...update } });
       },
-      forward: (upstream, method, forwarded) => relay.forward(upstream, method, forwarded, { signal, channel }),
+      forward: (upstream, method, forwarded, rawArguments) => relay.forward(upstream, method, forwarded, { signal, channel, rawArguments }),
     };
   }
 

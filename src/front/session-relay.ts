@@ -139,7 +139,7 @@ export class SessionRelay {
     upstream: UpstreamConnection,
     method: string,
     params: Record<string, unknown> | undefined,
-    options: { signal: AbortSignal; channel: RequestChannel | undefined; timeoutMs?: number },
+    options: { signal: AbortSignal; channel: RequestChannel | undefined; timeoutMs?: number; rawArguments?: string | undefined },
   ): Promise<Record<string, unknown>> {
     for (let attempt = 0; ; attempt += 1) {
       const session = await this.sessionFor(upstream);
@@ -148,6 +148,7 @@ export class SessionRelay {
           signal: options.signal,
           timeoutMs: options.timeoutMs ?? upstream.spec.callTimeout,
           onRelated: (message) => this.fromUpstream(session, message, options.channel),
+          rawArguments: options.rawArguments,
         });
         if (isErrorResponse(response)) throw new UpstreamRpcError(response.error);
         return response.result;

@@ -54,7 +54,8 @@ export class TaskMethods {
           await this.store.updateTaskStatus(created.taskId, 'working', update.message, relay.sessionId).catch(() => undefined);
       },
       // The task outlives the request that created it: nothing streams back on that request.
-      forward: (upstream, method, params) => relay.forward(upstream, method, params, { signal: controller.signal, channel: undefined }),
+      forward: (upstream, method, params, rawArguments) =>
+        relay.forward(upstream, method, params, { signal: controller.signal, channel: undefined, rawArguments }),
     };
     void this.pipeline
       .callTool(background, name, args)

@@ -101,6 +101,19 @@ export function errorResponse(id: JsonRpcId | null, error: JsonRpcErrorObject): 
   return { jsonrpc: '2.0', id, error };
 }
 
+/**
+ * The wire text of a request. With `rawArguments`, `params.arguments` is written as exactly those
+ * bytes (a call's canonical RFC 8785 form), not re-serialised: what runs is what was judged.
+ */
+export function encodeRequest(id: JsonRpcId, method: string, params: Record<string, unknown> | undefined, rawArguments?: string): string {
+  if (rawArguments === undefined) return JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+  const rest: Record<string, unknown> = { ...params };
+  delete rest['arguments'];
+  const restJson = JSON.stringify(rest);
+  const paramsJson = restJson === '{}' ? `{"arguments":${rawArguments}}` : `{"arguments":${rawArguments},${restJson.slice(1)}`;
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"method":${JSON.stringify(method)},"params":${paramsJson}}`;
+}
+
 /** Standard JSON-RPC and MCP error codes the relay itself uses. */
 export const RpcCode = {
   ParseError: -32700,

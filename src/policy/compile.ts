@@ -10,7 +10,8 @@ import { mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './ap
 import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
-import { namedWindows, type LimitSpecInput, type PolicyFile, type RuleSpec, type ToolEntry } from './schema.js';
+import { backtrackingWarnings } from './regex-lint.js';
+import { namedWindows, type ConditionSpec, type LimitSpecInput, type PolicyFile, type RuleSpec, type ToolEntry } from './schema.js';
 import type { Action, ApprovalSettings, LimitSpec, RuleRef } from './types.js';
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; problems: LoadProblem[] };
@@ -112,14 +113,29 @@ function compileRule(
     id,
     agent: rule.agent === undefined ? undefined : compileOperators(rule.agent, false),
     when: compileConditions(rule.when, isRedacted),
-    outcome: outcome(ctx, rule.action, ref, reason, layers, rule.approval === undefined ? inherited : settingsOf(layers, [ctx.policy.redact, entry.redact])),
+    outcome: outcome(
+      ctx,
+      rule.action,
+      ref,
+      reason,
+      layers,
+      rule.approval === undefined ? inherited : { approval: mergeApproval(layers), redact: inherited.redact },
+    ),
   };
 }
 
 function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntry {
   const path: PropertyKey[] = ['tools', key];
   const id = refId(path);
-  const redactAll = [...(ctx.policy.redact ?? []), ...(entry.redact ?? []), ...(ctx.policy.approval?.redact ?? []), ...(entry.approval?.redact ?? [])];
+  // Every redact list the entry mentions applies to every outcome of it — a path redacted only
+  // under one rule's approval settings is still masked when another rule (or none) decides.
+  const redactAll = redactOf([
+    ctx.policy.redact,
+    entry.redact,
+    ctx.policy.approval?.redact,
+    entry.approval?.redact,
+    ...entry.rules.map((rule) => rule.approval?.redact),
+  ]);
   const isRedacted = redactionTest(redactAll);
   const seen = new Set<string>();
   const limits = frozen(entry.limits.map((limit, i) => compileLimit(ctx, limit, [...path, 'limits', i], seen)));
@@ -127,7 +143,7 @@ function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntr
     { spec: ctx.policy.approval, path: ['approval'] },
     { spec: entry.approval, path: [...path, 'approval'] },
   ];
-  const settings = settingsOf(layers, [ctx.policy.redact, entry.redact]);
+  const settings: Settings = { approval: mergeApproval(layers), redact: redactAll };
   const rules = entry.rules.map((rule, i) => compileRule(ctx, entry, path, rule, i, settings, isRedacted));
   const action = entry.action ?? 'allow';
   const fallback = outcome(ctx, action, { id, entry: key }, entry.reason ?? defaultReason(action, id), layers, settings);
@@ -148,6 +164,7 @@ function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntr
     description: entry.description,
     constraints,
     rules,
+    lengthChecked: frozen([...constraints, ...rules.flatMap((rule) => rule.when)].filter((condition) => condition.maxLength !== undefined)),
     fallback,
     limits,
     onStateError: entry.on_state_error ?? ctx.policy.on_state_error,
@@ -191,6 +208,30 @@ export function compilePolicy(policy: PolicyFile, raw: unknown, file: string | u
       defaultTrace: frozen(['no tools entry matches the tool; the default applies', defaultOutcome.traceLine]),
       entries,
       index: new NameIndex(entries.map((entry) => [entry.key, entry] as const)),
+      warnings: frozen(regexWarnings(policy, file)),
     },
   };
+}
+
+/** `policy check` warnings: every regex and not_regex that would backtrack in a backtracking engine, at its JSON path. */
+function regexWarnings(policy: PolicyFile, file: string | undefined): LoadProblem[] {
+  const out: LoadProblem[] = [];
+  const check = (spec: ConditionSpec, path: readonly PropertyKey[]) => {
+    for (const key of ['regex', 'not_regex'] as const) {
+      const pattern = spec[key];
+      if (pattern === undefined) continue;
+      for (const warning of backtrackingWarnings(pattern, spec.flags)) {
+        const message = `${warning}; a backtracking engine would take time growing with the square of the input or worse. Airlock runs it in linear time, but consider rewriting it.`;
+        out.push(file === undefined ? { path: jsonPath([...path, key]), message } : { file, path: jsonPath([...path, key]), message });
+      }
+    }
+  };
+  for (const [key, entry] of Object.entries(policy.tools)) {
+    for (const [argPath, spec] of Object.entries(entry.constraints ?? {})) check(spec, ['tools', key, 'constraints', argPath]);
+    entry.rules.forEach((rule, i) => {
+      if (rule.agent) check(rule.agent, ['tools', key, 'rules', i, 'agent']);
+      for (const [argPath, spec] of Object.entries(rule.when ?? {})) check(spec, ['tools', key, 'rules', i, 'when', argPath]);
+    });
+  }
+  return out;
 }

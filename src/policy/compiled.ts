@@ -4,6 +4,7 @@
  * lists, limits, reasons, trace lines), so evaluation only matches and copies references.
  * The arrays are frozen: decisions share them, and nothing downstream may change a policy.
  */
+import type { LoadProblem } from '../errors.js';
 import type { CompiledCondition, CompiledOperator } from './constraints.js';
 import type { NameIndex } from './glob.js';
 import type { Action, ApprovalSettings, LimitSpec, RuleRef, StateErrorMode } from './types.js';
@@ -39,6 +40,8 @@ export interface CompiledEntry {
   readonly description: string | undefined;
   readonly constraints: readonly CompiledCondition[];
   readonly rules: readonly CompiledRule[];
+  /** Constraints and rule conditions with a max_length (regex, not_regex, normalize): checked first. */
+  readonly lengthChecked: readonly CompiledCondition[];
   /** The entry's own action, when no rule matches. */
   readonly fallback: Outcome;
   readonly limits: LimitSpec[];
@@ -67,6 +70,8 @@ export interface CompiledPolicy {
   /** Entries in file order (for info and the dashboard). */
   readonly entries: readonly CompiledEntry[];
   readonly index: NameIndex<CompiledEntry>;
+  /** Not problems: patterns that would backtrack in a backtracking engine (`policy check` prints them). */
+  readonly warnings: readonly LoadProblem[];
 }
 
 /**

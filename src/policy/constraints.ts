@@ -5,14 +5,20 @@
  *
  * Comparison semantics, chosen so a deny-list cannot be side-stepped by re-typing a value:
  * numbers and numeric strings ("101", "0101") compare as numbers, because upstreams such as
- * Databricks accept either; nothing else is coerced (strings are case-sensitive — use a regex
- * with flag "i"). Objects and arrays compare by canonical JSON. A missing value fails every
- * operator except `ne`, `not_in` and `exists: false`.
+ * Databricks accept either; nothing else is coerced. Strings compare exactly unless the
+ * condition says `normalize` (nfkc, lower, trim — applied to values and operands alike, so
+ * `{"eq": "prod", "normalize": ["lower", "trim"]}` also holds for "PROD" and "prod ").
+ * Objects and arrays compare by canonical JSON. A missing value fails every operator except
+ * `ne`, `not_in` and `exists: false`.
+ *
+ * Regexes run in the linear-time engine (regex.ts), and on at most `max_length` characters:
+ * evaluate() rejects a longer value before any rule runs (see `overLength`).
  */
 import type { ConstraintViolation } from './types.js';
-import type { ConditionSpec } from './schema.js';
+import { defaultMaxLength, type ConditionSpec } from './schema.js';
 import { canonicalJson } from '../util/canonical.js';
 import { getPath, parsePath, type PathSegments } from '../util/paths.js';
+import { compileRegex, type LinearRegex } from './regex.js';
 
 /** One operator of a condition. `value` is undefined when the path is missing. */
 export interface CompiledOperator {
@@ -27,6 +33,8 @@ export interface CompiledCondition {
   readonly path: string;
   readonly segments: PathSegments;
   readonly operators: readonly CompiledOperator[];
+  /** Longest string this condition examines (it has a regex, not_regex or normalize); else undefined. */
+  readonly maxLength: number | undefined;
 }
 
 const numericString = /^-?\d+(\.\d+)?$/;
@@ -36,6 +44,26 @@ function asNumber(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
   if (typeof value === 'string' && numericString.test(value)) return Number(value);
   return undefined;
+}
+
+type Prepare = (value: unknown) => unknown;
+const asIs: Prepare = (value) => value;
+
+/** The condition's `normalize` as one function over values (non-strings pass through). */
+function normalizer(spec: ConditionSpec): Prepare {
+  const steps = spec.normalize;
+  if (steps === undefined) return asIs;
+  const nfkc = steps.includes('nfkc');
+  const lower = steps.includes('lower');
+  const trim = steps.includes('trim');
+  return (value) => {
+    if (typeof value !== 'string') return value;
+    let text = value;
+    if (nfkc) text = text.normalize('NFKC');
+    if (lower) text = text.toLowerCase();
+    if (trim) text = text.trim();
+    return text;
+  };
 }
 
 /** A set of JSON values with the comparison semantics above: one lookup per test. */
@@ -91,10 +119,27 @@ const numericTests: Record<NumericOp, (a: number, b: number) => boolean> = {
 };
 const numericWords: Record<NumericOp, string> = { lt: 'below', lte: 'at most', gt: 'above', gte: 'at least' };
 
+/** A condition's regex or not_regex, compiled; the schema has already refused patterns that do not compile. */
+function linearRegex(pattern: string, flags: string | undefined): LinearRegex {
+  const compiled = compileRegex(pattern, flags ?? '');
+  if (!compiled.ok) throw new Error(`unreachable: the schema accepted a pattern the engine refuses: ${compiled.message}`);
+  return compiled.regex;
+}
+
+/** The longest string a condition examines, when it examines strings by regex or normalisation. */
+export function maxLengthOf(spec: ConditionSpec): number | undefined {
+  const examines = spec.regex !== undefined || spec.not_regex !== undefined || spec.normalize !== undefined;
+  return examines ? (spec.max_length ?? defaultMaxLength) : undefined;
+}
+
 /** Compiles every operator of one condition; `hideValue` keeps values out of problem texts. */
 export function compileOperators(spec: ConditionSpec, hideValue: boolean): CompiledOperator[] {
   const out: CompiledOperator[] = [];
   const say = (value: unknown, why = '') => describe(value, hideValue, why);
+  const prepare = normalizer(spec);
+  const normalized = spec.normalize === undefined ? '' : ` (normalize ${spec.normalize.join(',')})`;
+  const maxLength = maxLengthOf(spec) ?? Infinity;
+  const fits = (v: unknown): v is string => typeof v === 'string' && v.length <= maxLength;
   if (spec.exists !== undefined) {
     const want = spec.exists;
     out.push(
@@ -105,42 +150,58 @@ export function compileOperators(spec: ConditionSpec, hideValue: boolean): Compi
       ),
     );
   }
+  // With normalize, a string over max_length is never examined (evaluate() has rejected it already).
+  const membership = (operands: readonly unknown[]) => {
+    const matches = valueSet(operands.map(prepare));
+    if (prepare === asIs) return matches;
+    return (v: unknown) => (typeof v === 'string' && !fits(v) ? false : matches(prepare(v)));
+  };
   if (spec.eq !== undefined) {
-    const matches = valueSet([spec.eq]);
-    out.push(operator(`eq ${JSON.stringify(spec.eq)}`, matches, (v) => say(v)));
+    const matches = membership([spec.eq]);
+    out.push(operator(`eq ${JSON.stringify(spec.eq)}${normalized}`, matches, (v) => say(v)));
   }
   if (spec.ne !== undefined) {
-    const matches = valueSet([spec.ne]);
+    const matches = membership([spec.ne]);
     out.push(
       operator(
-        `ne ${JSON.stringify(spec.ne)}`,
+        `ne ${JSON.stringify(spec.ne)}${normalized}`,
         (v) => !matches(v),
         (v) => say(v),
       ),
     );
   }
   if (spec.in !== undefined) {
-    const matches = valueSet(spec.in);
-    out.push(operator(`in ${JSON.stringify(spec.in)}`, matches, (v) => say(v)));
+    const matches = membership(spec.in);
+    out.push(operator(`in ${JSON.stringify(spec.in)}${normalized}`, matches, (v) => say(v)));
   }
   if (spec.not_in !== undefined) {
-    const matches = valueSet(spec.not_in);
+    const matches = membership(spec.not_in);
     out.push(
       operator(
-        `not_in ${JSON.stringify(spec.not_in)}`,
+        `not_in ${JSON.stringify(spec.not_in)}${normalized}`,
         (v) => !matches(v),
         (v) => say(v),
       ),
     );
   }
+  const notString = (v: unknown) => say(v, v === undefined ? '' : ` (${typeName(v)}, not a string)`);
   if (spec.regex !== undefined) {
-    // Flags never include g or y (the schema refuses them), so test() keeps no state between calls.
-    const pattern = new RegExp(spec.regex, spec.flags ?? '');
+    const pattern = linearRegex(spec.regex, spec.flags);
     out.push(
       operator(
-        `regex ${String(pattern)}`,
-        (v) => typeof v === 'string' && pattern.test(v),
-        (v) => (typeof v === 'string' ? `${say(v)}, which does not match` : say(v, v === undefined ? '' : ` (${typeName(v)}, not a string)`)),
+        `regex /${spec.regex}/${spec.flags ?? ''}${normalized}`,
+        (v) => fits(v) && pattern.test(prepare(v) as string), // prepare keeps a string a string
+        (v) => (typeof v === 'string' ? `${say(v)}, which does not match` : notString(v)),
+      ),
+    );
+  }
+  if (spec.not_regex !== undefined) {
+    const pattern = linearRegex(spec.not_regex, spec.flags);
+    out.push(
+      operator(
+        `not_regex /${spec.not_regex}/${spec.flags ?? ''}${normalized}`,
+        (v) => fits(v) && !pattern.test(prepare(v) as string), // prepare keeps a string a string
+        (v) => (typeof v === 'string' ? `${say(v)}, which matches` : notString(v)),
       ),
     );
   }
@@ -168,7 +229,34 @@ export function compileOperators(spec: ConditionSpec, hideValue: boolean): Compi
 /** Compiles `{path: condition}` for constraints or rule `when`. */
 export function compileConditions(specs: Readonly<Record<string, ConditionSpec>> | undefined, isRedacted: (path: string) => boolean): CompiledCondition[] {
   if (specs === undefined) return [];
-  return Object.entries(specs).map(([path, spec]) => ({ path, segments: parsePath(path), operators: compileOperators(spec, isRedacted(path)) }));
+  return Object.entries(specs).map(([path, spec]) => ({
+    path,
+    segments: parsePath(path),
+    operators: compileOperators(spec, isRedacted(path)),
+    maxLength: maxLengthOf(spec),
+  }));
+}
+
+/**
+ * Strings longer than the conditions that examine them allow, one violation per path. A value
+ * a regex cannot look at is neither "matches" nor "does not match", so it is refused outright,
+ * whether the regex sits in a constraint or in a rule (fail closed: an allow rule must not let
+ * it through, and a deny rule must not miss it).
+ */
+export function overLength(conditions: readonly CompiledCondition[], args: unknown): ConstraintViolation[] {
+  const violations: ConstraintViolation[] = [];
+  for (const condition of conditions) {
+    if (condition.maxLength === undefined) continue;
+    const value = getPath(args, condition.segments);
+    if (typeof value !== 'string' || value.length <= condition.maxLength) continue;
+    if (violations.some((v) => v.path === condition.path)) continue;
+    violations.push({
+      path: condition.path,
+      rule: `max_length ${condition.maxLength}`,
+      problem: `is a string of ${value.length} characters, longer than the ${condition.maxLength} this policy examines; send a shorter value (or ask an operator to raise max_length)`,
+    });
+  }
+  return violations;
 }
 
 /** Whether every operator holds for one value. */

@@ -120,6 +120,7 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
       if (!result.ok) continue;
       this.slots.set(file, { policy: result.policy, loadedAtMs: this.now() });
       this.options.log.info({ file, version: result.policy.version }, 'policy loaded');
+      this.warn(result.policy);
       this.notify(() => this.options.onLoaded?.({ file, version: result.policy.version, previousVersion: undefined, trigger: 'start' }));
     }
     if (this.options.defaultFile === undefined) {
@@ -209,10 +210,16 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
     if (current?.policy.version === version) return { file, status: 'unchanged', version, problems: [] };
     this.slots.set(file, { policy: result.policy, loadedAtMs: this.now() });
     this.options.log.info({ file, version, previousVersion: current?.policy.version, trigger }, 'policy loaded');
+    this.warn(result.policy);
     const event: PolicyLoadedEvent = { file, version, previousVersion: current?.policy.version, trigger };
     this.notify(() => this.options.onLoaded?.(event));
     this.notify(() => this.emit('changed', event));
     return { file, status: 'loaded', version, problems: [] };
+  }
+
+  /** Logs a loaded policy's warnings (patterns that would backtrack elsewhere); they never stop a load. */
+  private warn(policy: CompiledPolicy): void {
+    for (const w of policy.warnings) this.options.log.warn({ file: w.file, path: w.path, warning: w.message }, 'policy warning');
   }
 
   /** Runs a listener; its failure (say, an audit write) is logged and never undoes a swap. */

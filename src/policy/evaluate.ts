@@ -5,12 +5,13 @@
  * or hold.
  *
  * Order: find the entry (exact name, else the most specific glob, else the default) → an entry
- * that can only deny denies → constraints (a violating call is rejected before anything else) →
- * rules, first match wins → the entry's own action.
+ * that can only deny denies → strings longer than a regex or normalize may examine are rejected
+ * → constraints (a violating call is rejected before anything else) → rules, first match wins →
+ * the entry's own action.
  */
 import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
-import { checkConstraints, conditionsHold, operatorsHold } from './constraints.js';
-import type { Decision, LimitSpec, StateErrorMode } from './types.js';
+import { checkConstraints, conditionsHold, operatorsHold, overLength } from './constraints.js';
+import type { ConstraintViolation, Decision, LimitSpec, StateErrorMode } from './types.js';
 
 const noLimits: LimitSpec[] = [];
 Object.freeze(noLimits);
@@ -39,24 +40,32 @@ function select(entry: CompiledEntry, agent: string, args: Record<string, unknow
   return rules.length;
 }
 
+function invalid(policy: CompiledPolicy, entry: CompiledEntry, violations: ConstraintViolation[], ruleId: string, traceLine: string): Decision {
+  return {
+    kind: 'invalid_arguments',
+    violations,
+    rule: { id: ruleId, entry: entry.key },
+    trace: [entry.matchLine, traceLine],
+    policyVersion: policy.version,
+    redact: entry.fallback.redact,
+    onStateError: entry.onStateError,
+  };
+}
+
 /** Decides one call. Never throws for any arguments. */
 export function evaluate(policy: CompiledPolicy, agent: string, tool: string, args: Record<string, unknown>): Decision {
   const entry = policy.index.lookup(tool);
   if (entry === undefined) return decide(policy, policy.defaultOutcome, noLimits, policy.onStateError, policy.defaultTrace);
   if (entry.alwaysDenied) return decide(policy, entry.fallback, noLimits, entry.onStateError, entry.deniedTrace);
+  if (entry.lengthChecked.length > 0) {
+    const tooLong = overLength(entry.lengthChecked, args);
+    if (tooLong.length > 0)
+      return invalid(policy, entry, tooLong, `${entry.id}.max_length`, `max_length: ${tooLong.length} value(s) too long to examine → invalid_arguments`);
+  }
   if (entry.constraints.length > 0) {
     const violations = checkConstraints(entry.constraints, args);
-    if (violations.length > 0) {
-      return {
-        kind: 'invalid_arguments',
-        violations,
-        rule: { id: `${entry.id}.constraints`, entry: entry.key },
-        trace: [entry.matchLine, `constraints: ${violations.length} violated → invalid_arguments`],
-        policyVersion: policy.version,
-        redact: entry.fallback.redact,
-        onStateError: entry.onStateError,
-      };
-    }
+    if (violations.length > 0)
+      return invalid(policy, entry, violations, `${entry.id}.constraints`, `constraints: ${violations.length} violated → invalid_arguments`);
   }
   const chosen = select(entry, agent, args);
   const outcome = entry.rules[chosen]?.outcome ?? entry.fallback;

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { durationHelp, parseDurationMs } from '../util/duration.js';
+import { compileRegex } from './regex.js';
 
 export const actions = ['allow', 'deny', 'approve'] as const;
 export const namedWindows = { second: 1, minute: 60, hour: 3_600, day: 86_400 } as const;
@@ -27,13 +28,22 @@ const ReasonSchema = z.string().trim().min(1, 'a reason must not be empty').max(
 const JsonValue = z.json();
 const validFlags = /^(?!.*(.).*\1)[imsu]*$/;
 
-/** Regex flags that keep `test()` stateless: never `g` or `y` (they make a RegExp remember lastIndex). */
+/** Regex flags in JavaScript spelling (`g` and `y`, which make a JavaScript RegExp stateful, mean nothing here). */
 const regexFlags = z
   .string()
   .regex(validFlags, 'flags are any of "i", "m", "s", "u", each at most once ("g" and "y" are not allowed)')
-  .describe('JavaScript RegExp flags for "regex": i (ignore case), m, s, u.');
+  .describe(
+    'Flags for "regex" and "not_regex": i (ignore case), m (^ and $ at line ends), s (. matches newlines), u (accepted; matching is always by code point).',
+  );
 
-const operatorKeys = ['eq', 'ne', 'in', 'not_in', 'regex', 'lt', 'lte', 'gt', 'gte', 'exists'] as const;
+/** Normalisations of string values before comparing, applied in this order whatever order they are listed in. */
+export const normalizations = ['nfkc', 'lower', 'trim'] as const;
+
+/** Longest string a condition with regex, not_regex or normalize checks, unless it sets max_length. */
+export const defaultMaxLength = 65_536;
+
+const operatorKeys = ['eq', 'ne', 'in', 'not_in', 'regex', 'not_regex', 'lt', 'lte', 'gt', 'gte', 'exists'] as const;
+const patternText = z.string().max(10_000, 'keep a pattern under 10000 characters');
 const finite = z.number().refine(Number.isFinite, 'expected a finite number');
 
 /** One condition: every operator given must hold. Numbers and numeric strings compare as numbers. */
@@ -43,8 +53,26 @@ export const ConditionSchema = z
     ne: JsonValue.optional().describe('Not equal to this JSON value (a missing value is not equal).'),
     in: z.array(JsonValue).min(1, '"in" needs at least one value').optional().describe('One of these values.'),
     not_in: z.array(JsonValue).min(1, '"not_in" needs at least one value').optional().describe('None of these values (a missing value passes).'),
-    regex: z.string().optional().describe('A JavaScript regular expression the string value must match (unanchored unless you write ^ and $).'),
+    regex: patternText.optional().describe('A regular expression (RE2 syntax, linear time) the string value must match somewhere (anchor with ^ and $).'),
+    not_regex: patternText.optional().describe('A regular expression (RE2 syntax) the string value must NOT match anywhere; a non-string value fails.'),
     flags: regexFlags.optional(),
+    normalize: z
+      .array(z.enum(normalizations))
+      .min(1, '"normalize" needs at least one of "nfkc", "lower", "trim"')
+      .refine((list) => new Set(list).size === list.length, 'list each normalisation once')
+      .optional()
+      .describe(
+        'Normalise string values (and string operands) before eq, ne, in, not_in, regex and not_regex: nfkc (Unicode NFKC), lower (lower case), trim (surrounding white space), in that order.',
+      ),
+    max_length: z
+      .number()
+      .int()
+      .min(1)
+      .max(16_777_216)
+      .optional()
+      .describe(
+        `Longest string (in UTF-16 code units) checked with regex, not_regex or normalize (default ${defaultMaxLength}); a longer value is rejected as invalid_arguments.`,
+      ),
     lt: finite.optional().describe('A number (or numeric string) below this.'),
     lte: finite.optional().describe('A number (or numeric string) at most this.'),
     gt: finite.optional().describe('A number (or numeric string) above this.'),
@@ -55,16 +83,18 @@ export const ConditionSchema = z
     if (!operatorKeys.some((key) => condition[key] !== undefined)) {
       ctx.addIssue({ code: 'custom', message: `a condition needs at least one operator: ${operatorKeys.join(', ')}` });
     }
-    if (condition.flags !== undefined && condition.regex === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['flags'], message: '"flags" only applies together with "regex"' });
+    if (condition.flags !== undefined && condition.regex === undefined && condition.not_regex === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['flags'], message: '"flags" only applies together with "regex" or "not_regex"' });
     }
-    if (condition.regex !== undefined) {
-      try {
-        // Bad flags are reported on their own; compile the pattern alone so one mistake is one problem.
-        new RegExp(condition.regex, validFlags.test(condition.flags ?? '') ? condition.flags : '');
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path: ['regex'], message: error instanceof Error ? error.message : String(error) });
-      }
+    if (condition.max_length !== undefined && condition.regex === undefined && condition.not_regex === undefined && condition.normalize === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['max_length'], message: '"max_length" only applies together with "regex", "not_regex" or "normalize"' });
+    }
+    for (const key of ['regex', 'not_regex'] as const) {
+      const pattern = condition[key];
+      if (pattern === undefined) continue;
+      // Bad flags are reported on their own; compile the pattern alone so one mistake is one problem.
+      const compiled = compileRegex(pattern, validFlags.test(condition.flags ?? '') ? condition.flags : '');
+      if (!compiled.ok) ctx.addIssue({ code: 'custom', path: [key], message: compiled.message });
     }
   })
   .describe('Operators on one value; several operators in one object must all hold.');

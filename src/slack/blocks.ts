@@ -8,7 +8,7 @@
 import type { types } from '@slack/bolt';
 import type { ApprovalView } from '../approvals/approval-view.js';
 import { formatDurationMs } from '../util/duration.js';
-import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, listOf, slackDate, slackLimits, who } from './mrkdwn.js';
+import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, listOf, plainText, slackDate, slackLimits, who } from './mrkdwn.js';
 
 export type KnownBlock = types.KnownBlock;
 
@@ -48,7 +48,11 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const blocks: KnownBlock[] = [
     {
       type: 'header',
-      text: { type: 'plain_text', text: cut(`${statusHeading[view.status]}: ${view.tool} on ${upstream}`, slackLimits.headerText), emoji: true },
+      text: {
+        type: 'plain_text',
+        text: cut(`${statusHeading[view.status]}: ${plainText(view.tool)} on ${plainText(upstream)}`, slackLimits.headerText),
+        emoji: true,
+      },
     },
     { type: 'section', fields: summaryFields(view) },
   ];
@@ -67,7 +71,10 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
       },
     ],
   });
-  const text = cut(`${statusHeading[view.status]}: ${view.tool} on ${upstream} for ${view.agent} (${view.id})`, slackLimits.fallbackText);
+  const text = cut(
+    `${statusHeading[view.status]}: ${inlineCode(view.tool)} on ${escapeMrkdwn(upstream)} for ${escapeMrkdwn(view.agent)} (${view.id})`,
+    slackLimits.fallbackText,
+  );
   return { text, blocks: blocks.slice(0, slackLimits.blocks) };
 }
 
@@ -156,7 +163,7 @@ function decisionButtons(view: ApprovalView): KnownBlock {
           title: { type: 'plain_text', text: 'Approve this call?' },
           text: {
             type: 'mrkdwn',
-            text: cut(`Airlock will release \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* to ${escapeMrkdwn(view.upstream)}.`, 300),
+            text: cut(`Airlock will release ${inlineCode(view.tool)} for *${escapeMrkdwn(view.agent)}* to ${escapeMrkdwn(view.upstream)}.`, 300),
           },
           confirm: { type: 'plain_text', text: 'Approve' },
           deny: { type: 'plain_text', text: 'Cancel' },
@@ -180,7 +187,7 @@ export function denyModal(view: ApprovalView, context: DenyModalContext): types.
     type: 'modal',
     callback_id: slackIds.denyModal,
     private_metadata: JSON.stringify(context).slice(0, slackLimits.privateMetadata),
-    title: { type: 'plain_text', text: cut(`Deny ${view.tool}`, slackLimits.modalTitle) },
+    title: { type: 'plain_text', text: cut(`Deny ${plainText(view.tool)}`, slackLimits.modalTitle) },
     submit: { type: 'plain_text', text: 'Deny' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
@@ -189,7 +196,7 @@ export function denyModal(view: ApprovalView, context: DenyModalContext): types.
         text: {
           type: 'mrkdwn',
           text: cut(
-            `Deny \`${view.tool}\` for *${escapeMrkdwn(view.agent)}* (\`${view.id}\`)? The agent receives your reason word for word.`,
+            `Deny ${inlineCode(view.tool)} for *${escapeMrkdwn(view.agent)}* (\`${view.id}\`)? The agent receives your reason word for word.`,
             slackLimits.sectionText,
           ),
         },
@@ -217,12 +224,16 @@ const outcomeWords: Record<string, string> = {
   upstream_failure: '❌ The upstream failed',
 };
 
-/** The thread reply telling approvers how the released call went. */
+/**
+ * The thread reply telling approvers how the released call went. The summary is the upstream's
+ * own text (a run id, or an error that may echo the agent's input), so it goes in a code block:
+ * no live formatting, no links, invisible characters shown.
+ */
 export function outcomeReply(view: ApprovalView): SlackMessage | undefined {
   const execution = view.execution;
   if (!execution) return undefined;
   const headline = `${outcomeWords[execution.outcome] ?? execution.outcome} in ${formatDurationMs(execution.durationMs)}`;
-  const summary = execution.summary ? `: ${escapeMrkdwn(cut(execution.summary, 2_500))}` : '';
+  const summary = execution.summary ? `\n${codeBlock(execution.summary, 2_500).text}` : '';
   const text = cut(`${headline}${summary}`, slackLimits.sectionText);
-  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text, verbatim: true } }] };
 }

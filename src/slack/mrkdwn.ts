@@ -1,9 +1,12 @@
 /**
  * Text for Slack's mrkdwn, kept inside Slack's limits. Everything a user, an agent or an upstream
  * wrote (agent names, arguments, reasons) is escaped here, so it can never turn into a mention, a
- * link or a broken code block; and every piece of text is cut to fit, so a message is never
- * refused by the Slack API for its size.
+ * link or a broken code block; anything an agent or an upstream wrote goes into code (inline or a
+ * block), where Slack applies no formatting and makes no links; invisible and bidi characters
+ * are shown as `\u202E`-style escapes; and every piece of text is cut to fit, so a message is
+ * never refused by the Slack API for its size.
  */
+import { showInvisible } from '../util/visible-text.js';
 
 /** Slack's documented Block Kit limits (characters, counts). */
 export const slackLimits = {
@@ -21,9 +24,19 @@ export const slackLimits = {
   fallbackText: 3_000,
 } as const;
 
-/** Escapes the three characters Slack treats as control characters in mrkdwn. */
+/** Escapes the three characters Slack treats as control characters in mrkdwn, and shows invisible characters. */
 export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return showInvisible(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Plain text (headers, buttons) for Slack: invisible and bidi characters shown as escapes. */
+export function plainText(text: string): string {
+  return showInvisible(text);
+}
+
+/** `` `text` `` with its content escaped and its backticks replaced, so it stays one inline code span. */
+export function inlineCode(text: string): string {
+  return `\`${escapeMrkdwn(text.replace(/\n/g, ' ')).replace(/`/g, 'ˋ')}\``;
 }
 
 /** Cuts plain text to `max` characters, ending with "…" when it was cut. */

@@ -4,7 +4,7 @@
  * that took effect gets no ephemeral: the message itself is updated for everyone.
  */
 import type { ApprovalRecord, DecisionResult, Verdict } from '../approvals/types.js';
-import { approverMention, escapeMrkdwn, slackDate, who } from './mrkdwn.js';
+import { approverMention, escapeMrkdwn, inlineCode, slackDate, who } from './mrkdwn.js';
 
 /** The ephemeral text for a decision attempt, or undefined when the message update says it all. */
 export function decisionReply(result: DecisionResult, id: string, verdict: Verdict): string | undefined {
@@ -12,7 +12,7 @@ export function decisionReply(result: DecisionResult, id: string, verdict: Verdi
     case 'decided':
       return undefined;
     case 'vote_recorded':
-      return `Your approval of \`${result.record.tool}\` is recorded: *${result.approvals} of ${result.quorum}*. The call waits for ${result.quorum - result.approvals} more approver${result.quorum - result.approvals === 1 ? '' : 's'}.`;
+      return `Your approval of ${inlineCode(result.record.tool)} is recorded: *${result.approvals} of ${result.quorum}*. The call waits for ${result.quorum - result.approvals} more approver${result.quorum - result.approvals === 1 ? '' : 's'}.`;
     case 'duplicate_vote':
       return `You already approved this call; *${result.approvals} of ${result.quorum}* approvals so far. It needs another approver, not a second click.`;
     case 'already_decided':
@@ -46,7 +46,7 @@ export function alreadyDecidedReply(record: ApprovalRecord): string {
 export function notAuthorizedReply(record: ApprovalRecord, why: string, verdict: Verdict): string {
   const approvers = record.settings.approvers.map(approverMention).join(', ');
   const sentence = why.charAt(0).toUpperCase() + why.slice(1);
-  return `${escapeMrkdwn(sentence)}: your ${verdict === 'approve' ? 'approval' : 'denial'} was not recorded.${approvers ? ` Approvers for \`${record.tool}\`: ${approvers}.` : ''}`;
+  return `${escapeMrkdwn(sentence)}: your ${verdict === 'approve' ? 'approval' : 'denial'} was not recorded.${approvers ? ` Approvers for ${inlineCode(record.tool)}: ${approvers}.` : ''}`;
 }
 
 /** Told when the approval id from the button no longer exists. */

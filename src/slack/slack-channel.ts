@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { boltLogger } from './bolt-logger.js';
 import { createSlackDirectory } from './directory.js';
 import { registerInteractions } from './interactions.js';
+import { refuseFutureTimestamps } from './request-freshness.js';
 import { createSlackNotifier, type SlackHealth } from './notifier.js';
 import { createPacer } from './pacing.js';
 import { createSlackClient, webClientOptions } from './web-client.js';
@@ -124,7 +125,10 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
       router: express.Router(),
     });
     app = new App({ ...common, receiver });
-    router = receiver.router;
+    // Our check for future timestamps runs first (it reads a header only; Bolt keeps the raw body).
+    router = express.Router();
+    router.post('/events', refuseFutureTimestamps({ now, log }));
+    router.use(receiver.router);
   } else {
     app = new App({ ...common, socketMode: true, appToken: credentials.appToken });
   }

@@ -9,15 +9,7 @@ import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  isResponse,
-  parseMessage,
-  type JsonRpcErrorObject,
-  type JsonRpcId,
-  type JsonRpcMessage,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
-} from '../mcp/jsonrpc.js';
+import { encodeRequest, isResponse, parseMessage, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.js';
 import { PendingRequests } from './pending-requests.js';
 import type { InitializeParams, RelatedMessage, SendOptions, UpstreamInit, UpstreamSession } from './upstream-session.js';
 import { parseInitializeResult } from './initialize.js';
@@ -94,8 +86,7 @@ export class HttpUpstreamSession implements UpstreamSession {
   async request(method: string, params: Record<string, unknown> | undefined, options: SendOptions): Promise<JsonRpcResponse> {
     if (this.closedValue) throw sessionEnded(this.upstream, method);
     const { id, done } = this.pending.start(method, params, options);
-    const message: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
-    void this.post(message, id).catch((error: unknown) => this.pending.fail(id, error));
+    void this.post(encodeRequest(id, method, params, options.rawArguments), id).catch((error: unknown) => this.pending.fail(id, error));
     try {
       return await done;
     } catch (error) {
@@ -108,12 +99,12 @@ export class HttpUpstreamSession implements UpstreamSession {
 
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
     if (this.closedValue) return;
-    await this.post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, undefined);
+    await this.post(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }), undefined);
   }
 
   async respond(id: JsonRpcId, answer: { result: Record<string, unknown> } | { error: JsonRpcErrorObject }): Promise<void> {
     if (this.closedValue) return;
-    await this.post({ jsonrpc: '2.0', id, ...answer }, undefined); // one of result/error, as the union says
+    await this.post(JSON.stringify({ jsonrpc: '2.0', id, ...answer }), undefined); // one of result/error, as the union says
   }
 
   /** Opens (or keeps open) the GET stream that carries server-initiated messages. */
@@ -144,7 +135,7 @@ export class HttpUpstreamSession implements UpstreamSession {
   }
 
   /** One POST; messages in its answer are routed to request `relatedTo` (when it is a request). */
-  private async post(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined): Promise<void> {
+  private async post(payload: string, relatedTo: JsonRpcId | undefined): Promise<void> {
     let answer: Dispatcher.ResponseData;
     try {
       answer = await this.options.dispatcher.request({
@@ -152,7 +143,7 @@ export class HttpUpstreamSession implements UpstreamSession {
         path: pathOf(this.options.url),
         method: 'POST',
         headers: this.headers(),
-        body: JSON.stringify(message),
+        body: payload,
       });
     } catch (error) {
       throw unreachable(this.upstream, error);

@@ -52,8 +52,13 @@ export class StdioChild {
   }
 
   send(message: JsonRpcMessage): void {
+    this.sendText(JSON.stringify(message));
+  }
+
+  /** One message already encoded as JSON text (one line: JSON text has no raw newlines). */
+  sendText(json: string): void {
     if (this.exited) return;
-    this.child.stdin.write(`${JSON.stringify(message)}\n`);
+    this.child.stdin.write(`${json}\n`);
   }
 
   /** Ends the child: stdin closed, then SIGTERM, then SIGKILL if it lingers. */

@@ -15,7 +15,7 @@
 import type { StdioUpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isResponse, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.js';
+import { encodeRequest, isResponse, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.js';
 import { parseInitializeResult } from './initialize.js';
 import { PendingRequests } from './pending-requests.js';
 import { StdioChild } from './stdio-child.js';
@@ -42,7 +42,7 @@ class StdioEndpoint {
   request(method: string, params: Record<string, unknown> | undefined, options: SendOptions): Promise<JsonRpcResponse> {
     if (!this.child.alive) return Promise.reject(childGone(this.name, method, 'the process is not running'));
     const { id, done } = this.pending.start(method, params, options);
-    this.child.send(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+    this.child.sendText(encodeRequest(id, method, params, options.rawArguments));
     return done;
   }
 

@@ -27,6 +27,8 @@ export interface SendOptions {
   /** Deadline; restarted by each progress notification, never beyond ten times this in all. */
   timeoutMs: number;
   onRelated?: ((message: RelatedMessage) => void) | undefined;
+  /** Canonical JSON text sent verbatim as `params.arguments` (see encodeRequest). */
+  rawArguments?: string | undefined;
 }
 
 export interface UpstreamSession {

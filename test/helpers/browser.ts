@@ -58,12 +58,18 @@ export async function launchBrowser(): Promise<Browser> {
   }
 }
 
+/** The login name a token belongs to: a fixture user's name, else `admin` (the admin token). */
+export function loginNameOf(token: string): string {
+  return Object.entries(fixtureUsers).find(([, user]) => user.token === token)?.[0] ?? 'admin';
+}
+
 /**
  * Signs in through the login form, as a person would, and waits for the pending page.
  * Throws with the page's message when the token is refused.
  */
-export async function login(page: Page, baseUrl: string, token: string): Promise<void> {
+export async function login(page: Page, baseUrl: string, token: string, user = loginNameOf(token)): Promise<void> {
   await page.goto(`${baseUrl}/login`);
+  await page.getByLabel('User name').fill(user);
   await page.getByLabel('Dashboard token or admin token').fill(token);
   await Promise.all([
     page.waitForURL((url) => url.pathname !== '/login', { timeout: 10_000 }).catch(() => undefined),
@@ -122,11 +128,13 @@ const overflowScript = `(() => {
 export const fixtureAdminToken = 'dashboard-test-admin-token';
 export const fixtureUsers = {
   /** An approver of the fixture policy and of runJobHold() (U0APPROVER1). */
-  alice: { token: 'dash_alice_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: 'U0APPROVER1' },
-  /** A Slack user who is not an approver. */
-  mallory: { token: 'dash_mallory_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: 'U0NOTAPPROVER' },
+  alice: { token: 'dash_alice_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: 'U0APPROVER1', role: 'approver' },
+  /** A Slack user who is not an approver of the policy (the dashboard role lets them try). */
+  mallory: { token: 'dash_mallory_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: 'U0NOTAPPROVER', role: 'approver' },
   /** No Slack id: decides as `dashboard:bob`. */
-  bob: { token: 'dash_bob_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: undefined },
+  bob: { token: 'dash_bob_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: undefined, role: 'approver' },
+  /** A policy approver whose dashboard role is only viewer: sees pending calls, may not decide, read history or export. */
+  victor: { token: 'dash_victor_0123456789abcdefghijklmnopqrstuvwxyz', slackUserId: 'U0APPROVER2', role: 'viewer' },
 } as const;
 
 /** The fixture's policy: run_job held (limited per agent), list_jobs allowed, the rest denied. */
@@ -162,7 +170,7 @@ export interface DashboardFixture {
   close(): Promise<void>;
 }
 
-export async function startDashboardFixture(options: { sessionTtlMs?: number; prefix?: string } = {}): Promise<DashboardFixture> {
+export async function startDashboardFixture(options: { sessionTtlMs?: number; prefix?: string; trustProxyHops?: number } = {}): Promise<DashboardFixture> {
   const url = inject('redisUrl');
   const prefix = options.prefix ?? testPrefix();
   const log = createLogger({ level: 'silent' });
@@ -179,7 +187,9 @@ export async function startDashboardFixture(options: { sessionTtlMs?: number; pr
   const policy = new PolicyEngine({ defaultFile: policyFile, watch: false, log });
   await policy.start();
   const agents = new Map(['agent-a', 'agent-b'].map((name) => [name, { name, owner: undefined, policy: undefined }]));
-  const users = Object.fromEntries(Object.entries(fixtureUsers).map(([name, u]) => [name, { tokenSha256: hashToken(u.token), slackUserId: u.slackUserId }]));
+  const users = Object.fromEntries(
+    Object.entries(fixtureUsers).map(([name, u]) => [name, { tokenSha256: hashToken(u.token), slackUserId: u.slackUserId, role: u.role }]),
+  );
   const deps: DashboardDeps = {
     approvals,
     audit: auditStore,
@@ -190,6 +200,7 @@ export async function startDashboardFixture(options: { sessionTtlMs?: number; pr
     adminToken: fixtureAdminToken,
     users,
     sessionTtlMs: options.sessionTtlMs ?? 12 * 3_600_000,
+    ...(options.trustProxyHops === undefined ? {} : { trustProxyHops: options.trustProxyHops }),
     log,
   };
   const app = createApp({ mounted: [], root: [dashboardRouter(deps)] });

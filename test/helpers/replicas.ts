@@ -8,7 +8,11 @@ import { ApprovalService, type HoldInput } from '../../src/approvals/approval-se
 import type { AuditEventInput, AuditSink } from '../../src/audit/types.js';
 import { createLogger } from '../../src/log.js';
 import { createRedis, waitForRedis } from '../../src/state/redis.js';
-import { argumentsHash } from '../../src/util/canonical.js';
+import { keyedArgumentsHash } from '../../src/state/arguments-hasher.js';
+import { canonicalJson } from '../../src/util/canonical.js';
+
+/** The key test holds are hashed with (a gateway's comes from AIRLOCK_HASH_SECRET or Redis). */
+const testHashKey = Buffer.from('test-hash-key-0123456789abcdef0123456789', 'utf8');
 
 export interface MemoryAudit extends AuditSink {
   events: AuditEventInput[];
@@ -75,7 +79,7 @@ export function runJobHold(
     upstream: 'databricks',
     tool: 'run_job',
     displayArguments: args,
-    argumentsHash: argumentsHash(args),
+    argumentsHash: keyedArgumentsHash(testHashKey, canonicalJson(args)),
     policyVersion: 'test-policy',
     rule: 'tools.run_job',
     ...rest,

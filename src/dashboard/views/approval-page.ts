@@ -14,7 +14,8 @@ export interface ApprovalPageModel {
   /** Undefined once the record has left the store (the story remains). */
   view: ApprovalView | undefined;
   story: readonly AuditEvent[];
-  csrfToken: string;
+  /** Undefined when the signed-in role may not decide (no decision forms then). */
+  csrfToken: string | undefined;
   nowMs: number;
 }
 

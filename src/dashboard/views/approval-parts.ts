@@ -111,7 +111,8 @@ export function approvalOutcome(view: ApprovalView): SafeHtml | undefined {
 }
 
 /** Approve and Deny forms; `returnTo` is where the browser lands afterwards (a path of ours). */
-export function decideForms(view: ApprovalView, csrfToken: string, returnTo: string): SafeHtml {
+export function decideForms(view: ApprovalView, csrfToken: string | undefined, returnTo: string): SafeHtml {
+  if (csrfToken === undefined) return html`<p class="muted">Your dashboard role may not decide; an approver or admin can.</p>`;
   const reasonId = `reason-${view.id}`;
   const what = html`<span class="vh"> ${view.tool} call ${view.id}</span>`;
   return html`<div class="decide">
@@ -138,7 +139,7 @@ export function approvalSignature(view: ApprovalView): string {
 }
 
 /** One pending call as a card in the list. */
-export function approvalCard(view: ApprovalView, csrfToken: string, nowMs: number): SafeHtml {
+export function approvalCard(view: ApprovalView, csrfToken: string | undefined, nowMs: number): SafeHtml {
   const headingId = `h-${view.id}`;
   return html`<article class="card approval" id="${view.id}" data-approval-id="${view.id}" data-sig="${approvalSignature(view)}" aria-labelledby="${headingId}">
     <h2 id="${headingId}">

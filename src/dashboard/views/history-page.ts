@@ -27,6 +27,8 @@ export interface HistoryModel {
   paged: boolean;
   /** A filter that could not be read; no events are shown then. */
   error: string | undefined;
+  /** Whether the signed-in role may export (admin). */
+  canExport: boolean;
 }
 
 export function historyBody(model: HistoryModel): SafeHtml {
@@ -34,11 +36,14 @@ export function historyBody(model: HistoryModel): SafeHtml {
   const filterParams = { agent: filters.agent, tool: filters.tool, type: filters.type, since: filters.since, until: filters.until };
   return html`<h1>History</h1>
     ${filterForm(filters)} ${model.error && html`<div class="flash flash-error" role="alert">${model.error}</div>`}
-    <p class="exports">
-      Export these events (oldest first):
-      <a class="button secondary" href="${localUrl('/history/export', { format: 'csv', ...filterParams })}" download>CSV</a>
-      <a class="button secondary" href="${localUrl('/history/export', { format: 'jsonl', ...filterParams })}" download>JSON lines</a>
-    </p>
+    ${
+      model.canExport &&
+      html`<p class="exports">
+        Export these events (oldest first):
+        <a class="button secondary" href="${localUrl('/history/export', { format: 'csv', ...filterParams })}" download>CSV</a>
+        <a class="button secondary" href="${localUrl('/history/export', { format: 'jsonl', ...filterParams })}" download>JSON lines</a>
+      </p>`
+    }
     ${model.error ? '' : eventsTable(model.events)}
     <nav class="pager" aria-label="Pages">
       ${model.paged && html`<a href="${localUrl('/history', filterParams)}">Newest events</a>`}

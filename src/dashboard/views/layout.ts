@@ -4,6 +4,7 @@
  * logout form, the flash message of the last action, and the page's own content under one h1.
  */
 import { html, type HtmlValue, type SafeHtml } from '../html.js';
+import { may } from '../roles.js';
 import type { DashboardSession, Flash } from '../sessions.js';
 
 export type Section = 'pending' | 'history' | 'policy' | 'none';
@@ -47,7 +48,9 @@ export function renderPage(model: PageModel): string {
 }
 
 function navigation(active: Section, session: DashboardSession): SafeHtml {
-  const links = sections.map((s) => html`<li><a href="${s.href}" ${s.id === active ? html` aria-current="page"` : ''}>${s.label}</a></li>`);
+  const links = sections
+    .filter((s) => s.id !== 'history' || may(session.role, 'history'))
+    .map((s) => html`<li><a href="${s.href}" ${s.id === active ? html` aria-current="page"` : ''}>${s.label}</a></li>`);
   return html`<nav aria-label="Dashboard">
       <ul>
         ${links}
@@ -55,7 +58,7 @@ function navigation(active: Section, session: DashboardSession): SafeHtml {
     </nav>
     <form class="logout" method="post" action="/logout">
       <input type="hidden" name="_csrf" value="${session.csrfToken}" />
-      <span class="who">Signed in as <strong>${session.login}</strong>${session.actor.kind === 'admin' ? ' (admin)' : ''}</span>
+      <span class="who">Signed in as <strong>${session.login}</strong> (${session.role})</span>
       <button type="submit" class="link-button">Log out</button>
     </form>`;
 }

@@ -1,5 +1,5 @@
 /**
- * The login form: one password field for the admin token or a personal dashboard token. The
+ * The login form: a user name (`admin` for the admin token) and a password field for the token. The
  * token goes in a POST body only (never a URL), and the field is a password input so it is not
  * shown or kept in form history. A hidden CSRF value pairs with a login cookie (double submit).
  */
@@ -10,6 +10,8 @@ export interface LoginModel {
   /** Local path to return to after login. */
   next: string;
   error: string | undefined;
+  /** The user name typed last time (echoed back after a failure). */
+  user?: string;
   /** False when neither an admin token nor dashboard users are configured. */
   enabled: boolean;
 }
@@ -26,6 +28,10 @@ export function loginBody(model: LoginModel): SafeHtml {
     <form class="card login" method="post" action="/login">
       <input type="hidden" name="_csrf" value="${model.csrfToken}" />
       <input type="hidden" name="next" value="${model.next}" />
+      <div class="field field-wide">
+        <label for="user">User name (admin for the admin token)</label>
+        <input type="text" id="user" name="user" value="${model.user ?? ''}" required autocomplete="username" spellcheck="false" />
+      </div>
       <div class="field field-wide">
         <label for="token">Dashboard token or admin token</label>
         <input

@@ -8,7 +8,7 @@ import { html, type SafeHtml } from '../html.js';
 import { approvalCard, approvalSignature } from './approval-parts.js';
 
 /** The live list: the element the dashboard script refreshes. */
-export function pendingList(views: readonly ApprovalView[], csrfToken: string, nowMs: number): SafeHtml {
+export function pendingList(views: readonly ApprovalView[], csrfToken: string | undefined, nowMs: number): SafeHtml {
   const signature = views.map((v) => `${v.id}:${approvalSignature(v)}`).join(';');
   const summary = pendingSummary(views.length);
   return html`<div class="pending-list" data-live="pending" data-sig="${signature}" data-summary="${summary}">
@@ -17,7 +17,7 @@ export function pendingList(views: readonly ApprovalView[], csrfToken: string, n
 }
 
 /** The page body: heading, a polite live summary, the list. */
-export function pendingBody(views: readonly ApprovalView[], csrfToken: string, nowMs: number): SafeHtml {
+export function pendingBody(views: readonly ApprovalView[], csrfToken: string | undefined, nowMs: number): SafeHtml {
   return html`<h1>Pending approvals</h1>
     <p class="lead" id="pending-summary" aria-live="polite">${pendingSummary(views.length)}</p>
     ${pendingList(views, csrfToken, nowMs)}`;

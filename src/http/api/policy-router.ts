@@ -4,6 +4,7 @@
  * keeps serving), and `explain` — the decision and its trace for an agent, tool and arguments,
  * so an operator can test a change before shipping it. Guarded by the admin token.
  */
+import { canonicalArguments, explainLimits } from '../../util/canonical.js';
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import { AirlockError } from '../../errors.js';
@@ -49,7 +50,10 @@ export function policyRouter(deps: PolicyRouterDeps, adminToken: string | undefi
     try {
       const body = ExplainBody.safeParse(req.body ?? {});
       if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
-      const { agent: name, tool, arguments: args } = body.data;
+      const { agent: name, tool } = body.data;
+      const canonical = canonicalArguments(body.data.arguments, explainLimits);
+      if (!canonical.ok) throw new AirlockError('invalid_request', `Bad arguments: ${canonical.violation.path} ${canonical.violation.problem}.`);
+      const args = canonical.value;
       const agent = deps.authenticator.agents.get(name);
       if (!agent) throw new AirlockError('not_found', `No agent "${name}" in the config; explain needs a configured agent name.`);
       const decision = deps.policy.evaluate(agent, tool, args);
