@@ -15,7 +15,8 @@ import { policyEngineOptionsFromConfig } from '../policy/engine.js';
 import { evaluate, isVisible } from '../policy/evaluate.js';
 import { formatDecision } from '../policy/format-decision.js';
 import { builtinDenyAll, loadPolicyFile, parsePolicy } from '../policy/load.js';
-import { starterPolicy } from '../policy/starter-policy.js';
+import { starterPolicy, type StarterCatalog } from '../policy/starter-policy.js';
+import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, explainLimits } from '../util/canonical.js';
 import { CliError, configOption, loadCliConfig, parse } from './common.js';
@@ -162,6 +163,32 @@ function schemaRefFor(out: string): string {
   return './schema.json';
 }
 
+/** Resource URIs, templates and prompt names every upstream lists (all pages), for the draft. */
+async function listCatalog(pool: UpstreamPool): Promise<StarterCatalog> {
+  const out = { resources: [] as string[], resourceTemplates: [] as string[], prompts: [] as string[] };
+  const all = async (upstream: UpstreamConnection, method: string, key: string, field: string): Promise<string[]> => {
+    const found: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await upstream.request(method, cursor === undefined ? undefined : { cursor }, 15_000);
+      const items = Array.isArray(page[key]) ? (page[key] as Array<Record<string, unknown>>) : []; // listed items are objects
+      for (const item of items) if (typeof item[field] === 'string') found.push(item[field]);
+      cursor = typeof page['nextCursor'] === 'string' ? page['nextCursor'] : undefined;
+    } while (cursor !== undefined);
+    return found;
+  };
+  for (const upstream of pool.connections.values()) {
+    if (upstream.capabilities['resources'] !== undefined) {
+      out.resources.push(...(await all(upstream, 'resources/list', 'resources', 'uri')));
+      out.resourceTemplates.push(...(await all(upstream, 'resources/templates/list', 'resourceTemplates', 'uriTemplate')));
+    }
+    if (upstream.capabilities['prompts'] !== undefined) {
+      out.prompts.push(...(await all(upstream, 'prompts/list', 'prompts', 'name')).map((name) => pool.exposedName(upstream.name, name)));
+    }
+  }
+  return out;
+}
+
 async function init(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { ...configOption, out: { type: 'string' }, force: { type: 'boolean', default: false } });
   const config = loadCliConfig(values.config);
@@ -169,6 +196,7 @@ async function init(args: string[], io: CliIo): Promise<number> {
   if (existsSync(out) && !values.force) throw new CliError(`${out} already exists; pass --force to overwrite it or --out FILE to write elsewhere`);
   const pool = new UpstreamPool(config.mcpServers, createLogger({ stderr: true, level: 'warn' }));
   let tools;
+  let catalog: StarterCatalog | undefined;
   try {
     await pool.start();
     const down = pool.status().filter((s) => s.state !== 'connected');
@@ -178,16 +206,18 @@ async function init(args: string[], io: CliIo): Promise<number> {
       return 1;
     }
     tools = [...pool.tools()];
+    catalog = await listCatalog(pool);
   } finally {
     await pool.close();
   }
-  const draft = starterPolicy(tools, schemaRefFor(out));
+  const draft = starterPolicy(tools, schemaRefFor(out), catalog);
   const checked = parsePolicy(draft.policy, out);
   if (!checked.ok) throw new Error(`the drafted policy does not validate:\n${formatProblems(checked.problems)}`);
   writeFileSync(out, `${JSON.stringify(draft.policy, null, 2)}\n`, { flag: values.force ? 'w' : 'wx' });
   for (const name of draft.skipped) io.stderr.write(`skipped tool "${name}": its name cannot be a policy key, so the default (deny) applies to it\n`);
   io.stdout.write(
-    `wrote ${out}: ${tools.length} tools (${draft.counts.allow} allowed, ${draft.counts.approve} need approval, everything else denied), version ${checked.policy.version}\n` +
+    `wrote ${out}: ${tools.length} tools (${draft.counts.allow} allowed, ${draft.counts.approve} need approval, everything else denied), ` +
+      `${draft.counts.resources} resource and ${draft.counts.prompts} prompt entries (allowed), version ${checked.policy.version}\n` +
       `Review it, add approvers, then set "policy" in ${config.file} (and run: airlock policy check).\n`,
   );
   return 0;

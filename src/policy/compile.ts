@@ -7,12 +7,12 @@
 import { jsonPath, type LoadProblem } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
-import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type Outcome } from './compiled.js';
+import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type CompiledSection, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
 import { backtrackingWarnings } from './regex-lint.js';
 import { namedWindows, type ConditionSpec, type LimitSpecInput, type PolicyFile, type RuleSpec, type ToolEntry } from './schema.js';
-import type { Action, ApprovalSettings, LimitSpec, RuleRef } from './types.js';
+import { sectionOf, type Action, type ApprovalSettings, type LimitSpec, type RuleRef, type SubjectKind } from './types.js';
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; problems: LoadProblem[] };
 
@@ -124,8 +124,8 @@ function compileRule(
   };
 }
 
-function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntry {
-  const path: PropertyKey[] = ['tools', key];
+function compileEntry(ctx: Context, kind: SubjectKind, key: string, entry: ToolEntry): CompiledEntry {
+  const path: PropertyKey[] = [sectionOf[kind], key];
   const id = refId(path);
   // Every redact list the entry mentions applies to every outcome of it — a path redacted only
   // under one rule's approval settings is still masked when another rule (or none) decides.
@@ -148,8 +148,9 @@ function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntr
   const action = entry.action ?? 'allow';
   const fallback = outcome(ctx, action, { id, entry: key }, entry.reason ?? defaultReason(action, id), layers, settings);
   const constraints = compileConditions(entry.constraints, isRedacted);
-  const kind = isGlob(key) ? 'glob' : 'exact';
-  const matchLine = kind === 'exact' ? `${JSON.stringify(key)} matched ${id} (exact name)` : `the tool matched ${id} (the most specific glob; no exact entry)`;
+  const match = isGlob(key) ? 'glob' : 'exact';
+  const matchLine =
+    match === 'exact' ? `${JSON.stringify(key)} matched ${id} (exact name)` : `the ${kind} matched ${id} (the most specific glob; no exact entry)`;
   const checked = constraints.length > 0 ? [matchLine, `constraints: all ${constraints.length} hold`] : [matchLine];
   const missLines = rules.map((rule) => `${rule.id} did not match`);
   const traces = [...rules, undefined].map((decider, i) => {
@@ -160,7 +161,7 @@ function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntr
   return {
     key,
     id,
-    kind,
+    kind: match,
     description: entry.description,
     constraints,
     rules,
@@ -181,7 +182,13 @@ function compileEntry(ctx: Context, key: string, entry: ToolEntry): CompiledEntr
  */
 export function compilePolicy(policy: PolicyFile, raw: unknown, file: string | undefined): CompileResult {
   const ctx: Context = { file, policy, problems: [], counters: new Map() };
-  const entries = Object.entries(policy.tools).map(([key, entry]) => compileEntry(ctx, key, entry));
+  const compileSection = (kind: SubjectKind, specs: Record<string, ToolEntry>) =>
+    Object.entries(specs).map(([key, entry]) => compileEntry(ctx, kind, key, entry));
+  const entriesOf: Record<SubjectKind, CompiledEntry[]> = {
+    tool: compileSection('tool', policy.tools),
+    resource: compileSection('resource', policy.resources),
+    prompt: compileSection('prompt', policy.prompts),
+  };
   const defaultLayers: ApprovalLayer[] = [{ spec: policy.approval, path: ['approval'] }];
   const defaultRef: RuleRef = { id: 'default', entry: undefined };
   const defaultText =
@@ -192,6 +199,16 @@ export function compilePolicy(policy: PolicyFile, raw: unknown, file: string | u
         ? "No entry of the policy names this tool, and the policy's default requires a person's approval."
         : '');
   const defaultOutcome = outcome(ctx, policy.default, defaultRef, defaultText, defaultLayers, settingsOf(defaultLayers, [policy.redact]));
+  const section = (kind: SubjectKind, miss: string): CompiledSection => ({
+    entries: entriesOf[kind],
+    index: new NameIndex(entriesOf[kind].map((entry) => [entry.key, entry] as const)),
+    defaultTrace: frozen([`${miss}; the default applies`, defaultOutcome.traceLine]),
+  });
+  const sections: Record<SubjectKind, CompiledSection> = {
+    tool: section('tool', 'no tools entry matches the tool'),
+    resource: section('resource', 'no resources entry matches the URI'),
+    prompt: section('prompt', 'no prompts entry matches the prompt'),
+  };
   if (ctx.problems.length > 0) {
     // Outcomes that inherit one bad setting report it once.
     const unique = new Map(ctx.problems.map((p) => [`${p.path}\u0000${p.message}`, p]));
@@ -205,9 +222,10 @@ export function compilePolicy(policy: PolicyFile, raw: unknown, file: string | u
       hideDenied: policy.hide_denied,
       onStateError: policy.on_state_error,
       defaultOutcome,
-      defaultTrace: frozen(['no tools entry matches the tool; the default applies', defaultOutcome.traceLine]),
-      entries,
-      index: new NameIndex(entries.map((entry) => [entry.key, entry] as const)),
+      defaultTrace: sections.tool.defaultTrace,
+      entries: sections.tool.entries,
+      index: sections.tool.index,
+      sections,
       warnings: frozen(regexWarnings(policy, file)),
     },
   };
@@ -226,12 +244,14 @@ function regexWarnings(policy: PolicyFile, file: string | undefined): LoadProble
       }
     }
   };
-  for (const [key, entry] of Object.entries(policy.tools)) {
-    for (const [argPath, spec] of Object.entries(entry.constraints ?? {})) check(spec, ['tools', key, 'constraints', argPath]);
-    entry.rules.forEach((rule, i) => {
-      if (rule.agent) check(rule.agent, ['tools', key, 'rules', i, 'agent']);
-      for (const [argPath, spec] of Object.entries(rule.when ?? {})) check(spec, ['tools', key, 'rules', i, 'when', argPath]);
-    });
+  for (const section of ['tools', 'resources', 'prompts'] as const) {
+    for (const [key, entry] of Object.entries(policy[section])) {
+      for (const [argPath, spec] of Object.entries(entry.constraints ?? {})) check(spec, [section, key, 'constraints', argPath]);
+      entry.rules.forEach((rule, i) => {
+        if (rule.agent) check(rule.agent, [section, key, 'rules', i, 'agent']);
+        for (const [argPath, spec] of Object.entries(rule.when ?? {})) check(spec, [section, key, 'rules', i, 'when', argPath]);
+      });
+    }
   }
   return out;
 }

@@ -7,7 +7,7 @@
 import type { LoadProblem } from '../errors.js';
 import type { CompiledCondition, CompiledOperator } from './constraints.js';
 import type { NameIndex } from './glob.js';
-import type { Action, ApprovalSettings, LimitSpec, RuleRef, StateErrorMode } from './types.js';
+import type { Action, ApprovalSettings, LimitSpec, RuleRef, StateErrorMode, SubjectKind } from './types.js';
 
 /** What one entry, rule or the default decides once it is the one that applies. */
 export interface Outcome {
@@ -58,6 +58,15 @@ export interface CompiledEntry {
   readonly deniedTrace: string[];
 }
 
+/** One section of the file (tools, resources or prompts): its entries and their name index. */
+export interface CompiledSection {
+  /** Entries in file order (for info and the dashboard). */
+  readonly entries: readonly CompiledEntry[];
+  readonly index: NameIndex<CompiledEntry>;
+  /** The trace when no entry of this section matches and the default decides. */
+  readonly defaultTrace: string[];
+}
+
 export interface CompiledPolicy {
   /** First 12 hex characters of the SHA-256 of the canonical policy JSON. */
   readonly version: string;
@@ -67,9 +76,11 @@ export interface CompiledPolicy {
   readonly onStateError: StateErrorMode;
   readonly defaultOutcome: Outcome;
   readonly defaultTrace: string[];
-  /** Entries in file order (for info and the dashboard). */
+  /** The tools section's entries in file order (as `sections.tool.entries`). */
   readonly entries: readonly CompiledEntry[];
+  /** The tools section's index (as `sections.tool.index`). */
   readonly index: NameIndex<CompiledEntry>;
+  readonly sections: Readonly<Record<SubjectKind, CompiledSection>>;
   /** Not problems: patterns that would backtrack in a backtracking engine (`policy check` prints them). */
   readonly warnings: readonly LoadProblem[];
 }

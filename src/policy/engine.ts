@@ -21,7 +21,7 @@ import { evaluate, isVisible } from './evaluate.js';
 import { validateInput } from './input-schema.js';
 import { builtinDenyAll, loadPolicyFile, parsePolicy, policyInvalidError } from './load.js';
 import { describePolicy, type PolicyFileInfo } from './policy-info.js';
-import type { ConstraintViolation, Decision } from './types.js';
+import type { ConstraintViolation, Decision, SubjectKind } from './types.js';
 
 export type ReloadTrigger = 'start' | 'watch' | 'reload';
 
@@ -153,8 +153,8 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
   }
 
   /** PolicyPort: the decision for one call, by the agent's policy file (pure evaluate()). */
-  evaluate(agent: Agent, tool: string, args: Record<string, unknown>): Decision {
-    return evaluate(this.policyFor(agent), agent.name, tool, args);
+  evaluate(agent: Agent, name: string, args: Record<string, unknown>, kind: SubjectKind = 'tool'): Decision {
+    return evaluate(this.policyFor(agent), agent.name, name, args, kind);
   }
 
   /** PolicyPort: the arguments against the upstream tool's own inputSchema. */
@@ -163,8 +163,8 @@ export class PolicyEngine extends EventEmitter<PolicyEngineEvents> {
   }
 
   /** PolicyPort: whether tools/list shows the tool to this agent (see the policy's hide_denied). */
-  isVisible(agent: Agent, tool: string): boolean {
-    return isVisible(this.policyFor(agent), agent.name, tool);
+  isVisible(agent: Agent, name: string, kind: SubjectKind = 'tool'): boolean {
+    return isVisible(this.policyFor(agent), agent.name, name, kind);
   }
 
   /** Re-reads every file now (admin API, SIGHUP); never throws for an invalid file. */

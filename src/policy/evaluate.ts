@@ -11,7 +11,7 @@
  */
 import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
 import { checkConstraints, conditionsHold, operatorsHold, overLength } from './constraints.js';
-import type { ConstraintViolation, Decision, LimitSpec, StateErrorMode } from './types.js';
+import type { ConstraintViolation, Decision, LimitSpec, StateErrorMode, SubjectKind } from './types.js';
 
 const noLimits: LimitSpec[] = [];
 Object.freeze(noLimits);
@@ -52,10 +52,14 @@ function invalid(policy: CompiledPolicy, entry: CompiledEntry, violations: Const
   };
 }
 
-/** Decides one call. Never throws for any arguments. */
-export function evaluate(policy: CompiledPolicy, agent: string, tool: string, args: Record<string, unknown>): Decision {
-  const entry = policy.index.lookup(tool);
-  if (entry === undefined) return decide(policy, policy.defaultOutcome, noLimits, policy.onStateError, policy.defaultTrace);
+/**
+ * Decides one call. Never throws for any arguments. `kind` picks the section: a tool's arguments,
+ * a resource's `{uri, operation}`, a prompt's arguments are what conditions see.
+ */
+export function evaluate(policy: CompiledPolicy, agent: string, name: string, args: Record<string, unknown>, kind: SubjectKind = 'tool'): Decision {
+  const section = policy.sections[kind];
+  const entry = section.index.lookup(name);
+  if (entry === undefined) return decide(policy, policy.defaultOutcome, noLimits, policy.onStateError, section.defaultTrace);
   if (entry.alwaysDenied) return decide(policy, entry.fallback, noLimits, entry.onStateError, entry.deniedTrace);
   if (entry.lengthChecked.length > 0) {
     const tooLong = overLength(entry.lengthChecked, args);
@@ -77,9 +81,9 @@ export function evaluate(policy: CompiledPolicy, agent: string, tool: string, ar
  * when the policy's `hide_denied` is on). Argument conditions are assumed satisfiable; agent
  * conditions are checked, so a rule that denies one agent outright hides the tool from it.
  */
-export function isVisible(policy: CompiledPolicy, agent: string, tool: string): boolean {
+export function isVisible(policy: CompiledPolicy, agent: string, name: string, kind: SubjectKind = 'tool'): boolean {
   if (!policy.hideDenied) return true;
-  const entry = policy.index.lookup(tool);
+  const entry = policy.sections[kind].index.lookup(name);
   if (entry === undefined) return policy.defaultOutcome.action !== 'deny';
   for (const rule of entry.rules) {
     if (rule.agent !== undefined && !operatorsHold(rule.agent, agent)) continue;

@@ -39,6 +39,10 @@ export interface PolicyFileInfo {
   hideDenied: boolean;
   onStateError: StateErrorMode;
   tools: PolicyToolInfo[];
+  /** `resources` entries (URIs or URI globs), in file order. */
+  resources: PolicyToolInfo[];
+  /** `prompts` entries, in file order. */
+  prompts: PolicyToolInfo[];
 }
 
 function toolInfo(entry: CompiledEntry): PolicyToolInfo {
@@ -71,6 +75,8 @@ export function describePolicy(policy: CompiledPolicy, meta: { loadedAtMs: numbe
     defaultReason: policy.defaultOutcome.reason,
     hideDenied: policy.hideDenied,
     onStateError: policy.onStateError,
-    tools: policy.entries.map(toolInfo),
+    tools: policy.sections.tool.entries.map(toolInfo),
+    resources: policy.sections.resource.entries.map(toolInfo),
+    prompts: policy.sections.prompt.entries.map(toolInfo),
   };
 }

@@ -169,6 +169,13 @@ export const ToolEntrySchema = z
   })
   .describe('One tool, or every tool a glob matches.');
 
+/** A resource URI or URI glob, e.g. `file:///reports/*`, `db://warehouse/*`. */
+const resourceKey = z
+  .string()
+  .regex(/^\S{1,512}$/, 'a resource key is a URI or a URI glob with "*", without spaces (at most 512 characters)')
+  .refine((key) => !key.includes('**'), 'write one "*": it already matches any run of characters')
+  .refine((key) => key !== '__proto__', '"__proto__" cannot be a resource key');
+
 const toolKey = z
   .string()
   .regex(/^[A-Za-z0-9_.\-/*]{1,128}$/, 'a tool key is a tool name or a glob of letters, digits, "_", ".", "-", "/" and "*"')
@@ -180,13 +187,23 @@ export const PolicyFileSchema = z
     $schema: z.string().optional(),
     version: z.literal('1', { error: 'version must be "1" (the only policy language version)' }).optional(),
     description: z.string().optional(),
-    default: ActionSchema.default('deny').describe('Action for tools no entry matches (default deny).'),
+    default: ActionSchema.default('deny').describe('Action for tools, resources and prompts no entry matches (default deny).'),
     default_reason: ReasonSchema.optional().describe('Reason given when the default denies or holds a call.'),
     hide_denied: z.boolean().default(true).describe('tools/list hides tools the agent can never call (default true).'),
     on_state_error: StateErrorSchema.default('closed'),
     approval: ApprovalSchema.optional().describe("Defaults merged under every tool's and rule's approval settings."),
     redact: z.array(argumentPath).optional().describe('Argument paths redacted for every tool.'),
     tools: z.record(toolKey, ToolEntrySchema).default({}).describe('Tool names or globs; the most specific entry wins.'),
+    resources: z
+      .record(resourceKey, ToolEntrySchema)
+      .default({})
+      .describe(
+        'Resource URIs or URI globs (resources/read, resources/subscribe); conditions see "uri" and "operation" ("read" or "subscribe"). Entries not matched fall to "default".',
+      ),
+    prompts: z
+      .record(toolKey, ToolEntrySchema)
+      .default({})
+      .describe('Prompt names or globs (prompts/get); conditions see the prompt\'s arguments. Entries not matched fall to "default".'),
   })
   .describe('An Airlock policy (PolicyLayer-compatible, extended).');
 

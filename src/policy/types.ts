@@ -6,6 +6,15 @@
 
 export type Action = 'allow' | 'deny' | 'approve';
 
+/**
+ * What a decision is about: a tool (tools/call), a resource (resources/read and subscribe, by URI)
+ * or a prompt (prompts/get). Each kind has its own section of the policy file; `default` covers all.
+ */
+export type SubjectKind = 'tool' | 'resource' | 'prompt';
+
+/** The policy file section of each kind. */
+export const sectionOf = { tool: 'tools', resource: 'resources', prompt: 'prompts' } as const satisfies Record<SubjectKind, string>;
+
 /** `global`: one count for everyone; `grant`: one per agent; `session`: one per MCP session. */
 export type LimitScope = 'global' | 'grant' | 'session';
 

@@ -48,7 +48,7 @@ function policyFile(file: DashboardPolicyFile, index: number, usages: readonly D
         <dd>${timeElement(file.loadedAt)}</dd>
       </div>
       <div class="fact">
-        <dt>Other tools</dt>
+        <dt>Anything else</dt>
         <dd>${file.default}${file.default === 'deny' && html` <span class="muted">— ${file.defaultReason}</span>`}</dd>
       </div>
       ${
@@ -59,32 +59,45 @@ function policyFile(file: DashboardPolicyFile, index: number, usages: readonly D
         </div>`
       }
     </dl>
-    <div class="table-scroll" role="region" aria-labelledby="${headingId}-caption" tabindex="0">
-      <table class="policy">
-        <caption id="${headingId}-caption">
-          Tools in ${path.basename(file.file)}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Tool</th>
-            <th scope="col">Action</th>
-            <th scope="col">Limits (now)</th>
-            <th scope="col">Approval</th>
-            <th scope="col">Notes</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            file.tools.length === 0
-              ? html`<tr>
-                  <td colspan="5">No tools entries: every tool gets the default.</td>
-                </tr>`
-              : file.tools.map((t) => toolRow(t, usages))
-          }
-        </tbody>
-      </table>
-    </div>
+    ${entryTable(`${headingId}-tools`, `Tools in ${path.basename(file.file)}`, 'Tool', file.tools, 'No tools entries: every tool gets the default.', usages)}
+    ${file.resources.length > 0 && entryTable(`${headingId}-resources`, `Resources in ${path.basename(file.file)}`, 'Resource URI', file.resources, '', usages)}
+    ${file.prompts.length > 0 && entryTable(`${headingId}-prompts`, `Prompts in ${path.basename(file.file)}`, 'Prompt', file.prompts, '', usages)}
   </section>`;
+}
+
+function entryTable(
+  id: string,
+  caption: string,
+  subject: string,
+  entries: readonly DashboardPolicyTool[],
+  empty: string,
+  usages: readonly DashboardLimitUsage[] | undefined,
+): SafeHtml {
+  return html`<div class="table-scroll" role="region" aria-labelledby="${id}-caption" tabindex="0">
+    <table class="policy">
+      <caption id="${id}-caption">
+        ${caption}
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">${subject}</th>
+          <th scope="col">Action</th>
+          <th scope="col">Limits (now)</th>
+          <th scope="col">Approval</th>
+          <th scope="col">Notes</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${
+          entries.length === 0
+            ? html`<tr>
+                <td colspan="5">${empty}</td>
+              </tr>`
+            : entries.map((t) => toolRow(t, usages))
+        }
+      </tbody>
+    </table>
+  </div>`;
 }
 
 function toolRow(tool: DashboardPolicyTool, usages: readonly DashboardLimitUsage[] | undefined): SafeHtml {
