@@ -12,6 +12,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { Express, Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
+import { operatorLogSink } from './audit/operator-log.js';
 import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
@@ -33,8 +34,20 @@ import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
-import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
+import { createRedis, pingRedis, redactRedisUrl, redisAnswersSoon, watchRedisAvailability, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
+
+/** Options of `start()`. */
+export interface GatewayStartOptions {
+  /**
+   * Runs once the policy has loaded, before upstreams and Redis are waited for: `airlock serve`
+   * listens here, so HTTP (health, readiness) is up at once whatever Redis and the upstreams do.
+   */
+  afterPolicyLoaded?: () => Promise<unknown>;
+}
+
+/** Audit events of the gateway itself kept in memory while Redis is away (beyond this, the oldest go to the log only). */
+const maxQueuedAdminEvents = 1_000;
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -65,14 +78,29 @@ export class Gateway {
   readonly readiness: () => ReturnType<typeof readiness>;
   private httpServer: HttpServer | undefined;
   private shuttingDown = false;
+  private closing: Promise<void> | undefined;
+  /** Aborted by close(): parts still waiting for Redis stop waiting. */
+  private readonly closeSignal = new AbortController();
+  private readonly redisUrl: string;
+  /** Whether Redis answered last time we heard, and why not. */
+  private redisAvailable: boolean | undefined;
+  private redisProblem = 'not connected yet';
+  /** Whether the Redis-backed parts (audit head, hold queue, channels) have started. */
+  private stateStarted = false;
+  /** The gateway's own audit events (policy loads) that could not be written yet: written when Redis returns. */
+  private readonly queuedAdminEvents: Array<Parameters<AuditSink['append']>[0]> = [];
+  private flushingAdminEvents: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
     const { config, log, env } = options;
-    const { prefix, url: redisUrl } = config.redis;
+    const { prefix } = config.redis;
+    const redisUrl = concreteRedisUrl(config.redis.url);
+    this.redisUrl = redisUrl;
     this.config = config;
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
+    watchRedisAvailability(this.redis, (available, reason) => this.onRedisAvailability(available, reason));
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
@@ -83,7 +111,12 @@ export class Gateway {
       ...optional('retentionMs', config.audit.retention),
       ...optional('file', config.audit.file),
     });
-    this.audit = meteredAuditSink(this.auditStore, this.metrics);
+    // The operator's log line per held call and decision; approvals are read lazily (built below).
+    this.audit = operatorLogSink(meteredAuditSink(this.auditStore, this.metrics), {
+      log,
+      showPaths: async (id) => (await this.approvals.get(id))?.settings.show,
+      link: (id) => `${this.publicBaseUrl()}/approvals/${encodeURIComponent(id)}`,
+    });
     this.policy = new PolicyEngine({
       ...policyEngineOptionsFromConfig(config),
       log,
@@ -134,9 +167,14 @@ export class Gateway {
 
     const health: HealthDeps = {
       redisReady: () => pingRedis(this.redis),
+      redisDetail: () => `not reachable at ${redactRedisUrl(this.redisUrl)} (${this.redisProblem}); rate-limited and held tools are refused until it is`,
       upstreams: () => this.pool.status(),
       isShuttingDown: () => this.shuttingDown,
       extraChecks: () => [
+        {
+          name: 'approvals and audit (waiting for Redis to start)',
+          check: async () => ({ ok: this.stateStarted }),
+        },
         {
           name: 'approval channel delivery',
           check: async () => {
@@ -184,6 +222,15 @@ export class Gateway {
     });
   }
 
+  /** The gateway's address as people reach it: `publicUrl`, else this host and the port it listens on. */
+  private publicBaseUrl(): string {
+    if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
+    const address = this.httpServer?.address();
+    const port = typeof address === 'object' && address !== null ? address.port : this.config.port;
+    const host = ['0.0.0.0', '::', '127.0.0.1', '::1', ''].includes(this.config.host) ? 'localhost' : this.config.host;
+    return `http://${host}:${port}`;
+  }
+
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
     const slackChannel = channel ?? this.config.slack.defaultChannel;
@@ -195,25 +242,84 @@ export class Gateway {
   /**
    * Starts in dependency order. A broken policy stops the start (the gateway never serves on a
    * policy it could not read); Redis or an upstream being down does not: readiness reports it,
-   * and limited or held calls are refused until Redis is back.
+   * limited and held calls are refused until Redis is back, and the parts that need Redis start
+   * by themselves when it answers. Never waits on an absent Redis.
    */
-  async start(): Promise<void> {
+  async start(options: GatewayStartOptions = {}): Promise<void> {
     for (const [name, spec] of Object.entries(this.config.agents)) {
       if (spec.tokenSha256 === demoTokenSha256) this.log.warn({ agent: name }, 'agent accepts the public demo token: delete it before you deploy');
     }
-    const redisUp = await waitForRedis(this.redis, 3_000);
-    if (!redisUp) this.log.warn({ url: redactUrl(this.config.redis.url) }, 'redis not reachable yet; limited and held calls are refused until it is');
     await this.policy.start();
+    warnOpenApprovals(this.policy, this.log);
+    await options.afterPolicyLoaded?.();
+    this.httpFront.start();
+    const redisUp = redisAnswersSoon(this.redis, 2_000);
+    const stateParts = this.startStateParts().catch((error: unknown) => {
+      if (!this.closeSignal.signal.aborted) this.log.error({ err: (error as Error).message }, 'approvals, audit or channels failed to start');
+    });
+    await this.pool.start();
+    if (await redisUp) {
+      await stateParts;
+      await this.flushAdminEvents();
+    }
+  }
+
+  /**
+   * The parts that need Redis: BullMQ objects exist at once (so a hold during an outage fails
+   * with `state_store_unavailable`, not "not started"); the audit head is read, and channels are
+   * registered, once Redis answers.
+   */
+  private async startStateParts(): Promise<void> {
+    const approvals = this.approvals.start();
+    await this.untilRedisReady();
     await this.auditStore.start();
-    await this.approvals.start();
+    await approvals;
     if (this.slack) {
       await this.slack.start();
       await this.approvals.addChannel(this.slack.notifier);
       this.metrics.deliveryFailures.inc({ channel: this.slack.notifier.name }, 0); // exported as 0 until one fails
       this.approvals.setDirectory(this.slack.directory);
     }
-    await this.pool.start();
-    this.httpFront.start();
+    this.stateStarted = true;
+    if (this.redisAvailable === false) return;
+    this.log.debug('approvals, audit and channels started');
+  }
+
+  /** Resolves when the call-path connection is ready; rejects when the gateway closes first. */
+  private untilRedisReady(): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        this.closeSignal.signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.redis.off('ready', onReady);
+        reject(new Error('gateway closed before Redis answered'));
+      };
+      this.redis.once('ready', onReady);
+      this.closeSignal.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** One log line per change of Redis reachability (not one per retry); writes queued audit events on return. */
+  private onRedisAvailability(available: boolean, reason: string | undefined): void {
+    if (this.closeSignal.signal.aborted) return;
+    const first = this.redisAvailable === undefined;
+    this.redisAvailable = available;
+    const url = redactRedisUrl(this.redisUrl);
+    if (!available) {
+      this.redisProblem = reason ?? 'unreachable';
+      this.log.warn(
+        { url, reason: this.redisProblem },
+        `redis ${first ? 'not reachable' : 'connection lost'}: rate-limited and held tools are refused (state_store_unavailable) and audit events wait, until it answers; retrying in the background`,
+      );
+      return;
+    }
+    this.redisProblem = 'not connected';
+    if (first) this.log.info({ url }, 'redis connected');
+    else this.log.info({ url }, 'redis reachable again: rate limits, holds and audit work again');
+    void this.flushAdminEvents();
   }
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
@@ -245,40 +351,133 @@ export class Gateway {
     });
   }
 
-  /** Graceful shutdown: stop accepting, let calls in flight finish up to the grace period, then close in reverse order. */
-  async close(): Promise<void> {
-    if (this.shuttingDown) return;
+  /**
+   * Graceful shutdown within `shutdownGrace`, whatever Redis or an upstream is doing: stop
+   * accepting, let calls in flight finish (most of the grace), then close in reverse order, each
+   * step bounded by what is left. A step that does not finish in time is named in the log.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeWithin(this.config.shutdownGrace);
+    return this.closing;
+  }
+
+  private async closeWithin(graceMs: number): Promise<void> {
     this.shuttingDown = true;
+    this.closeSignal.abort();
+    const deadline = Date.now() + graceMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    const stuck: string[] = [];
+    const step = async (name: string, run: () => Promise<unknown>, budgetMs = left()) => {
+      if (!(await settlesWithin(run(), budgetMs))) stuck.push(name);
+    };
+    // With Redis away, the parts that talk to it have nothing to flush and would only wait out their retries.
+    const redisBudget = () => (this.redisAvailable === false ? Math.min(left(), 1_000) : left());
     const server = this.httpServer;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await this.pipeline.drain(this.config.shutdownGrace);
-    await this.httpFront.close();
+    // Calls in flight get the grace minus a reserve for closing everything else.
+    await this.pipeline.drain(Math.max(0, graceMs - Math.min(2_000, graceMs / 4)));
+    await step('sessions', () => this.httpFront.close());
     server?.closeAllConnections();
-    await stopped;
-    await this.pool.close();
-    await this.slack?.close();
-    await this.approvals.close();
-    await this.auditStore.close();
-    await this.policy.close();
+    await step('http server', () => stopped);
+    await step('upstreams', () => this.pool.close());
+    if (this.slack) await step('slack', () => this.slack?.close() ?? Promise.resolve());
+    await step('approvals', () => this.approvals.close(), redisBudget());
+    await step('audit', () => this.auditStore.close(), redisBudget());
+    await step('policy watcher', () => this.policy.close());
     this.redis.disconnect();
+    if (this.queuedAdminEvents.length > 0) {
+      this.log.error({ events: this.queuedAdminEvents }, 'audit events never written (Redis was unreachable until shutdown); they are in this log line');
+    }
+    if (stuck.length > 0) this.log.warn({ parts: stuck, shutdownGraceMs: graceMs }, 'shutdown grace ran out; stopped waiting for these parts');
     this.log.info('airlock stopped');
   }
 
-  /** Audits an administrative act (policy loads); a failure is logged, never thrown at the watcher. */
+  /**
+   * Audits an administrative act (policy loads). When Redis cannot take it (at start, before
+   * Redis answers), the event is queued and written when Redis returns; never thrown at the watcher.
+   */
   private async recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
-    try {
-      await this.audit.append({ ...event, actor: { kind: 'system', id: 'airlock' } });
-    } catch (error) {
-      this.log.error({ err: (error as Error).message, event: event.type }, 'audit write failed');
+    const stamped = { ...event, actor: { kind: 'system' as const, id: 'airlock' } };
+    if (this.queuedAdminEvents.length === 0 && this.redis.status === 'ready') {
+      try {
+        await this.audit.append(stamped);
+        return;
+      } catch {
+        // queued below, written when Redis answers again
+      }
     }
+    this.queueAdminEvent(stamped);
   }
+
+  private queueAdminEvent(event: Parameters<AuditSink['append']>[0]): void {
+    if (this.queuedAdminEvents.length >= maxQueuedAdminEvents) {
+      this.log.error({ event: this.queuedAdminEvents.shift() }, 'audit event dropped from the queue while Redis is unreachable; it is in this log line');
+    }
+    this.queuedAdminEvents.push(event);
+    this.log.info({ event: event.type, queued: this.queuedAdminEvents.length }, 'audit event queued until Redis answers');
+    if (this.redis.status === 'ready') void this.flushAdminEvents();
+  }
+
+  /** Writes the queued events in order; stops at the first failure (the next reconnect retries). */
+  private flushAdminEvents(): Promise<void> {
+    this.flushingAdminEvents ??= (async () => {
+      try {
+        for (let next = this.queuedAdminEvents[0]; next !== undefined && !this.closeSignal.signal.aborted; next = this.queuedAdminEvents[0]) {
+          await this.audit.append(next);
+          this.queuedAdminEvents.shift();
+        }
+      } catch (error) {
+        this.log.warn(
+          { err: (error as Error).message, queued: this.queuedAdminEvents.length },
+          'queued audit events not written yet; retrying when Redis answers again',
+        );
+      } finally {
+        this.flushingAdminEvents = undefined;
+      }
+    })();
+    return this.flushingAdminEvents;
+  }
+}
+
+/** Warns once at start for each policy file that holds calls without naming approvers. */
+function warnOpenApprovals(policy: PolicyEngine, log: Logger): void {
+  for (const info of policy.info()) {
+    if (info.openApprovals.length === 0) continue;
+    log.warn(
+      { file: info.file, rules: info.openApprovals },
+      'this policy holds calls without naming approvers: any signed-in approver (every dashboard user, anyone who can click in the Slack channel) may decide them; name "approvers" in its approval settings to restrict who decides',
+    );
+  }
+}
+
+/** Resolves true when `work` settles within `ms`, false when the time runs out first (never rejects). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The Redis URL the gateway connects to; the CLI resolves "embedded" or an unset one before building a Gateway. */
+function concreteRedisUrl(url: string | undefined): string {
+  if (url === undefined || url === 'embedded') {
+    throw new Error('Gateway needs a Redis URL: resolve redis.url first (resolveRedisForServer starts the embedded redis-server)');
+  }
+  return url;
 }
 
 /** `{key: value}` when value is defined, else `{}` — for exactOptionalPropertyTypes-style options. */
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V }); // a one-key object of the declared shape
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -8,7 +8,8 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
 import { AirlockError, isAirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createRedis, waitForRedis, type Redis } from '../state/redis.js';
+import { createRedis, redisAnswersSoon, type Redis } from '../state/redis.js';
+import { redisCandidatesForCli } from '../state/redis-location.js';
 
 /** A usage error: printed without a stack, exit code 2. */
 export class CliError extends Error {}
@@ -28,15 +29,24 @@ export function loadCliConfig(flag: string | undefined): LoadedConfig {
 }
 
 /**
- * The CLI's Redis connection (the config's URL), ready to use; commands that read or decide
+ * The CLI's Redis connection — the same Redis the gateway of this config uses (its URL, or the
+ * embedded redis-server it runs, or 127.0.0.1:6379) — ready to use; commands that read or decide
  * talk to Redis directly, so no gateway needs to run. Unreachable → a runtime failure (exit 1)
- * saying what to check. The caller disconnects it.
+ * saying which Redis was tried and what to do. The caller disconnects it.
  */
 export async function connectCliRedis(config: LoadedConfig, log: Logger): Promise<Redis> {
-  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
-  if (await waitForRedis(redis, 3_000)) return redis;
-  redis.disconnect();
-  throw new AirlockError('state_store_unavailable', `cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
+  return (await connectCliRedisAt(config, log)).redis;
+}
+
+/** connectCliRedis, plus the URL it connected to (for parts that open connections of their own, like BullMQ). */
+export async function connectCliRedisAt(config: LoadedConfig, log: Logger): Promise<{ redis: Redis; url: string }> {
+  const { urls, missing } = redisCandidatesForCli(config);
+  for (const url of urls) {
+    const redis = createRedis(url, { name: 'airlock:cli', mode: 'fail-fast', log });
+    if (await redisAnswersSoon(redis, 3_000)) return { redis, url };
+    redis.disconnect();
+  }
+  throw new AirlockError('state_store_unavailable', missing);
 }
 
 /** Prints an error for a person at a terminal; returns the exit code. */

@@ -4,7 +4,10 @@
  * readable text and a machine-readable `_meta["airlock/error"]`; protocol faults become JSON-RPC errors.
  */
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { type AirlockError, asAirlockError } from '../errors.js';
+import { AirlockError, isAirlockError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isRedisConnectionError } from '../state/redis.js';
+import { stateStoreUnavailable } from '../state/state-store.js';
 
 /** Key under a tool result's `_meta` carrying `{code, retryAfterSec, …details}`. */
 export const errorMetaKey = 'airlock/error';
@@ -30,16 +33,33 @@ export function toolErrorResult(error: AirlockError): CallToolResult {
  * Maps anything a tools/call step threw to the agent's answer. An upstream's own JSON-RPC error is
  * rethrown as is (the gateway is transparent); everything else is a tool error result.
  */
-export function callErrorToResult(error: unknown): CallToolResult {
+export function callErrorToResult(error: unknown, log?: Logger): CallToolResult {
   if (error instanceof McpError) throw error;
-  return toolErrorResult(asAirlockError(error));
+  const airlock = agentFacingError(error);
+  if (!isAirlockError(error))
+    log?.error({ err: error instanceof Error ? error.message : String(error), code: airlock.code }, 'tools/call failed inside the gateway');
+  return toolErrorResult(airlock);
 }
 
 /** A JSON-RPC error for protocol faults outside tools/call (resources, prompts). */
 export function toMcpError(error: unknown): McpError {
   if (error instanceof McpError) return error;
-  const airlock = asAirlockError(error);
+  const airlock = agentFacingError(error);
   return new McpError(airlock.jsonRpcCode, airlock.message, { code: airlock.code, ...airlock.details });
+}
+
+/**
+ * Maps anything thrown to our catalogue in our own words: a library's internals (a Redis client's
+ * "Stream isn't writeable…", a stack) never reach an agent; the gateway's log keeps the original.
+ */
+export function agentFacingError(error: unknown): AirlockError {
+  if (isAirlockError(error)) return error;
+  if (isRedisConnectionError(error)) return stateStoreUnavailable(error);
+  return new AirlockError(
+    'internal',
+    'Airlock hit an internal error while handling this request (the gateway log has the details). If the tool could have had an effect, check before retrying; tell the Airlock operator if it happens again.',
+    { cause: error },
+  );
 }
 
 /** The JSON-RPC body sent with an HTTP error status, so clients never hang on an empty 401. */

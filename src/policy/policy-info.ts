@@ -2,8 +2,8 @@
  * A compiled policy described for people: the tool table the dashboard, `GET /api/policy` and
  * `airlock policy check` show. Read-only and derived; nothing here takes part in a decision.
  */
-import type { CompiledEntry, CompiledPolicy } from './compiled.js';
-import type { Action, ApprovalSettings, LimitSpec, StateErrorMode } from './types.js';
+import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
+import { anyApprover, type Action, type ApprovalSettings, type LimitSpec, type StateErrorMode } from './types.js';
 
 export interface PolicyToolInfo {
   /** The tool name or glob as written. */
@@ -39,6 +39,8 @@ export interface PolicyFileInfo {
   hideDenied: boolean;
   onStateError: StateErrorMode;
   tools: PolicyToolInfo[];
+  /** Rules (ids) that hold calls without naming approvers: anyone who can sign in may decide those. */
+  openApprovals: string[];
 }
 
 function toolInfo(entry: CompiledEntry): PolicyToolInfo {
@@ -72,5 +74,13 @@ export function describePolicy(policy: CompiledPolicy, meta: { loadedAtMs: numbe
     hideDenied: policy.hideDenied,
     onStateError: policy.onStateError,
     tools: policy.entries.map(toolInfo),
+    openApprovals: openApprovalRules(policy),
   };
+}
+
+/** Ids of the outcomes that hold a call with no approvers named (so anyone signed in may decide). */
+export function openApprovalRules(policy: CompiledPolicy): string[] {
+  const outcomes: Outcome[] = [policy.defaultOutcome, ...policy.entries.flatMap((entry) => [entry.fallback, ...entry.rules.map((rule) => rule.outcome)])];
+  const open = outcomes.filter((o) => o.action === 'approve' && o.approval.approvers.includes(anyApprover)).map((o) => o.rule.id);
+  return [...new Set(open)];
 }

@@ -15,6 +15,7 @@ import type { UpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { formatDurationMs } from '../util/duration.js';
+import { classifyStartFailure, upstreamNotConnectedError } from './start-failure.js';
 
 export type UpstreamState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -47,6 +48,10 @@ export class UpstreamConnection extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private nextRetryAt = 0;
   private lastErrorText = 'not connected yet';
+  /** The last failure needs a config change, not a retry (see start-failure.ts). */
+  private misconfiguredValue = false;
+  /** The stdio child's last stderr lines, for the reason when it exits during start-up. */
+  private stderrTail: string[] = [];
   private toolsValue: Tool[] = [];
   private capabilitiesValue: ServerCapabilities = {};
   private connecting: Promise<void> | undefined;
@@ -76,6 +81,11 @@ export class UpstreamConnection extends EventEmitter {
 
   get lastError(): string {
     return this.lastErrorText;
+  }
+
+  /** Whether the upstream cannot start as configured (then retrying does not help; an operator must act). */
+  get misconfigured(): boolean {
+    return this.misconfiguredValue;
   }
 
   /** PID of the stdio child while connected (tests kill it to simulate a crash). */
@@ -125,6 +135,7 @@ export class UpstreamConnection extends EventEmitter {
       this.capabilitiesValue = client.getServerCapabilities() ?? {};
       await this.refreshTools();
       this.attempt = 0;
+      this.misconfiguredValue = false;
       this.setState('connected');
       this.log.info({ tools: this.toolsValue.length }, 'upstream connected');
     } catch (error) {
@@ -132,8 +143,12 @@ export class UpstreamConnection extends EventEmitter {
       this.transport = undefined;
       client.onclose = undefined;
       await client.close().catch(() => undefined);
-      this.lastErrorText = describe(error);
-      this.log.warn({ err: this.lastErrorText, attempt: this.attempt }, 'upstream connection failed');
+      const failure = classifyStartFailure(error, this.spec, this.stderrTail);
+      // One warning per distinct reason, not one per retry.
+      const level = failure.reason === this.lastErrorText ? 'debug' : 'warn';
+      this.lastErrorText = failure.reason;
+      this.misconfiguredValue = failure.misconfigured;
+      this.log[level]({ err: failure.reason, misconfigured: failure.misconfigured, attempt: this.attempt }, 'upstream connection failed');
       this.scheduleReconnect();
     }
   }
@@ -148,9 +163,12 @@ export class UpstreamConnection extends EventEmitter {
         ...(this.spec.cwd === undefined ? {} : { cwd: this.spec.cwd }),
         stderr: 'pipe',
       });
+      this.stderrTail = [];
       transport.stderr?.on('data', (chunk: Buffer) => {
         for (const line of chunk.toString('utf8').split('\n')) {
-          if (line.trim() !== '') this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
+          if (line.trim() === '') continue;
+          this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
+          this.stderrTail = [...this.stderrTail.slice(-4), line.trim().slice(0, 300)];
         }
       });
       return transport;
@@ -207,12 +225,13 @@ export class UpstreamConnection extends EventEmitter {
   /** The connected client, or a clear `upstream_unavailable` error with when to retry. */
   private requireClient(): Client {
     if (this.client && this.stateValue === 'connected') return this.client;
+    throw this.notConnectedError('This request');
+  }
+
+  /** Why a request for `subject` cannot run now: a configuration problem, or an outage with when to retry. */
+  notConnectedError(subject: string): AirlockError {
     const retryAfterSec = Math.max(1, Math.ceil((this.nextRetryAt - Date.now()) / 1_000));
-    throw new AirlockError(
-      'upstream_unavailable',
-      `Upstream "${this.name}" is not connected (${this.lastErrorText}). Airlock is reconnecting; retry in about ${retryAfterSec} s.`,
-      { retryAfterSec, details: { upstream: this.name } },
-    );
+    return upstreamNotConnectedError(this.name, subject, { misconfigured: this.misconfiguredValue, reason: this.lastErrorText, retryAfterSec });
   }
 
   /**
