@@ -167,14 +167,11 @@ export class Gateway {
 
     const health: HealthDeps = {
       redisReady: () => pingRedis(this.redis),
+      statePartsStarted: () => this.stateStarted,
       redisDetail: () => `not reachable at ${redactRedisUrl(this.redisUrl)} (${this.redisProblem}); rate-limited and held tools are refused until it is`,
       upstreams: () => this.pool.status(),
       isShuttingDown: () => this.shuttingDown,
       extraChecks: () => [
-        {
-          name: 'approvals and audit (waiting for Redis to start)',
-          check: async () => ({ ok: this.stateStarted }),
-        },
         {
           name: 'approval channel delivery',
           check: async () => {
@@ -414,7 +411,11 @@ export class Gateway {
       this.log.error({ event: this.queuedAdminEvents.shift() }, 'audit event dropped from the queue while Redis is unreachable; it is in this log line');
     }
     this.queuedAdminEvents.push(event);
-    this.log.info({ event: event.type, queued: this.queuedAdminEvents.length }, 'audit event queued until Redis answers');
+    // At start Redis is usually just connecting: worth a line only when it is known to be away.
+    this.log[this.redisAvailable === false ? 'info' : 'debug'](
+      { event: event.type, queued: this.queuedAdminEvents.length },
+      'audit event queued until Redis answers',
+    );
     if (this.redis.status === 'ready') void this.flushAdminEvents();
   }
 

@@ -60,35 +60,39 @@ export function showValues(event: Pick<AuditEventInput, 'arguments' | 'details'>
 
 function logLine(log: Logger, event: AuditEventInput, paths: readonly string[], link: string | undefined): void {
   const show = showValues({ arguments: event.arguments, details: { show: paths } });
+  const shown = Object.entries(show).map(([path, value]) => `${path}=${JSON.stringify(value)}`);
   const who = event.actor ? (event.actor.name ? `${event.actor.name} (${event.actor.id})` : event.actor.id) : undefined;
   const fields = { approvalId: event.approvalId, agent: event.agent, tool: event.tool, show, ...(link ? { link } : {}) };
-  const call = `${event.tool ?? 'a tool'} from ${event.agent ?? 'an agent'}`;
+  const call = `${event.approvalId}: ${event.tool ?? 'a tool'} from ${event.agent ?? 'an agent'}${shown.length > 0 ? ` (${shown.join(', ').slice(0, 300)})` : ''}`;
   switch (event.type) {
     case 'approval_requested':
       log.info(
         { ...fields, rule: event.rule },
-        `call held for approval: ${call}${link ? `; decide at ${link}` : ''} or with \`airlock approvals approve|deny ${event.approvalId}\``,
+        `call held for approval ${call}; decide at ${link ?? 'the dashboard'} or with \`airlock approvals approve|deny ${event.approvalId}\``,
       );
       return;
     case 'approval_vote':
-      log.info({ ...fields, by: who, votes: event.details }, `approval vote recorded for ${call} by ${who ?? 'an approver'}`);
+      log.info({ ...fields, by: who, votes: event.details }, `approval vote recorded on ${call}, by ${who ?? 'an approver'}`);
       return;
     case 'approved':
-      log.info({ ...fields, by: who }, `held call approved: ${call}, by ${who ?? 'an approver'}`);
+      log.info({ ...fields, by: who }, `held call approved ${call}, by ${who ?? 'an approver'}`);
       return;
     case 'approval_denied':
-      log.info({ ...fields, by: who, reason: event.reason }, `held call denied: ${call}, by ${who ?? 'an approver'}`);
+      log.info(
+        { ...fields, by: who, reason: event.reason },
+        `held call denied ${call}, by ${who ?? 'an approver'}${event.reason ? `: ${event.reason.slice(0, 200)}` : ''}`,
+      );
       return;
     case 'expired':
-      log.info({ ...fields, reason: event.reason }, `held call expired: ${call} (nobody decided in time)`);
+      log.info({ ...fields, reason: event.reason }, `held call expired ${call} (nobody decided in time)`);
       return;
     case 'withdrawn':
-      log.info({ ...fields, reason: event.reason }, `held call withdrawn: ${call}`);
+      log.info({ ...fields, reason: event.reason }, `held call withdrawn ${call}${event.reason ? ` (${event.reason})` : ''}`);
       return;
     case 'executed':
       log.info(
         { ...fields, outcome: event.outcome, summary: event.details?.['summary'] },
-        `approved call released upstream: ${call}, ${event.outcome ?? 'done'}`,
+        `approved call released upstream ${call}: ${event.outcome ?? 'done'}`,
       );
       return;
     default:

@@ -146,7 +146,7 @@ function startProgress(options: HeldCallOptions, input: HeldCallInput): () => vo
       elapsedSec < 1
         ? `sent just now; expires in ${formatDurationMs(record.settings.timeoutMs)}`
         : `${formatDurationMs(elapsedSec * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)}`;
-    const message = `waiting for approval ${record.id} in ${where} (${when})`;
+    const message = `waiting for approval ${record.id} from ${where} (${when})`;
     // Seconds with one decimal: strictly increasing from tick to tick, as MCP requires.
     void ctx.sendProgress({ progress: Math.round(elapsedMs / 100) / 10, total, message }).catch(() => undefined);
   };

@@ -97,13 +97,16 @@ export class EmbeddedRedis {
     });
   }
 
-  /** Starts redis-server; throws `state_store_unavailable` saying how to install it when it is not on PATH. */
-  static async start(options: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  /**
+   * Starts redis-server; throws `state_store_unavailable` saying how to install it when it is not
+   * on PATH (`why` says why an embedded one was wanted, for that message).
+   */
+  static async start(options: EmbeddedRedisOptions & { why: string }): Promise<EmbeddedRedis> {
     const binary = findOnPath('redis-server', options.env);
     if (binary === undefined) {
       throw new AirlockError(
         'state_store_unavailable',
-        `Airlock needs Redis and found none: no REDIS_URL or redis.url is set, nothing answers on 127.0.0.1:6379, and redis-server is not installed (not on PATH), so Airlock cannot start its own.\n${installRedisHelp}`,
+        `Airlock needs a Redis and has none: ${options.why}, and redis-server is not installed (not found on PATH), so Airlock cannot start its own.\n${installRedisHelp}`,
       );
     }
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });

@@ -88,8 +88,8 @@ export async function resolveRedisForServer(config: LoadedConfig, options: Resol
       `The embedded redis-server for this config (pid ${running.pid}, data in ${dataDir}) is running but does not answer; stop it (kill ${running.pid}) and start Airlock again.`,
     );
   }
-  const started = await EmbeddedRedis.start({ dataDir, log, ...(options.env ? { env: options.env } : {}) });
   const why = setting.kind === 'embedded' ? 'redis.url is "embedded"' : `no REDIS_URL or redis.url is set and nothing answers on ${hostPort(localUrl)}`;
+  const started = await EmbeddedRedis.start({ dataDir, log, why, ...(options.env ? { env: options.env } : {}) });
   log.info(
     { url: started.displayUrl, pid: started.pid, dataDir, appendonly: 'yes' },
     `${why}: started an embedded redis-server (pid ${started.pid}) on 127.0.0.1:${started.port}, data in ${dataDir} (append-only file on, so holds and audit survive a restart); it stops when Airlock stops`,
