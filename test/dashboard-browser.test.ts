@@ -139,7 +139,8 @@ describe('the dashboard in a browser', () => {
       .getByRole('link', { name: /run_job from agent-detail/ })
       .click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
-    await page.getByRole('button', { name: /^Approve/ }).click();
+    await page.locator('details.approve-confirm > summary').click();
+    await page.getByRole('button', { name: /^Yes, approve/ }).click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
     expect(await page.getByRole('status').first().textContent()).toContain('1 of 2 approvals');
     const story = page.locator('ol.timeline');

@@ -41,7 +41,7 @@ async function diagnose(file: string): Promise<Finding[]> {
     return [{ severity: 'fail', subject: 'config', message: error.message, fix: `edit ${file}; every problem above names its JSON path` }];
   }
   // The upstreams' own log lines (stderr of a child that fails) would drown the report: the findings carry the reason.
-  const log = createLogger({ stderr: true, level: 'silent' });
+  const log = createLogger({ stderr: true, level: 'silent', ignoreEnvLevel: true });
   const [redis, upstreams, channels] = await Promise.all([checkRedis(config), checkUpstreams(config, log), policyChannels(config)]);
   const [policy, slack] = await Promise.all([checkPolicies(config, upstreams.tools), checkSlack(config, channels, log)]);
   return [...checkConfig(config), ...redis, ...upstreams.findings, ...policy, ...slack];

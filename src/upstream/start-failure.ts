@@ -33,7 +33,7 @@ export function classifyStartFailure(error: unknown, spec: UpstreamSpec, stderrT
     }
     if (code === 'EACCES') return { misconfigured: true, reason: `the command "${spec.command}" is not executable (EACCES)` };
     if (error instanceof McpError && error.code === (McpErrorCode.ConnectionClosed as number)) {
-      const said = stderrTail.length > 0 ? `; it said: ${stderrTail.join(' | ').slice(0, 600)}` : '';
+      const said = stderrTail.length > 0 ? `; it said: ${telling(stderrTail).join(' | ').slice(0, 600)}` : '';
       return { misconfigured: true, reason: `"${[spec.command, ...spec.args].join(' ')}" exited during start-up${said}` };
     }
     return { misconfigured: false, reason: message };
@@ -66,6 +66,12 @@ export function upstreamNotConnectedError(
     `${subject} cannot run now: upstream "${upstream}" is not connected (${state.reason}). Airlock is reconnecting; retry in about ${state.retryAfterSec} s.`,
     { retryAfterSec: state.retryAfterSec, details: { upstream } },
   );
+}
+
+/** The lines of a dying child's stderr worth quoting: its error lines (not the stack), else its last lines. */
+function telling(lines: readonly string[]): string[] {
+  const errors = lines.filter((line) => /error|not found|no such file|cannot|denied|invalid/i.test(line) && !/^at\s/.test(line));
+  return errors.length > 0 ? errors.slice(0, 2) : lines.slice(-3);
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -168,7 +168,7 @@ export class UpstreamConnection extends EventEmitter {
         for (const line of chunk.toString('utf8').split('\n')) {
           if (line.trim() === '') continue;
           this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
-          this.stderrTail = [...this.stderrTail.slice(-4), line.trim().slice(0, 300)];
+          this.stderrTail = [...this.stderrTail.slice(-19), line.trim().slice(0, 300)];
         }
       });
       return transport;
