@@ -4,13 +4,15 @@
  * The compiled `airlock` command in processes of its own.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { generateToken, hashToken } from '../src/identity/tokens.js';
+import { openTestStore, sampleEvent } from './helpers/audit.js';
 import { builtCli, cliEnv, runCliAsync } from './helpers/built-cli.js';
 import { runJobHold, startApprovalReplica, type Replica } from './helpers/replicas.js';
 import { repoRoot } from './helpers/upstreams.js';
@@ -93,6 +95,35 @@ describe('the CLI and the Redis of its --config', () => {
     writeFileSync(other, JSON.stringify({ redis: { url: inject('redisUrl'), prefix: 'elsewhere:' }, mcpServers: { x: { command: 'x' } } }));
     const empty = await runCliAsync(['approvals', 'list', '--config', other]);
     expect(empty.stdout).toBe(`no approvals in ${inject('redisUrl')} under the key prefix "elsewhere:"\n`);
+  });
+
+  it('counts a long export on a terminal (stderr), and prints nothing extra when not on one', async () => {
+    const prefix = `test-${randomUUID()}:`;
+    const audit = await openTestStore(prefix);
+    try {
+      await Promise.all(Array.from({ length: 2_000 }, (_, i) => audit.store.append(sampleEvent('allowed', { agent: `agent-${i % 7}` }))));
+    } finally {
+      await audit.close();
+    }
+    const dir = folder();
+    const file = path.join(dir, 'airlock.config.json');
+    writeFileSync(file, JSON.stringify({ redis: { url: inject('redisUrl'), prefix }, mcpServers: { x: { command: 'x' } } }));
+    const out = path.join(dir, 'audit.jsonl');
+    // `script` runs the command on a pseudo-terminal, as a person at a shell would.
+    const command = [process.execPath, builtCli, 'audit', 'export', '--config', file, '--out', out].map((a) => `'${a}'`).join(' ');
+    const onTerminal = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      child.once('exit', (code) => resolve({ code, text }));
+    });
+    expect(onTerminal.code).toBe(0);
+    expect(onTerminal.text).toMatch(/exported 2,000 events of 2,000 in the history\r?\n/);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2_000);
+
+    const piped = await runCliAsync(['audit', 'export', '--config', file, '--out', out]);
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toBe('');
   });
 
   it('says which Redis it could not reach, from which config, and exits 1', async () => {

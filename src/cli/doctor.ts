@@ -8,7 +8,8 @@
 import { createLogger } from '../log.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { isAirlockError } from '../errors.js';
-import { checkConfig, checkPolicies, checkRedis, checkSlack, checkUpstreams, policyChannels, type Finding } from './doctor-checks.js';
+import { checkConfig, checkPolicies, checkRedis, checkUpstreams, policyChannels, type Finding } from './doctor-checks.js';
+import { checkSlack } from './doctor-slack.js';
 import { configOption, parse } from './common.js';
 
 const marks: Record<Finding['severity'], string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', info: 'info' };

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import type { LoadedConfig } from '../config/load.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { EmbeddedRedis, embeddedDataDir, installRedisHelp, processAlive, readEmbeddedRedisInfo } from './embedded-redis.js';
+import { EmbeddedRedis, embeddedDataDir, processAlive, readEmbeddedRedisInfo } from './embedded-redis.js';
 import { redactRedisUrl } from './redis.js';
 
 /** Where an unconfigured Airlock looks for a Redis first. */
