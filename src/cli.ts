@@ -5,7 +5,7 @@
  * server side, so it answers in a fraction of a second.
  * Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input (config, policy, arguments).
  */
-import { CliError, printError } from './cli/common.js';
+import { CliError, printError } from './cli/cli-error.js';
 
 const usage = `airlock — human-in-the-loop approval gateway for MCP
 
@@ -63,11 +63,19 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.exitCode = printError(error);
-  },
-);
+/**
+ * A command is done when it returns: exit then (once stdout and stderr are flushed), rather than
+ * wait for client libraries to wind down sockets they no longer need (ioredis waits up to 2 s for
+ * a closing connection to end).
+ */
+function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const flushed = () => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+}
+
+main(process.argv.slice(2)).then(exitWhenFlushed, (error: unknown) => exitWhenFlushed(printError(error)));

@@ -8,7 +8,7 @@ import type { ApprovalService } from '../approvals/approval-service.js';
 import { ApprovalStore } from '../approvals/approval-store.js';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
 import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
-import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
 import { redactRedisUrl, type Redis } from '../state/redis.js';
 import { CliError, configOption, connectCliRedisAt, loadCliConfig, parse } from './common.js';
 
@@ -27,8 +27,7 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
   if (sub === undefined || !['list', 'show', 'approve', 'deny'].includes(sub)) throw new CliError(usage);
   if (sub !== 'list') required(id);
   const config = loadCliConfig(values.config);
-  const log = createLogger({ stderr: true, level: 'warn' });
-  const { redis, url } = await connectCliRedisAt(config, log);
+  const { redis, url } = await connectCliRedisAt(config);
   try {
     // Reading needs only the store; deciding goes through the approvals core (BullMQ and all),
     // loaded only then, so `list` and `show` stay quick.
@@ -40,7 +39,7 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
         return await show(store, required(id));
       default: {
         const verdict = sub === 'approve' ? 'approve' : 'deny';
-        const approvals = await openApprovals(redis, url, config, log);
+        const approvals = await openApprovals(redis, url, config);
         try {
           return report(required(id), await approvals.decide(required(id), cliActor(), verdict, values.reason));
         } finally {
@@ -54,17 +53,14 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
 }
 
 /** The approvals core as the gateway runs it, minus the workers: a CLI decision is audited and channels hear of it. */
-async function openApprovals(
-  redis: Redis,
-  redisUrl: string,
-  config: ReturnType<typeof loadCliConfig>,
-  log: ReturnType<typeof createLogger>,
-): Promise<ApprovalService> {
-  const [{ ApprovalService }, { AuditStore }, { operatorLogSink }] = await Promise.all([
+async function openApprovals(redis: Redis, redisUrl: string, config: ReturnType<typeof loadCliConfig>): Promise<ApprovalService> {
+  const [{ ApprovalService }, { AuditStore }, { operatorLogSink }, { createLogger }] = await Promise.all([
     import('../approvals/approval-service.js'),
     import('../audit/audit-store.js'),
     import('../audit/operator-log.js'),
+    import('../log.js'),
   ]);
+  const log: Logger = createLogger({ stderr: true, level: 'warn' });
   // The gateway's own hash-chained history: a CLI decision is audited like any other (with the
   // policy's `show` paths, as the gateway writes them). It never trims.
   const store = new ApprovalStore(redis, config.redis.prefix);

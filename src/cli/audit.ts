@@ -15,7 +15,6 @@ import { streamIdPattern } from '../audit/stream-entry.js';
 import { formatStory, formatTable, formatVerify } from '../audit/text-format.js';
 import { parseTime, timeHelp } from '../audit/time.js';
 import { auditEventTypes, type AuditEventType } from '../audit/types.js';
-import { createLogger } from '../log.js';
 import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 import { terminalProgress } from './progress.js';
 
@@ -51,9 +50,9 @@ export async function runAuditCommand(args: string[], output: CliOutput = { stdo
   if (sub === undefined || !['list', 'export', 'verify', 'show'].includes(sub)) throw new CliError(usage);
   const filter = parseFilter(values);
   const config = loadCliConfig(values.config);
-  const log = createLogger({ stderr: true, level: 'warn' });
-  // Reads only, and never trims (the gateway does); close() also closes the connection.
-  const store = new AuditStore({ redis: await connectCliRedis(config, log), prefix: config.redis.prefix, log, trimIntervalMs: 0, ownsConnection: true });
+  // Reads only, and never trims (the gateway does); close() also closes the connection. No logger:
+  // every failure is the command's answer, printed once.
+  const store = new AuditStore({ redis: await connectCliRedis(config), prefix: config.redis.prefix, trimIntervalMs: 0, ownsConnection: true });
   await store.start();
   const out = output.stdout;
   try {

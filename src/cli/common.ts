@@ -6,13 +6,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
-import { AirlockError, isAirlockError } from '../errors.js';
+import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createRedis, redisAnswersSoon, type Redis } from '../state/redis.js';
-import { redisCandidatesForCli } from '../state/redis-location.js';
+import type { Redis } from '../state/redis.js';
+import { CliError } from './cli-error.js';
 
-/** A usage error: printed without a stack, exit code 2. */
-export class CliError extends Error {}
+export { CliError, printError } from './cli-error.js';
 
 export function parse<O extends ParseArgsOptionsConfig>(args: string[], options: O) {
   try {
@@ -34,31 +33,19 @@ export function loadCliConfig(flag: string | undefined): LoadedConfig {
  * talk to Redis directly, so no gateway needs to run. Unreachable → a runtime failure (exit 1)
  * saying which Redis was tried and what to do. The caller disconnects it.
  */
-export async function connectCliRedis(config: LoadedConfig, log: Logger): Promise<Redis> {
+export async function connectCliRedis(config: LoadedConfig, log?: Logger): Promise<Redis> {
   return (await connectCliRedisAt(config, log)).redis;
 }
 
 /** connectCliRedis, plus the URL it connected to (for parts that open connections of their own, like BullMQ). */
-export async function connectCliRedisAt(config: LoadedConfig, log: Logger): Promise<{ redis: Redis; url: string }> {
+export async function connectCliRedisAt(config: LoadedConfig, log?: Logger): Promise<{ redis: Redis; url: string }> {
+  // Loaded here, not at the top: `--help` and the commands without Redis never pay for the client.
+  const [{ createRedis, redisAnswersSoon }, { redisCandidatesForCli }] = await Promise.all([import('../state/redis.js'), import('../state/redis-location.js')]);
   const { urls, missing } = redisCandidatesForCli(config);
   for (const url of urls) {
-    const redis = createRedis(url, { name: 'airlock:cli', mode: 'fail-fast', log });
+    const redis = createRedis(url, { name: 'airlock:cli', mode: 'fail-fast', ...(log ? { log } : {}) });
     if (await redisAnswersSoon(redis, 3_000)) return { redis, url };
     redis.disconnect();
   }
   throw new AirlockError('state_store_unavailable', missing);
-}
-
-/** Prints an error for a person at a terminal; returns the exit code. */
-export function printError(error: unknown): number {
-  if (error instanceof CliError) {
-    process.stderr.write(`airlock: ${error.message}\n`);
-    return 2;
-  }
-  if (isAirlockError(error)) {
-    process.stderr.write(`airlock: ${error.message}\n`);
-    return error.fault === 'client' ? 2 : 1;
-  }
-  process.stderr.write(`airlock: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  return 1;
 }
