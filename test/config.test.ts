@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
+import path from 'node:path';
+import { loadConfig, parseConfig } from '../src/config/load.js';
 import { AirlockError } from '../src/errors.js';
+import { repoRoot } from './helpers/upstreams.js';
 
 const base = { mcpServers: { databricks: { command: 'node', args: ['mock.js'] } } };
 
@@ -40,6 +42,12 @@ describe('config', () => {
     expect(config.mcpServers['here']).toMatchObject({ cwd: '/etc/airlock', args: ['dist/server.js'] });
     expect(config.mcpServers['there']).toMatchObject({ cwd: '/etc/tools' });
     expect(config.mcpServers['abs']).toMatchObject({ cwd: '/opt/x' });
+  });
+
+  it('ships a config that names no Redis (so `npm start` uses 127.0.0.1:6379 or starts its own) and runs the mock from its own folder', () => {
+    const config = loadConfig(path.join(repoRoot, 'airlock.config.json'), {});
+    expect(config.redis.url).toBeUndefined();
+    expect(config.mcpServers['databricks']).toMatchObject({ kind: 'stdio', cwd: repoRoot, args: ['dist/examples/databricks-mock/server.js'] });
   });
 
   it('takes "embedded" or a redis URL for redis.url and names what else it could be', () => {

@@ -84,10 +84,10 @@ function logLine(log: Logger, event: AuditEventInput, paths: readonly string[], 
       );
       return;
     case 'expired':
-      log.info({ ...fields, reason: event.reason }, `held call expired ${call} (nobody decided in time)`);
+      log.info({ ...fields, reason: event.reason }, `held call expired ${call}: nobody decided in time`);
       return;
     case 'withdrawn':
-      log.info({ ...fields, reason: event.reason }, `held call withdrawn ${call}${event.reason ? ` (${event.reason})` : ''}`);
+      log.info({ ...fields, reason: event.reason }, `held call withdrawn ${call}${event.reason ? `: ${event.reason}` : ''}`);
       return;
     case 'executed':
       log.info(

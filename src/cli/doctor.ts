@@ -50,7 +50,7 @@ async function diagnose(file: string): Promise<Finding[]> {
 
 /** `  FAIL  upstream databricks  reason` then an indented `fix:` line. */
 function formatFinding(finding: Finding): string {
-  const head = `${marks[finding.severity]}  ${finding.subject.padEnd(18)} `;
+  const head = `${marks[finding.severity]}  ${finding.subject.padEnd(20)} `;
   const indent = ' '.repeat(head.length);
   const body = finding.message.split('\n').join(`\n${indent}`);
   return `${head}${body}${finding.fix ? `\n${indent}fix: ${finding.fix}` : ''}`;
