@@ -9,9 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import type { Express, Router } from 'express';
+import express, { type Express, type Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
+import { AuditBacklog } from './audit/audit-backlog.js';
 import { operatorLogSink } from './audit/operator-log.js';
 import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
@@ -33,9 +34,12 @@ import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
-import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
-import { createRedis, pingRedis, redactRedisUrl, redisAnswersSoon, watchRedisAvailability, type Redis } from './state/redis.js';
+import { slackCredentials, type SlackCredentials } from './slack/credentials.js';
+import type { SlackChannel } from './slack/slack-channel.js';
+import { RedisAvailability } from './state/redis-availability.js';
+import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
+import { settlesWithin } from './util/settles-within.js';
 
 /** Options of `start()`. */
 export interface GatewayStartOptions {
@@ -45,9 +49,6 @@ export interface GatewayStartOptions {
    */
   afterPolicyLoaded?: () => Promise<unknown>;
 }
-
-/** Audit events of the gateway itself kept in memory while Redis is away (beyond this, the oldest go to the log only). */
-const maxQueuedAdminEvents = 1_000;
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -68,7 +69,9 @@ export class Gateway {
   readonly policy: PolicyEngine;
   readonly limiter: RedisRateLimiter;
   readonly approvals: ApprovalService;
-  readonly slack: SlackChannel | undefined;
+  /** Slack's credentials when it is configured (the channel itself is loaded in start()). */
+  private readonly slackCredentials: SlackCredentials | undefined;
+  private slackChannel: SlackChannel | undefined;
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
   readonly inflight = new InflightRequests();
@@ -81,26 +84,22 @@ export class Gateway {
   private closing: Promise<void> | undefined;
   /** Aborted by close(): parts still waiting for Redis stop waiting. */
   private readonly closeSignal = new AbortController();
-  private readonly redisUrl: string;
-  /** Whether Redis answered last time we heard, and why not. */
-  private redisAvailable: boolean | undefined;
-  private redisProblem = 'not connected yet';
-  /** Whether the Redis-backed parts (audit head, hold queue, channels) have started. */
-  private stateStarted = false;
-  /** The gateway's own audit events (policy loads) that could not be written yet: written when Redis returns. */
-  private readonly queuedAdminEvents: Array<Parameters<AuditSink['append']>[0]> = [];
-  private flushingAdminEvents: Promise<void> | undefined;
+  private readonly redisState: RedisAvailability;
+  private readonly env: EnvSettings;
+  /** Why the Redis-backed parts (audit head, hold queue, channels) are not running; undefined once started. */
+  private stateProblem: string | undefined = 'waiting for Redis to start them';
+  /** The gateway's own audit events (policy loads): written when Redis answers, queued until then. */
+  private readonly adminAudit: AuditBacklog;
 
   constructor(options: GatewayOptions) {
     const { config, log, env } = options;
     const { prefix } = config.redis;
     const redisUrl = concreteRedisUrl(config.redis.url);
-    this.redisUrl = redisUrl;
     this.config = config;
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
-    watchRedisAvailability(this.redis, (available, reason) => this.onRedisAvailability(available, reason));
+    this.redisState = new RedisAvailability(this.redis, redisUrl, log, () => void this.adminAudit.flush());
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
@@ -116,6 +115,12 @@ export class Gateway {
       log,
       showPaths: async (id) => (await this.approvals.get(id))?.settings.show,
       link: (id) => `${this.publicBaseUrl()}/approvals/${encodeURIComponent(id)}`,
+    });
+    this.adminAudit = new AuditBacklog({
+      sink: this.audit,
+      log,
+      ready: () => this.redis.status === 'ready',
+      knownDown: () => this.redisState.available === false,
     });
     this.policy = new PolicyEngine({
       ...policyEngineOptionsFromConfig(config),
@@ -136,7 +141,9 @@ export class Gateway {
       onDeliveryFailure: (channel) => this.metrics.deliveryFailures.inc({ channel }),
       ...optional('now', options.now),
     });
-    this.slack = createSlackChannel({ approvals: this.approvals, env, defaultChannel: config.slack.defaultChannel, log });
+    this.slackCredentials = slackCredentials(env); // half-set credentials stop the start here
+    if (!this.slackCredentials) log.info('Slack not configured: approvals via API/CLI/dashboard');
+    this.env = env;
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
     this.pipeline = new CallPipeline({
@@ -167,8 +174,8 @@ export class Gateway {
 
     const health: HealthDeps = {
       redisReady: () => pingRedis(this.redis),
-      statePartsStarted: () => this.stateStarted,
-      redisDetail: () => `not reachable at ${redactRedisUrl(this.redisUrl)} (${this.redisProblem}); rate-limited and held tools are refused until it is`,
+      stateProblem: () => this.stateProblem,
+      redisDetail: () => this.redisState.describeOutage(),
       upstreams: () => this.pool.status(),
       isShuttingDown: () => this.shuttingDown,
       extraChecks: () => [
@@ -190,7 +197,7 @@ export class Gateway {
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
-    if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
+    if (this.slackCredentials?.mode === 'http') mounted.push({ path: '/slack', router: this.slackRouter() });
     const dashboard = dashboardRouter({
       approvals: this.approvals,
       audit: this.auditStore,
@@ -231,7 +238,7 @@ export class Gateway {
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
     const slackChannel = channel ?? this.config.slack.defaultChannel;
-    if (this.slack && slackChannel)
+    if (this.slackCredentials && slackChannel)
       return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
     return 'the Airlock approvers (dashboard, API or CLI)';
   }
@@ -252,12 +259,14 @@ export class Gateway {
     this.httpFront.start();
     const redisUp = redisAnswersSoon(this.redis, 2_000);
     const stateParts = this.startStateParts().catch((error: unknown) => {
-      if (!this.closeSignal.signal.aborted) this.log.error({ err: (error as Error).message }, 'approvals, audit or channels failed to start');
+      if (this.closeSignal.signal.aborted) return;
+      this.stateProblem = `failed to start (${(error as Error).message}); restart the gateway`;
+      this.log.error({ err: (error as Error).message }, 'approvals, audit or channels failed to start');
     });
     await this.pool.start();
     if (await redisUp) {
       await stateParts;
-      await this.flushAdminEvents();
+      await this.adminAudit.flush();
     }
   }
 
@@ -267,56 +276,41 @@ export class Gateway {
    * registered, once Redis answers.
    */
   private async startStateParts(): Promise<void> {
+    const slackLoaded = this.loadSlack();
     const approvals = this.approvals.start();
-    await this.untilRedisReady();
+    await this.redisState.untilReady(this.closeSignal.signal);
     await this.auditStore.start();
     await approvals;
-    if (this.slack) {
-      await this.slack.start();
-      await this.approvals.addChannel(this.slack.notifier);
-      this.metrics.deliveryFailures.inc({ channel: this.slack.notifier.name }, 0); // exported as 0 until one fails
-      this.approvals.setDirectory(this.slack.directory);
+    const slack = await slackLoaded;
+    if (slack) {
+      await slack.start();
+      await this.approvals.addChannel(slack.notifier);
+      this.metrics.deliveryFailures.inc({ channel: slack.notifier.name }, 0); // exported as 0 until one fails
+      this.approvals.setDirectory(slack.directory);
     }
-    this.stateStarted = true;
-    if (this.redisAvailable === false) return;
-    this.log.debug('approvals, audit and channels started');
+    this.stateProblem = undefined;
   }
 
-  /** Resolves when the call-path connection is ready; rejects when the gateway closes first. */
-  private untilRedisReady(): Promise<void> {
-    if (this.redis.status === 'ready') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onReady = () => {
-        this.closeSignal.signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.redis.off('ready', onReady);
-        reject(new Error('gateway closed before Redis answered'));
-      };
-      this.redis.once('ready', onReady);
-      this.closeSignal.signal.addEventListener('abort', onAbort, { once: true });
+  /** The Slack channel once start() loaded it; undefined without Slack credentials. */
+  get slack(): SlackChannel | undefined {
+    return this.slackChannel;
+  }
+
+  /** Loads Bolt and builds the Slack channel, only when Slack is configured (most of the start-up time otherwise). */
+  private async loadSlack(): Promise<SlackChannel | undefined> {
+    if (!this.slackCredentials) return undefined;
+    const { createSlackChannel } = await import('./slack/slack-channel.js');
+    this.slackChannel ??= createSlackChannel({ approvals: this.approvals, env: this.env, defaultChannel: this.config.slack.defaultChannel, log: this.log });
+    return this.slackChannel;
+  }
+
+  /** `/slack/events` before the Slack channel has loaded: 503, which Slack retries; then the channel's own router. */
+  private slackRouter(): Router {
+    return express.Router().use((req, res, next) => {
+      const router = this.slackChannel?.router;
+      if (router) return router(req, res, next);
+      res.status(503).json({ error: { code: 'starting', message: 'Airlock is starting; retry in a few seconds.' } });
     });
-  }
-
-  /** One log line per change of Redis reachability (not one per retry); writes queued audit events on return. */
-  private onRedisAvailability(available: boolean, reason: string | undefined): void {
-    if (this.closeSignal.signal.aborted) return;
-    const first = this.redisAvailable === undefined;
-    this.redisAvailable = available;
-    const url = redactRedisUrl(this.redisUrl);
-    if (!available) {
-      this.redisProblem = reason ?? 'unreachable';
-      this.log.warn(
-        { url, reason: this.redisProblem },
-        `redis ${first ? 'not reachable' : 'connection lost'}: rate-limited and held tools are refused (state_store_unavailable) and audit events wait, until it answers; retrying in the background`,
-      );
-      return;
-    }
-    this.redisProblem = 'not connected';
-    if (first) this.log.info({ url }, 'redis connected');
-    else this.log.info({ url }, 'redis reachable again: rate limits, holds and audit work again');
-    void this.flushAdminEvents();
   }
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
@@ -361,6 +355,7 @@ export class Gateway {
   private async closeWithin(graceMs: number): Promise<void> {
     this.shuttingDown = true;
     this.closeSignal.abort();
+    this.redisState.close();
     const deadline = Date.now() + graceMs;
     const left = () => Math.max(0, deadline - Date.now());
     const stuck: string[] = [];
@@ -368,7 +363,7 @@ export class Gateway {
       if (!(await settlesWithin(run(), budgetMs))) stuck.push(name);
     };
     // With Redis away, the parts that talk to it have nothing to flush and would only wait out their retries.
-    const redisBudget = () => (this.redisAvailable === false ? Math.min(left(), 1_000) : left());
+    const redisBudget = () => (this.redisState.available === false ? Math.min(left(), 1_000) : left());
     const server = this.httpServer;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     // Calls in flight get the grace minus a reserve for closing everything else.
@@ -377,66 +372,19 @@ export class Gateway {
     server?.closeAllConnections();
     await step('http server', () => stopped);
     await step('upstreams', () => this.pool.close());
-    if (this.slack) await step('slack', () => this.slack?.close() ?? Promise.resolve());
+    if (this.slackChannel) await step('slack', () => this.slackChannel?.close() ?? Promise.resolve());
     await step('approvals', () => this.approvals.close(), redisBudget());
     await step('audit', () => this.auditStore.close(), redisBudget());
     await step('policy watcher', () => this.policy.close());
     this.redis.disconnect();
-    if (this.queuedAdminEvents.length > 0) {
-      this.log.error({ events: this.queuedAdminEvents }, 'audit events never written (Redis was unreachable until shutdown); they are in this log line');
-    }
+    this.adminAudit.close();
     if (stuck.length > 0) this.log.warn({ parts: stuck, shutdownGraceMs: graceMs }, 'shutdown grace ran out; stopped waiting for these parts');
     this.log.info('airlock stopped');
   }
 
-  /**
-   * Audits an administrative act (policy loads). When Redis cannot take it (at start, before
-   * Redis answers), the event is queued and written when Redis returns; never thrown at the watcher.
-   */
-  private async recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
-    const stamped = { ...event, actor: { kind: 'system' as const, id: 'airlock' } };
-    if (this.queuedAdminEvents.length === 0 && this.redis.status === 'ready') {
-      try {
-        await this.audit.append(stamped);
-        return;
-      } catch {
-        // queued below, written when Redis answers again
-      }
-    }
-    this.queueAdminEvent(stamped);
-  }
-
-  private queueAdminEvent(event: Parameters<AuditSink['append']>[0]): void {
-    if (this.queuedAdminEvents.length >= maxQueuedAdminEvents) {
-      this.log.error({ event: this.queuedAdminEvents.shift() }, 'audit event dropped from the queue while Redis is unreachable; it is in this log line');
-    }
-    this.queuedAdminEvents.push(event);
-    // At start Redis is usually just connecting: worth a line only when it is known to be away.
-    this.log[this.redisAvailable === false ? 'info' : 'debug'](
-      { event: event.type, queued: this.queuedAdminEvents.length },
-      'audit event queued until Redis answers',
-    );
-    if (this.redis.status === 'ready') void this.flushAdminEvents();
-  }
-
-  /** Writes the queued events in order; stops at the first failure (the next reconnect retries). */
-  private flushAdminEvents(): Promise<void> {
-    this.flushingAdminEvents ??= (async () => {
-      try {
-        for (let next = this.queuedAdminEvents[0]; next !== undefined && !this.closeSignal.signal.aborted; next = this.queuedAdminEvents[0]) {
-          await this.audit.append(next);
-          this.queuedAdminEvents.shift();
-        }
-      } catch (error) {
-        this.log.warn(
-          { err: (error as Error).message, queued: this.queuedAdminEvents.length },
-          'queued audit events not written yet; retrying when Redis answers again',
-        );
-      } finally {
-        this.flushingAdminEvents = undefined;
-      }
-    })();
-    return this.flushingAdminEvents;
+  /** Audits an administrative act (policy loads); queued while Redis is away, never thrown at the watcher. */
+  private recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
+    return this.adminAudit.record({ ...event, actor: { kind: 'system', id: 'airlock' } });
   }
 }
 
@@ -448,25 +396,6 @@ function warnOpenApprovals(policy: PolicyEngine, log: Logger): void {
       { file: info.file, rules: info.openApprovals },
       'this policy holds calls without naming approvers: any signed-in approver (every dashboard user, anyone who can click in the Slack channel) may decide them; name "approvers" in its approval settings to restrict who decides',
     );
-  }
-}
-
-/** Resolves true when `work` settles within `ms`, false when the time runs out first (never rejects). */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([
-      work.then(
-        () => true,
-        () => true,
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -69,7 +69,7 @@ describe('the operator log', () => {
     expect(audit.events.slice(0, 6).map((e) => e.details?.['show'])).toEqual(Array(6).fill(['params.job_id', 'params.notebook_params']));
     expect(audit.events[1]?.details).toMatchObject({ approvals: 1, quorum: 2 });
     expect(audit.events[6]).toEqual({ type: 'allowed', agent: 'demo-agent', tool: 'list_jobs' });
-    expect(showValues(audit.events[0] ?? { type: 'allowed' })).toEqual({ 'params.job_id': 123, 'params.notebook_params': { date: '2026-11-01' } });
+    expect(showValues(audit.events[0] ?? {})).toEqual({ 'params.job_id': 123, 'params.notebook_params': { date: '2026-11-01' } });
   });
 
   it('still writes the event when the held call cannot be looked up, just without show values', async () => {

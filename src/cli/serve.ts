@@ -48,6 +48,8 @@ export async function runStdio(args: string[]): Promise<number> {
  */
 async function runGateway(config: LoadedConfig, log: Logger, run: (gateway: Gateway) => Promise<void>): Promise<never> {
   const env = readEnvSettings();
+  // The whole server is loaded only by the commands that run one, while Redis is found or started.
+  const gatewayModule = import('../gateway.js');
   const redis = await resolveRedisForServer(config, { log });
   const graceMs = config.shutdownGrace;
   // The embedded redis-server gets a slice of the grace to write its append-only file and exit;
@@ -80,7 +82,7 @@ async function runGateway(config: LoadedConfig, log: Logger, run: (gateway: Gate
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    const { Gateway } = await import('../gateway.js'); // the whole server: loaded only by the commands that run one
+    const { Gateway } = await gatewayModule;
     // The gateway closes within the grace minus what the embedded redis-server needs after it.
     gateway = new Gateway({ config: { ...config, redis: { ...config.redis, url: redis.url }, shutdownGrace: gatewayGraceMs }, env, log });
     await run(gateway);

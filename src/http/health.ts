@@ -15,8 +15,8 @@ export interface ReadinessCheck {
 
 export interface HealthDeps {
   redisReady(): Promise<boolean>;
-  /** Whether the parts that need Redis (hold queue, audit, channels) have started. */
-  statePartsStarted?(): boolean;
+  /** Why the parts that need Redis (hold queue, audit, channels) are not running; undefined once they are. */
+  stateProblem?(): string | undefined;
   /** What /readyz says when Redis does not answer (where, why, what it means); default "not reachable". */
   redisDetail?(): string;
   upstreams(): UpstreamStatus[];
@@ -44,7 +44,8 @@ export async function readiness(deps: HealthDeps) {
   if (deps.isShuttingDown()) notReady.push('shutting down');
   if (!redis) notReady.push(`redis: ${deps.redisDetail?.() ?? 'not reachable'}`);
   for (const u of upstreams) if (u.state !== 'connected') notReady.push(`upstream ${u.name}: ${u.state}${u.lastError ? ` (${u.lastError})` : ''}`);
-  if (deps.statePartsStarted?.() === false) notReady.push('approvals and audit: waiting for Redis to start them');
+  const stateProblem = deps.stateProblem?.();
+  if (stateProblem !== undefined) notReady.push(`approvals and audit: ${stateProblem}`);
   for (const c of extra) if (!c.ok) notReady.push(c.name);
   return { ready: notReady.length === 0, notReady, redis: redis ? 'ok' : 'unreachable', upstreams, checks: extra };
 }
