@@ -4,6 +4,7 @@
  * Real processes throughout; the default address is a parameter so the test does not depend on
  * whatever listens on 127.0.0.1:6379 on this machine.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { processAlive, readEmbeddedRedisInfo } from '../src/state/embedded-redis.js';
-import { redisCandidatesForCli, resolveRedisForServer } from '../src/state/redis-location.js';
+import { probeRedis, redisCandidatesForCli, resolveRedisForServer } from '../src/state/redis-location.js';
 import { freePort } from './helpers/redis-server.js';
 
 const log = createLogger({ level: 'silent' });
@@ -70,6 +71,21 @@ describe('the Redis an unconfigured gateway uses', () => {
       expect(second).toMatchObject({ url: first.url, source: 'embedded', started: undefined });
     } finally {
       await first.started?.stop();
+    }
+  });
+
+  it('is not guessed when the Redis on the default address wants a password: the error says to set the URL', async () => {
+    const port = await freePort();
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--requirepass', 'sesame'], { stdio: 'ignore' });
+    try {
+      const localUrl = `redis://127.0.0.1:${port}`;
+      const deadline = Date.now() + 10_000;
+      while ((await probeRedis(localUrl, 500)) !== 'auth' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await expect(resolveRedisForServer(configIn(), { log, localUrl })).rejects.toThrow(
+        `A Redis answers on 127.0.0.1:${port} but wants a password: set REDIS_URL=redis://:PASSWORD@127.0.0.1:${port}`,
+      );
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 

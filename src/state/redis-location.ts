@@ -121,12 +121,14 @@ export function redisCandidatesForCli(config: LoadedConfig): { urls: string[]; m
 /** Whether a Redis answers PING at `url`: 'ok', 'auth' (it wants a password), or 'none'. */
 export async function probeRedis(url: string, timeoutMs: number): Promise<'ok' | 'auth' | 'none'> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined); // the outcome is the answer below
+  // A password-protected Redis fails ioredis's ready check with NOAUTH, told only on 'error'.
+  let said = '';
+  redis.on('error', (error: Error) => (said = error.message));
   try {
     await redis.connect();
     return (await redis.ping()) === 'PONG' ? 'ok' : 'none';
   } catch (error) {
-    return /NOAUTH|WRONGPASS|invalid password/i.test((error as Error).message) ? 'auth' : 'none';
+    return /NOAUTH|WRONGPASS|invalid password/i.test(`${(error as Error).message} ${said}`) ? 'auth' : 'none';
   } finally {
     redis.disconnect();
   }
