@@ -81,7 +81,15 @@ describe('the Redis an unconfigured gateway uses', () => {
       const localUrl = `redis://127.0.0.1:${port}`;
       const deadline = Date.now() + 10_000;
       while ((await probeRedis(localUrl, 500)) !== 'auth' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await expect(resolveRedisForServer(configIn(), { log, localUrl })).rejects.toThrow(
+      const outcome = await resolveRedisForServer(configIn(), { log, localUrl }).then(
+        async (resolved) => {
+          await resolved.started?.stop(); // not what should happen; clean up before failing
+          return resolved;
+        },
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toContain(
         `A Redis answers on 127.0.0.1:${port} but wants a password: set REDIS_URL=redis://:PASSWORD@127.0.0.1:${port}`,
       );
     } finally {

@@ -18,8 +18,15 @@ import { repoRoot } from './helpers/upstreams.js';
 const demoToken = 'alk_demo-only-not-a-secret';
 const running: RunningCli[] = [];
 
-afterEach(() => {
-  for (const cli of running.splice(0)) cli.kill();
+// A gateway killed with SIGKILL would leave its embedded redis-server behind: stop it as an
+// operator would (SIGTERM, then wait), and kill it only if it does not go.
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    if (cli.child.exitCode !== null || cli.child.signalCode !== null) continue;
+    cli.child.kill('SIGTERM');
+    const gone = await Promise.race([cli.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    if (!gone) cli.kill();
+  }
 });
 
 /** A config in a fresh folder: the compiled Databricks mock, the shipped reference policy, the demo agent. */
