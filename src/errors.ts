@@ -58,6 +58,8 @@ const catalog = {
   approval_withdrawn: { fault: 'client', httpStatus: 409, jsonRpcCode: JsonRpcCode.InvalidRequest },
   state_store_unavailable: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
   upstream_unavailable: { fault: 'upstream', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
+  /** The upstream cannot start as configured (command not found, exits at once, HTTP 401/404): the operator must act. */
+  upstream_misconfigured: { fault: 'server', httpStatus: 502, jsonRpcCode: JsonRpcCode.InternalError },
   upstream_failed: { fault: 'upstream', httpStatus: 502, jsonRpcCode: JsonRpcCode.InternalError },
   upstream_timeout: { fault: 'upstream', httpStatus: 504, jsonRpcCode: JsonRpcCode.InternalError },
   cancelled: { fault: 'client', httpStatus: 499, jsonRpcCode: JsonRpcCode.InvalidRequest },

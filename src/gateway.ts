@@ -8,9 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express, Router } from 'express';
+import express, { type Express, type Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
+import { AuditBacklog } from './audit/audit-backlog.js';
+import { operatorLogSink } from './audit/operator-log.js';
 import type { AuditSink } from './audit/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
@@ -34,10 +36,22 @@ import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
-import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
+import { slackCredentials, type SlackCredentials } from './slack/credentials.js';
+import type { SlackChannel } from './slack/slack-channel.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
-import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
+import { RedisAvailability } from './state/redis-availability.js';
+import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
+import { settlesWithin } from './util/settles-within.js';
+
+/** Options of `start()`. */
+export interface GatewayStartOptions {
+  /**
+   * Runs once the policy has loaded, before upstreams and Redis are waited for: `airlock serve`
+   * listens here, so HTTP (health, readiness) is up at once whatever Redis and the upstreams do.
+   */
+  afterPolicyLoaded?: () => Promise<unknown>;
+}
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -62,7 +76,9 @@ export class Gateway {
   readonly policy: PolicyEngine;
   readonly limiter: RedisRateLimiter;
   readonly approvals: ApprovalService;
-  readonly slack: SlackChannel | undefined;
+  /** Slack's credentials when it is configured (the channel itself is loaded in start()). */
+  private readonly slackCredentials: SlackCredentials | undefined;
+  private slackChannel: SlackChannel | undefined;
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
   readonly methods: RelayMethods;
@@ -74,14 +90,25 @@ export class Gateway {
   readonly readiness: () => ReturnType<typeof readiness>;
   private httpServer: HttpServer | undefined;
   private shuttingDown = false;
+  private closing: Promise<void> | undefined;
+  /** Aborted by close(): parts still waiting for Redis stop waiting. */
+  private readonly closeSignal = new AbortController();
+  private readonly redisState: RedisAvailability;
+  private readonly env: EnvSettings;
+  /** Why the Redis-backed parts (audit head, hold queue, channels) are not running; undefined once started. */
+  private stateProblem: string | undefined = 'waiting for Redis to start them';
+  /** The gateway's own audit events (policy loads): written when Redis answers, queued until then. */
+  private readonly adminAudit: AuditBacklog;
 
   constructor(options: GatewayOptions) {
     const { config, log, env } = options;
-    const { prefix, url: redisUrl } = config.redis;
+    const { prefix } = config.redis;
+    const redisUrl = concreteRedisUrl(config.redis.url);
     this.config = config;
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
+    this.redisState = new RedisAvailability(this.redis, redisUrl, log, () => void this.adminAudit.flush());
     this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
@@ -99,7 +126,18 @@ export class Gateway {
       ...optional('retentionMs', config.audit.retention),
       ...optional('file', config.audit.file),
     });
-    this.audit = meteredAuditSink(this.auditStore, this.metrics);
+    // The operator's log line per held call and decision; approvals are read lazily (built below).
+    this.audit = operatorLogSink(meteredAuditSink(this.auditStore, this.metrics), {
+      log,
+      showPaths: async (id) => (await this.approvals.get(id))?.settings.show,
+      link: (id) => `${this.publicBaseUrl()}/approvals/${encodeURIComponent(id)}`,
+    });
+    this.adminAudit = new AuditBacklog({
+      sink: this.audit,
+      log,
+      ready: () => this.redis.status === 'ready',
+      knownDown: () => this.redisState.available === false,
+    });
     this.policy = new PolicyEngine({
       ...policyEngineOptionsFromConfig(config),
       log,
@@ -119,7 +157,9 @@ export class Gateway {
       onDeliveryFailure: (channel) => this.metrics.deliveryFailures.inc({ channel }),
       ...optional('now', options.now),
     });
-    this.slack = createSlackChannel({ approvals: this.approvals, env, defaultChannel: config.slack.defaultChannel, log });
+    this.slackCredentials = slackCredentials(env); // half-set credentials stop the start here
+    if (!this.slackCredentials) log.info('Slack not configured: approvals via API/CLI/dashboard');
+    this.env = env;
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
     this.pipeline = new CallPipeline({
@@ -156,6 +196,8 @@ export class Gateway {
 
     const health: HealthDeps = {
       redisReady: () => pingRedis(this.redis),
+      stateProblem: () => this.stateProblem,
+      redisDetail: () => this.redisState.describeOutage(),
       upstreams: () => this.pool.status(),
       isShuttingDown: () => this.shuttingDown,
       extraChecks: () => [
@@ -176,7 +218,7 @@ export class Gateway {
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
-    if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
+    if (this.slackCredentials?.mode === 'http') mounted.push({ path: '/slack', router: this.slackRouter() });
     const dashboard = dashboardRouter({
       approvals: this.approvals,
       audit: this.auditStore,
@@ -204,10 +246,19 @@ export class Gateway {
     return new SessionRelay({ agent, sessionId, pool: this.pool, log: this.log });
   }
 
+  /** The gateway's address as people reach it: `publicUrl`, else this host and the port it listens on. */
+  private publicBaseUrl(): string {
+    if (this.config.publicUrl) return this.config.publicUrl.replace(/\/+$/, '');
+    const address = this.httpServer?.address();
+    const port = typeof address === 'object' && address !== null ? address.port : this.config.port;
+    const host = ['0.0.0.0', '::', '127.0.0.1', '::1', ''].includes(this.config.host) ? 'localhost' : this.config.host;
+    return `http://${host}:${port}`;
+  }
+
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
     const slackChannel = channel ?? this.config.slack.defaultChannel;
-    if (this.slack && slackChannel)
+    if (this.slackCredentials && slackChannel)
       return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
     return 'the Airlock approvers (dashboard, API or CLI)';
   }
@@ -215,26 +266,72 @@ export class Gateway {
   /**
    * Starts in dependency order. A broken policy stops the start (the gateway never serves on a
    * policy it could not read); Redis or an upstream being down does not: readiness reports it,
-   * and limited or held calls are refused until Redis is back.
+   * limited and held calls are refused until Redis is back, and the parts that need Redis start
+   * by themselves when it answers. Never waits on an absent Redis.
    */
-  async start(): Promise<void> {
+  async start(options: GatewayStartOptions = {}): Promise<void> {
     for (const [name, spec] of Object.entries(this.config.agents)) {
       if (spec.tokenSha256 === demoTokenSha256) this.log.warn({ agent: name }, 'agent accepts the public demo token: delete it before you deploy');
     }
-    const redisUp = await waitForRedis(this.redis, 3_000);
-    if (!redisUp) this.log.warn({ url: redactUrl(this.config.redis.url) }, 'redis not reachable yet; limited and held calls are refused until it is');
-    await this.hasher.start();
     await this.policy.start();
-    await this.auditStore.start();
-    await this.approvals.start();
-    if (this.slack) {
-      await this.slack.start();
-      await this.approvals.addChannel(this.slack.notifier);
-      this.metrics.deliveryFailures.inc({ channel: this.slack.notifier.name }, 0); // exported as 0 until one fails
-      this.approvals.setDirectory(this.slack.directory);
-    }
-    await this.pool.start();
+    warnOpenApprovals(this.policy, this.log);
+    await options.afterPolicyLoaded?.();
     this.httpFront.start();
+    const redisUp = redisAnswersSoon(this.redis, 2_000);
+    const stateParts = this.startStateParts().catch((error: unknown) => {
+      if (this.closeSignal.signal.aborted) return;
+      this.stateProblem = `failed to start (${(error as Error).message}); restart the gateway`;
+      this.log.error({ err: (error as Error).message }, 'approvals, audit or channels failed to start');
+    });
+    await this.pool.start();
+    if (await redisUp) {
+      await stateParts;
+      await this.adminAudit.flush();
+    }
+  }
+
+  /**
+   * The parts that need Redis: BullMQ objects exist at once (so a hold during an outage fails
+   * with `state_store_unavailable`, not "not started"); the audit head is read, and channels are
+   * registered, once Redis answers.
+   */
+  private async startStateParts(): Promise<void> {
+    const slackLoaded = this.loadSlack();
+    const approvals = this.approvals.start();
+    await this.redisState.untilReady(this.closeSignal.signal);
+    await this.hasher.start();
+    await this.auditStore.start();
+    await approvals;
+    const slack = await slackLoaded;
+    if (slack) {
+      await slack.start();
+      await this.approvals.addChannel(slack.notifier);
+      this.metrics.deliveryFailures.inc({ channel: slack.notifier.name }, 0); // exported as 0 until one fails
+      this.approvals.setDirectory(slack.directory);
+    }
+    this.stateProblem = undefined;
+  }
+
+  /** The Slack channel once start() loaded it; undefined without Slack credentials. */
+  get slack(): SlackChannel | undefined {
+    return this.slackChannel;
+  }
+
+  /** Loads Bolt and builds the Slack channel, only when Slack is configured (most of the start-up time otherwise). */
+  private async loadSlack(): Promise<SlackChannel | undefined> {
+    if (!this.slackCredentials) return undefined;
+    const { createSlackChannel } = await import('./slack/slack-channel.js');
+    this.slackChannel ??= createSlackChannel({ approvals: this.approvals, env: this.env, defaultChannel: this.config.slack.defaultChannel, log: this.log });
+    return this.slackChannel;
+  }
+
+  /** `/slack/events` before the Slack channel has loaded: 503, which Slack retries; then the channel's own router. */
+  private slackRouter(): Router {
+    return express.Router().use((req, res, next) => {
+      const router = this.slackChannel?.router;
+      if (router) return router(req, res, next);
+      res.status(503).json({ error: { code: 'starting', message: 'Airlock is starting; retry in a few seconds.' } });
+    });
   }
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
@@ -266,40 +363,72 @@ export class Gateway {
     }
   }
 
-  /** Graceful shutdown: stop accepting, let calls in flight finish up to the grace period, then close in reverse order. */
-  async close(): Promise<void> {
-    if (this.shuttingDown) return;
+  /**
+   * Graceful shutdown within `shutdownGrace`, whatever Redis or an upstream is doing: stop
+   * accepting, let calls in flight finish (most of the grace), then close in reverse order, each
+   * step bounded by what is left. A step that does not finish in time is named in the log.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeWithin(this.config.shutdownGrace);
+    return this.closing;
+  }
+
+  private async closeWithin(graceMs: number): Promise<void> {
     this.shuttingDown = true;
+    this.closeSignal.abort();
+    this.redisState.close();
+    const deadline = Date.now() + graceMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    const stuck: string[] = [];
+    const step = async (name: string, run: () => Promise<unknown>, budgetMs = left()) => {
+      if (!(await settlesWithin(run(), budgetMs))) stuck.push(name);
+    };
+    // With Redis away, the parts that talk to it have nothing to flush and would only wait out their retries.
+    const redisBudget = () => (this.redisState.available === false ? Math.min(left(), 1_000) : left());
     const server = this.httpServer;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await this.pipeline.drain(this.config.shutdownGrace);
-    await this.httpFront.close();
+    // Calls in flight get the grace minus a reserve for closing everything else.
+    await this.pipeline.drain(Math.max(0, graceMs - Math.min(2_000, graceMs / 4)));
+    await step('sessions', () => this.httpFront.close());
     server?.closeAllConnections();
-    await stopped;
-    await this.pool.close();
-    await this.slack?.close();
-    await this.approvals.close();
-    await this.auditStore.close();
-    await this.policy.close();
+    await step('http server', () => stopped);
+    await step('upstreams', () => this.pool.close());
+    if (this.slackChannel) await step('slack', () => this.slackChannel?.close() ?? Promise.resolve());
+    await step('approvals', () => this.approvals.close(), redisBudget());
+    await step('audit', () => this.auditStore.close(), redisBudget());
+    await step('policy watcher', () => this.policy.close());
     this.redis.disconnect();
+    this.adminAudit.close();
+    if (stuck.length > 0) this.log.warn({ parts: stuck, shutdownGraceMs: graceMs }, 'shutdown grace ran out; stopped waiting for these parts');
     this.log.info('airlock stopped');
   }
 
-  /** Audits an administrative act (policy loads); a failure is logged, never thrown at the watcher. */
-  private async recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
-    try {
-      await this.audit.append({ ...event, actor: { kind: 'system', id: 'airlock' } });
-    } catch (error) {
-      this.log.error({ err: (error as Error).message, event: event.type }, 'audit write failed');
-    }
+  /** Audits an administrative act (policy loads); queued while Redis is away, never thrown at the watcher. */
+  private recordAdmin(event: Parameters<AuditSink['append']>[0]): Promise<void> {
+    return this.adminAudit.record({ ...event, actor: { kind: 'system', id: 'airlock' } });
   }
+}
+
+/** Warns once at start for each policy file that holds calls without naming approvers. */
+function warnOpenApprovals(policy: PolicyEngine, log: Logger): void {
+  for (const info of policy.info()) {
+    if (info.openApprovals.length === 0) continue;
+    log.warn(
+      { file: info.file, rules: info.openApprovals },
+      'this policy holds calls without naming approvers: any signed-in approver (every dashboard user, anyone who can click in the Slack channel) may decide them; name "approvers" in its approval settings to restrict who decides',
+    );
+  }
+}
+
+/** The Redis URL the gateway connects to; the CLI resolves "embedded" or an unset one before building a Gateway. */
+function concreteRedisUrl(url: string | undefined): string {
+  if (url === undefined || url === 'embedded') {
+    throw new Error('Gateway needs a Redis URL: resolve redis.url first (resolveRedisForServer starts the embedded redis-server)');
+  }
+  return url;
 }
 
 /** `{key: value}` when value is defined, else `{}` — for exactOptionalPropertyTypes-style options. */
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V }); // a one-key object of the declared shape
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -11,11 +11,13 @@ export interface LoggerOptions {
   level?: string;
   /** Write to stderr (fd 2) instead of stdout (fd 1). */
   stderr?: boolean;
+  /** Use `level` even when LOG_LEVEL is set (commands whose report is their whole output, like doctor). */
+  ignoreEnvLevel?: boolean;
 }
 
 /** Creates the process logger. Secrets are redacted by key name as a second line of defence. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = process.env['LOG_LEVEL'] ?? options.level ?? 'info';
+  const level = (options.ignoreEnvLevel ? undefined : process.env['LOG_LEVEL']) ?? options.level ?? 'info';
   return pino(
     {
       name: 'airlock',

@@ -93,6 +93,9 @@ describe('a held run_job', () => {
     expect(JSON.parse(textOf(result))).toMatchObject({ run_id: expect.any(Number), number_in_job: 1 });
     expect(runJobCalls(callLog)).toHaveLength(1);
     expect(progress.some((m) => m.includes(held?.id ?? '?') && m.includes('waiting for approval'))).toBe(true);
+    // The first message, sent at once, says when it expires rather than "(0 ms of 15 min)".
+    expect(progress[0]).toMatch(/\(sent just now; expires in 1 min\)$/);
+    expect(progress.join('\n')).not.toMatch(/\b0 ms\b/);
     const after = await api.get<{ approval: { status: string; execution?: { outcome: string; summary: string } } }>(`/approvals/${held?.id}`);
     expect(after.body.approval).toMatchObject({ status: 'approved', execution: { outcome: 'success', summary: expect.stringMatching(/^run_id \d+/) } });
   });
@@ -104,10 +107,11 @@ describe('a held run_job', () => {
     const client = await gw.connect('agent-a');
     const pending = callWithProgress(client);
     const [held] = await api.waitForPending();
-    expect((await api.deny(held?.id ?? '', 'prod is frozen until Monday', 'bob')).status).toBe(200);
+    expect((await api.deny(held?.id ?? '', 'Prod is frozen until Monday.', 'bob')).status).toBe(200);
     const result = await pending;
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('prod is frozen until Monday');
+    // The reason word for word, and one full stop: not `Reason: "….".`
+    expect(textOf(result)).toContain('Reason: "Prod is frozen until Monday." Do not retry');
     expect(textOf(result)).toContain('bob');
     expect(result._meta?.['airlock/error']).toMatchObject({ code: 'approval_denied', approvalId: held?.id });
     expect(runJobCalls(callLog)).toHaveLength(0);

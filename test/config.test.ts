@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
+import path from 'node:path';
+import { loadConfig, parseConfig } from '../src/config/load.js';
 import { AirlockError } from '../src/errors.js';
+import { repoRoot } from './helpers/upstreams.js';
 
 const base = { mcpServers: { databricks: { command: 'node', args: ['mock.js'] } } };
 
@@ -18,10 +20,39 @@ describe('config', () => {
   it('fills documented defaults and resolves paths against the config file', () => {
     const config = parseConfig({ ...base, policy: 'policies/databricks.json' }, '/etc/airlock/airlock.config.json', {});
     expect(config.port).toBe(8080);
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'airlock:' });
+    // No url: `airlock serve` uses 127.0.0.1:6379 when something answers there, else an embedded redis-server.
+    expect(config.redis).toEqual({ prefix: 'airlock:' });
     expect(config.policy).toBe('/etc/airlock/policies/databricks.json');
     expect(config.approvals.defaultTimeout).toBe(15 * 60_000);
     expect(config.mcpServers['databricks']).toMatchObject({ kind: 'stdio', command: 'node', env: {}, callTimeout: 120_000 });
+  });
+
+  it("runs stdio upstreams in the config file's folder, or in their cwd resolved against it", () => {
+    const config = parseConfig(
+      {
+        mcpServers: {
+          here: { command: 'node', args: ['dist/server.js'] },
+          there: { command: './run.sh', cwd: '../tools' },
+          abs: { command: 'x', cwd: '/opt/x' },
+        },
+      },
+      '/etc/airlock/airlock.config.json',
+      {},
+    );
+    expect(config.mcpServers['here']).toMatchObject({ cwd: '/etc/airlock', args: ['dist/server.js'] });
+    expect(config.mcpServers['there']).toMatchObject({ cwd: '/etc/tools' });
+    expect(config.mcpServers['abs']).toMatchObject({ cwd: '/opt/x' });
+  });
+
+  it('ships a config that names no Redis (so `npm start` uses 127.0.0.1:6379 or starts its own) and runs the mock from its own folder', () => {
+    const config = loadConfig(path.join(repoRoot, 'airlock.config.json'), {});
+    expect(config.redis.url).toBeUndefined();
+    expect(config.mcpServers['databricks']).toMatchObject({ kind: 'stdio', cwd: repoRoot, args: ['dist/examples/databricks-mock/server.js'] });
+  });
+
+  it('takes "embedded" or a redis URL for redis.url and names what else it could be', () => {
+    expect(parseConfig({ ...base, redis: { url: 'embedded' } }, '/x/airlock.config.json', {}).redis.url).toBe('embedded');
+    expect(problemsOf({ ...base, redis: { url: 'localhost:6379' } })).toContainEqual(expect.stringMatching(/^\$\.redis\.url: .*"embedded"/));
   });
 
   it('lets PORT and REDIS_URL from the environment override the file', () => {

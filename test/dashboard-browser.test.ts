@@ -79,8 +79,12 @@ describe('the dashboard in a browser', () => {
   it('approves a held call with the Approve button', async () => {
     const record = await fx.hold();
     await login(page, fx.baseUrl, fixtureUsers.alice.token);
+    // Approve asks first: the confirmation opens under "Approve…", and nothing is decided until it is confirmed.
+    await card(record.id).locator('details.approve-confirm > summary').click();
+    expect((await fx.approvals.get(record.id))?.status).toBe('pending');
+    await screenshot(page, 'approve-confirm');
     await card(record.id)
-      .getByRole('button', { name: /^Approve/ })
+      .getByRole('button', { name: /^Yes, approve/ })
       .click();
     await page.waitForURL(`${fx.baseUrl}/`);
     expect(await page.getByRole('status').first().textContent()).toContain(`Approved run_job from agent-a (${record.id})`);
@@ -135,7 +139,8 @@ describe('the dashboard in a browser', () => {
       .getByRole('link', { name: /run_job from agent-detail/ })
       .click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
-    await page.getByRole('button', { name: /^Approve/ }).click();
+    await page.locator('details.approve-confirm > summary').click();
+    await page.getByRole('button', { name: /^Yes, approve/ }).click();
     await page.waitForURL(`${fx.baseUrl}/approvals/${record.id}`);
     expect(await page.getByRole('status').first().textContent()).toContain('1 of 2 approvals');
     const story = page.locator('ol.timeline');

@@ -74,7 +74,9 @@ describe('the dashboard on a real gateway', () => {
     expect(await card.textContent()).toContain('2026-11-25');
     await screenshot(page, 'gateway-pending');
     const approvalId = (await card.getAttribute('data-approval-id')) ?? '';
-    await card.getByRole('button', { name: /^Approve/ }).click();
+    // Approve asks for confirmation before anything runs.
+    await card.locator('details.approve-confirm > summary').click();
+    await card.getByRole('button', { name: /^Yes, approve/ }).click();
     const result = await call;
     expect(JSON.parse(textOf(result))).toMatchObject({ run_id: expect.any(Number) });
     expect(callLog.calls().filter((c) => c.tool === 'run_job')).toHaveLength(1);
@@ -86,6 +88,16 @@ describe('the dashboard on a real gateway', () => {
     expect(story[1]).toMatch(/Approved/);
     expect(story[2]).toMatch(/Executed[\s\S]*run_id \d+/);
     await screenshot(page, 'gateway-story');
+
+    // The history rows of a held call lead with the policy's show values, as the pending card does.
+    await page.goto(`${gw.baseUrl}/history?tool=run_job`);
+    const rows = page.locator(`table.events tr:has(a[href="/approvals/${approvalId}"])`);
+    expect(await rows.count()).toBe(3);
+    for (const text of await rows.locator('ul.key-arguments').allTextContents()) {
+      expect(text.replace(/\s+/g, ' ')).toContain('params.job_id=103');
+      expect(text).toContain('params.notebook_params={"date":"2026-11-25"}');
+    }
+    await screenshot(page, 'gateway-history');
   });
 
   it('denies with a reason, and the agent reads that reason', async () => {

@@ -2,8 +2,10 @@
  * Who may decide a held call. Operators holding the admin token (REST API, dashboard admin, CLI
  * with Redis access) are trusted to decide any call and are recorded by name. Everyone else — a
  * Slack user, a dashboard user — must be named in the policy's `approvers`, directly or through a
- * Slack user group; the agent's owner may not approve its own agent's call unless the policy allows it.
+ * Slack user group (or anyone, when the policy names no approvers at all); the agent's owner may
+ * not approve its own agent's call unless the policy allows it.
  */
+import { anyApprover } from '../policy/types.js';
 import type { Actor, ApproverDirectory, ApprovalRecord, Verdict } from './types.js';
 
 export type Authorization = { allowed: true } | { allowed: false; why: string };
@@ -20,7 +22,8 @@ export async function authorizeDecision(
   if (verdict === 'approve' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
     return { allowed: false, why: `you own the agent "${record.agent}", and this policy does not let owners approve their own agent's calls` };
   }
-  if (approvers.includes(actor.id)) return { allowed: true };
+  // The policy names no approvers: anyone who can reach a channel and sign in may decide.
+  if (approvers.includes(actor.id) || approvers.includes(anyApprover)) return { allowed: true };
   for (const entry of approvers) {
     if (!entry.startsWith('S') || !directory) continue;
     const members = await directory.groupMembers(entry);

@@ -7,7 +7,7 @@
  */
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import type { Logger } from '../log.js';
-import { createRedis, type Redis } from '../state/redis.js';
+import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
 import { HeldRequestSchema, type ApprovalStatus, type HeldRequest } from './types.js';
 
 export const holdQueueName = 'approvals';
@@ -46,18 +46,18 @@ export class HoldQueue {
   async start(): Promise<void> {
     const { prefix } = this.options;
     this.queue = new Queue(holdQueueName, { connection: this.connection('airlock:hold-queue'), prefix });
-    this.queue.on('error', (error) => this.options.log.warn({ err: error.message }, 'hold queue error'));
+    this.queue.on('error', redisClientErrorLogger(this.options.log, 'hold queue error'));
     if (!this.options.runWorker) return;
     this.events = new QueueEvents(holdQueueName, { connection: this.connection('airlock:hold-events'), prefix });
     this.events.setMaxListeners(0);
-    this.events.on('error', (error) => this.options.log.warn({ err: error.message }, 'hold queue events error'));
+    this.events.on('error', redisClientErrorLogger(this.options.log, 'hold queue events error'));
     this.events.on('completed', ({ jobId, returnvalue }) => this.emitOutcome(jobId, String(returnvalue)));
     this.worker = new Worker(holdQueueName, (job: Job) => this.process(job), {
       connection: this.connection('airlock:hold-worker'),
       prefix,
       concurrency: 50,
     });
-    this.worker.on('error', (error) => this.options.log.warn({ err: error.message }, 'hold worker error'));
+    this.worker.on('error', redisClientErrorLogger(this.options.log, 'hold worker error'));
     this.worker.on('failed', (job, error) => this.options.log.error({ approval: job?.id, err: error.message }, 'finalising a held call failed'));
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady(), this.worker.waitUntilReady()]);
   }

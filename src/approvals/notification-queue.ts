@@ -7,7 +7,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { createRedis, type Redis } from '../state/redis.js';
+import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
 import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from './types.js';
 
 const NotificationSchema = z.object({
@@ -72,7 +72,7 @@ export class NotificationQueue {
         prefix: this.options.prefix,
         concurrency: 1,
       });
-      worker.on('error', (error) => this.options.log.warn({ err: error.message, channel: notifier.name }, 'notification worker error'));
+      worker.on('error', redisClientErrorLogger(this.options.log, 'notification worker error', { channel: notifier.name }));
       worker.on('failed', (job, error) => {
         // A channel throws UnrecoverableError for what no retry can fix (unknown channel, bad token).
         if (job && (job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError')) {
@@ -108,7 +108,7 @@ export class NotificationQueue {
     let queue = this.queues.get(channel);
     if (!queue) {
       queue = new Queue(`notify-${channel}`, { connection: this.sharedConnection(), prefix: this.options.prefix });
-      queue.on('error', (error) => this.options.log.warn({ err: error.message, channel }, 'notification queue error'));
+      queue.on('error', redisClientErrorLogger(this.options.log, 'notification queue error', { channel }));
       this.queues.set(channel, queue);
     }
     return queue;

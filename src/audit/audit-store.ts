@@ -20,6 +20,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { Redis } from '../state/redis.js';
+import { withStateStore } from '../state/state-store.js';
 import { ChainWriter } from './chain-writer.js';
 import { exportEvents, exportReadable, exportText, type ExportOptions } from './export.js';
 import { FileMirror } from './file-mirror.js';
@@ -165,6 +166,11 @@ export class AuditStore implements AuditSink {
   /** The export as a Readable that respects backpressure. */
   exportStream(options: ExportOptions): Readable {
     return exportReadable(this.redis, this.keys, options);
+  }
+
+  /** How many events the history holds now (for progress: "12,345 of 50,000"). */
+  size(): Promise<number> {
+    return withStateStore(() => this.redis.xlen(this.keys.stream));
   }
 
   /** Walks the whole chain; reports the first broken link. */

@@ -7,7 +7,7 @@
  */
 import { AirlockError } from '../errors.js';
 import type { Redis } from '../state/redis.js';
-import { withStateStore } from '../state/state-store.js';
+import { describeStateStoreFault, withStateStore } from '../state/state-store.js';
 import { canonicalJson } from '../util/canonical.js';
 import { appendBatch, type AppendReply } from './append-script.js';
 import { chainHash, contentOf, emptyHead, formatHead, parseHead, type AuditContent, type ChainHead } from './chain.js';
@@ -190,10 +190,10 @@ function tail(sealed: readonly Sealed[]): ChainHead | undefined {
 }
 
 function auditUnavailable(cause: unknown, attempts: number): AirlockError {
-  const why = cause instanceof AirlockError && cause.cause instanceof Error ? cause.cause.message : cause instanceof Error ? cause.message : String(cause);
+  const why = describeStateStoreFault(cause instanceof AirlockError && cause.cause !== undefined ? cause.cause : cause);
   return new AirlockError(
     'state_store_unavailable',
-    `The audit history (Redis) is unavailable (${why}); the event was not recorded after ${attempts} attempt${attempts === 1 ? '' : 's'}. Retry in a few seconds.`,
+    `${why}, so the audit history could not record this event after ${attempts} attempt${attempts === 1 ? '' : 's'}. Retry in a few seconds.`,
     { retryAfterSec: 5, cause },
   );
 }

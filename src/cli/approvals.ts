@@ -4,15 +4,16 @@
  * command line); the actor is `cli:<login>`, and channels such as Slack still hear of decisions.
  */
 import { userInfo } from 'node:os';
-import { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalService } from '../approvals/approval-service.js';
+import { ApprovalStore } from '../approvals/approval-store.js';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
 import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
-import { AuditStore } from '../audit/audit-store.js';
-import { createLogger } from '../log.js';
-import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
+import type { Logger } from '../log.js';
+import { redactRedisUrl, type Redis } from '../state/redis.js';
+import { CliError, configOption, connectCliRedisAt, loadCliConfig, parse } from './common.js';
 
 const usage =
-  'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
+  'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]  [--config FILE]';
 
 export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -23,15 +24,52 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   const [sub, id] = positionals;
-  if (sub === undefined) throw new CliError(usage);
+  if (sub === undefined || !['list', 'show', 'approve', 'deny'].includes(sub)) throw new CliError(usage);
+  if (sub !== 'list') required(id);
   const config = loadCliConfig(values.config);
-  const log = createLogger({ stderr: true, level: 'warn' });
-  const redis = await connectCliRedis(config, log);
-  // The gateway's own hash-chained history: a CLI decision is audited like any other. It never trims.
-  const audit = new AuditStore({ redis, prefix: config.redis.prefix, log, trimIntervalMs: 0 });
+  const { redis, url } = await connectCliRedisAt(config);
+  try {
+    // Reading needs only the store; deciding goes through the approvals core (BullMQ and all),
+    // loaded only then, so `list` and `show` stay quick.
+    const store = new ApprovalStore(redis, config.redis.prefix);
+    switch (sub) {
+      case 'list':
+        return await list(store, values.status, values.limit, values.json === true, `${redactRedisUrl(url)} under the key prefix "${config.redis.prefix}"`);
+      case 'show':
+        return await show(store, required(id));
+      default: {
+        const verdict = sub === 'approve' ? 'approve' : 'deny';
+        const approvals = await openApprovals(redis, url, config);
+        try {
+          return report(required(id), await approvals.decide(required(id), cliActor(), verdict, values.reason));
+        } finally {
+          await approvals.close();
+        }
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The approvals core as the gateway runs it, minus the workers: a CLI decision is audited and channels hear of it. */
+async function openApprovals(redis: Redis, redisUrl: string, config: ReturnType<typeof loadCliConfig>): Promise<ApprovalService> {
+  const [{ ApprovalService }, { AuditStore }, { operatorLogSink }, { createLogger }] = await Promise.all([
+    import('../approvals/approval-service.js'),
+    import('../audit/audit-store.js'),
+    import('../audit/operator-log.js'),
+    import('../log.js'),
+  ]);
+  const log: Logger = createLogger({ stderr: true, level: 'warn' });
+  // The gateway's own hash-chained history: a CLI decision is audited like any other (with the
+  // policy's `show` paths, as the gateway writes them). It never trims.
+  const store = new ApprovalStore(redis, config.redis.prefix);
+  const audit = operatorLogSink(new AuditStore({ redis, prefix: config.redis.prefix, log, trimIntervalMs: 0 }), {
+    showPaths: async (id) => (await store.get(id))?.settings.show,
+  });
   const approvals = new ApprovalService({
     redis,
-    redisUrl: config.redis.url,
+    redisUrl,
     prefix: config.redis.prefix,
     log,
     audit,
@@ -39,22 +77,7 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
     runWorkers: false,
   });
   await approvals.start();
-  try {
-    switch (sub) {
-      case 'list':
-        return await list(approvals, values.status, values.limit, values.json === true);
-      case 'show':
-        return await show(approvals, required(id));
-      case 'approve':
-      case 'deny':
-        return report(required(id), await approvals.decide(required(id), cliActor(), sub, values.reason));
-      default:
-        throw new CliError(usage);
-    }
-  } finally {
-    await approvals.close();
-    redis.disconnect();
-  }
+  return approvals;
 }
 
 function cliActor() {
@@ -75,19 +98,20 @@ function required(id: string | undefined): string {
   return id;
 }
 
-async function list(approvals: ApprovalService, status: string | undefined, limitText: string | undefined, json: boolean): Promise<number> {
+async function list(store: ApprovalStore, status: string | undefined, limitText: string | undefined, json: boolean, where: string): Promise<number> {
   if (status !== undefined && !(approvalStatuses as readonly string[]).includes(status))
     throw new CliError(`--status must be one of ${approvalStatuses.join(', ')}`);
   const limit = limitText === undefined ? 50 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit must be a positive integer');
-  const records = await approvals.list({ limit, ...(status ? { status: status as ApprovalStatus } : {}) }); // checked against approvalStatuses above
+  const records = await store.list({ limit, ...(status ? { status: status as ApprovalStatus } : {}) }); // checked against approvalStatuses above
   const views = records.map(toApprovalView);
   if (json) {
     process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
     return 0;
   }
   if (views.length === 0) {
-    process.stdout.write('no approvals\n');
+    // Say where we looked: "none" from the wrong Redis or prefix must not read like "none at all".
+    process.stdout.write(`no ${status ? `${status} ` : ''}approvals in ${where}\n`);
     return 0;
   }
   const rows = views.map((v) => [v.id, v.status, v.tool, v.agent, `${v.approvals}/${v.quorum}`, v.createdAt, summary(v)]);
@@ -95,8 +119,8 @@ async function list(approvals: ApprovalService, status: string | undefined, limi
   return 0;
 }
 
-async function show(approvals: ApprovalService, id: string): Promise<number> {
-  const record = await approvals.get(id);
+async function show(store: ApprovalStore, id: string): Promise<number> {
+  const record = await store.get(id);
   if (!record) {
     process.stderr.write(`airlock: no approval ${id}\n`);
     return 1;

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AuditStore } from '../audit/audit-store.js';
 import { exportFormats, type ExportFormat } from '../audit/export.js';
@@ -15,8 +15,8 @@ import { streamIdPattern } from '../audit/stream-entry.js';
 import { formatStory, formatTable, formatVerify } from '../audit/text-format.js';
 import { parseTime, timeHelp } from '../audit/time.js';
 import { auditEventTypes, type AuditEventType } from '../audit/types.js';
-import { createLogger } from '../log.js';
 import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
+import { terminalProgress } from './progress.js';
 
 const usage = `usage: airlock audit list [--agent A] [--tool T] [--type T[,T…]] [--approval ID] [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json]
        airlock audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--agent A] [--tool T] [--type T] [--out FILE]
@@ -50,9 +50,9 @@ export async function runAuditCommand(args: string[], output: CliOutput = { stdo
   if (sub === undefined || !['list', 'export', 'verify', 'show'].includes(sub)) throw new CliError(usage);
   const filter = parseFilter(values);
   const config = loadCliConfig(values.config);
-  const log = createLogger({ stderr: true, level: 'warn' });
-  // Reads only, and never trims (the gateway does); close() also closes the connection.
-  const store = new AuditStore({ redis: await connectCliRedis(config, log), prefix: config.redis.prefix, log, trimIntervalMs: 0, ownsConnection: true });
+  // Reads only, and never trims (the gateway does); close() also closes the connection. No logger:
+  // every failure is the command's answer, printed once.
+  const store = new AuditStore({ redis: await connectCliRedis(config), prefix: config.redis.prefix, trimIntervalMs: 0, ownsConnection: true });
   await store.start();
   const out = output.stdout;
   try {
@@ -65,7 +65,7 @@ export async function runAuditCommand(args: string[], output: CliOutput = { stdo
         return 0;
       }
       case 'export':
-        await exportTo(store, { ...filter, format: parseFormat(values.format) }, values.out, out);
+        await exportTo(store, { ...filter, format: parseFormat(values.format) }, values.out, out, output.stderr);
         return 0;
       case 'verify': {
         const result = await store.verify();
@@ -136,14 +136,48 @@ function parseFormat(text: string | undefined): ExportFormat {
   return text as ExportFormat; // checked against exportFormats above
 }
 
-/** Streams the export to a file (created or truncated) or to stdout, at the pace they drain. */
-async function exportTo(store: AuditStore, options: Parameters<AuditStore['export']>[0], file: string | undefined, out: Writable): Promise<void> {
+/**
+ * Streams the export to a file (created or truncated) or to stdout, at the pace they drain. On a
+ * terminal, stderr counts the events as they go (a large history takes a while), unless the
+ * export itself is going to that terminal.
+ */
+async function exportTo(
+  store: AuditStore,
+  options: Parameters<AuditStore['export']>[0],
+  file: string | undefined,
+  out: Writable,
+  err: Writable,
+): Promise<void> {
+  const total = await store.size().catch(() => undefined);
+  const of = total === undefined ? '' : ` of ${total.toLocaleString('en-US')} in the history`;
+  const toTerminal = file === undefined && (out as Writable & { isTTY?: boolean }).isTTY === true;
+  const progress = terminalProgress(err, (n) => `exported ${n.toLocaleString('en-US')} events${of}`, !toTerminal);
+  let header = options.format === 'csv';
+  const count = (chunk: string) => {
+    let lines = 0;
+    for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) lines += 1;
+    if (header && lines > 0) {
+      header = false;
+      lines -= 1; // the CSV header row is not an event
+    }
+    progress.add(lines);
+  };
   if (file !== undefined) {
-    await pipeline(store.exportStream(options), createWriteStream(file));
-    return;
+    const counted = new Transform({
+      transform(chunk: Buffer | string, _encoding, done) {
+        count(chunk.toString());
+        done(null, chunk);
+      },
+    });
+    await pipeline(store.exportStream(options), counted, createWriteStream(file));
+  } else {
+    // stdout is not ended (other output may follow, and process.stdout cannot be closed), so no pipeline().
+    for await (const chunk of store.export(options)) {
+      count(chunk);
+      await write(out, chunk);
+    }
   }
-  // stdout is not ended (other output may follow, and process.stdout cannot be closed), so no pipeline().
-  for await (const chunk of store.export(options)) await write(out, chunk);
+  progress.done();
 }
 
 async function write(stream: Writable, text: string): Promise<void> {

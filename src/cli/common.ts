@@ -6,12 +6,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
-import { AirlockError, isAirlockError } from '../errors.js';
+import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createRedis, waitForRedis, type Redis } from '../state/redis.js';
+import type { Redis } from '../state/redis.js';
+import { CliError } from './cli-error.js';
 
-/** A usage error: printed without a stack, exit code 2. */
-export class CliError extends Error {}
+export { CliError, printError } from './cli-error.js';
 
 export function parse<O extends ParseArgsOptionsConfig>(args: string[], options: O) {
   try {
@@ -28,27 +28,24 @@ export function loadCliConfig(flag: string | undefined): LoadedConfig {
 }
 
 /**
- * The CLI's Redis connection (the config's URL), ready to use; commands that read or decide
+ * The CLI's Redis connection — the same Redis the gateway of this config uses (its URL, or the
+ * embedded redis-server it runs, or 127.0.0.1:6379) — ready to use; commands that read or decide
  * talk to Redis directly, so no gateway needs to run. Unreachable → a runtime failure (exit 1)
- * saying what to check. The caller disconnects it.
+ * saying which Redis was tried and what to do. The caller disconnects it.
  */
-export async function connectCliRedis(config: LoadedConfig, log: Logger): Promise<Redis> {
-  const redis = createRedis(config.redis.url, { name: 'airlock:cli', mode: 'fail-fast', log });
-  if (await waitForRedis(redis, 3_000)) return redis;
-  redis.disconnect();
-  throw new AirlockError('state_store_unavailable', `cannot reach Redis at ${config.redis.url}: is it running? (set REDIS_URL or redis.url)`);
+export async function connectCliRedis(config: LoadedConfig, log?: Logger): Promise<Redis> {
+  return (await connectCliRedisAt(config, log)).redis;
 }
 
-/** Prints an error for a person at a terminal; returns the exit code. */
-export function printError(error: unknown): number {
-  if (error instanceof CliError) {
-    process.stderr.write(`airlock: ${error.message}\n`);
-    return 2;
+/** connectCliRedis, plus the URL it connected to (for parts that open connections of their own, like BullMQ). */
+export async function connectCliRedisAt(config: LoadedConfig, log?: Logger): Promise<{ redis: Redis; url: string }> {
+  // Loaded here, not at the top: `--help` and the commands without Redis never pay for the client.
+  const [{ createRedis, redisAnswersSoon }, { redisCandidatesForCli }] = await Promise.all([import('../state/redis.js'), import('../state/redis-location.js')]);
+  const { urls, missing } = redisCandidatesForCli(config);
+  for (const url of urls) {
+    const redis = createRedis(url, { name: 'airlock:cli', mode: 'fail-fast', ...(log ? { log } : {}) });
+    if (await redisAnswersSoon(redis, 3_000)) return { redis, url };
+    redis.disconnect();
   }
-  if (isAirlockError(error)) {
-    process.stderr.write(`airlock: ${error.message}\n`);
-    return error.fault === 'client' ? 2 : 1;
-  }
-  process.stderr.write(`airlock: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  return 1;
+  throw new AirlockError('state_store_unavailable', missing);
 }

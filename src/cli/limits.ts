@@ -4,7 +4,6 @@
  * its current window, its max and window, and when the window next frees a slot.
  */
 import { RedisRateLimiter, type LimitUsage } from '../limits/redis-limiter.js';
-import { createLogger } from '../log.js';
 import { formatDurationMs } from '../util/duration.js';
 import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
@@ -20,8 +19,7 @@ export async function runLimitsCommand(args: string[]): Promise<number> {
   const [sub, extra] = positionals;
   if (sub !== 'show' || extra !== undefined) throw new CliError(usage);
   const config = loadCliConfig(values.config);
-  const log = createLogger({ stderr: true, level: 'error' }); // an unreachable Redis is reported once, below
-  const redis = await connectCliRedis(config, log);
+  const redis = await connectCliRedis(config); // an unreachable Redis is reported once, as the command's error
   try {
     const limiter = new RedisRateLimiter({ redis, prefix: config.redis.prefix });
     const usages = await limiter.inspect(values.agent === undefined ? {} : { agent: values.agent });

@@ -17,7 +17,7 @@ import { formatDecision } from '../policy/format-decision.js';
 import { builtinDenyAll, loadPolicyFile, parsePolicy } from '../policy/load.js';
 import { starterPolicy, type StarterCatalog } from '../policy/starter-policy.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
-import { UpstreamPool } from '../upstream/upstream-pool.js';
+import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, explainLimits } from '../util/canonical.js';
 import { CliError, configOption, loadCliConfig, parse } from './common.js';
 
@@ -194,6 +194,7 @@ async function init(args: string[], io: CliIo): Promise<number> {
   const config = loadCliConfig(values.config);
   const out = path.resolve(values.out ?? config.policy ?? path.join(config.dir, 'policy.json'));
   if (existsSync(out) && !values.force) throw new CliError(`${out} already exists; pass --force to overwrite it or --out FILE to write elsewhere`);
+  const { UpstreamPool } = await import('../upstream/upstream-pool.js'); // the MCP client: only `init` talks to upstreams
   const pool = new UpstreamPool(config.mcpServers, createLogger({ stderr: true, level: 'warn' }));
   let tools;
   let catalog: StarterCatalog | undefined;

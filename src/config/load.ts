@@ -11,7 +11,10 @@ import { interpolateEnv } from './interpolate.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export interface LoadedConfig extends Config {
-  /** Absolute path of the file this came from; relative paths inside it resolve against its folder. */
+  /**
+   * Absolute path of the file this came from. Relative paths inside it resolve against its folder:
+   * policy files, `audit.file`, and stdio upstreams' `cwd` (default: that folder itself).
+   */
   file: string;
   dir: string;
 }
@@ -75,8 +78,10 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
   config.policy = resolve(config.policy);
   config.audit.file = resolve(config.audit.file);
   for (const agent of Object.values(config.agents)) agent.policy = resolve(agent.policy);
+  // A stdio upstream runs in `cwd` (relative to this file), by default in this file's folder, so
+  // relative paths in its `command` and `args` mean the same wherever the gateway is started from.
   for (const upstream of Object.values(config.mcpServers)) {
-    if (upstream.kind === 'stdio' && upstream.cwd !== undefined) upstream.cwd = resolve(upstream.cwd);
+    if (upstream.kind === 'stdio') upstream.cwd = resolve(upstream.cwd) ?? dir;
   }
   return { ...config, file, dir };
 }

@@ -95,9 +95,21 @@ export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
+  /** How people reach this gateway (`https://airlock.example.com`): the base of the dashboard links in log lines. */
+  publicUrl: z.url({ error: 'publicUrl is the absolute http(s) URL people use to reach this gateway' }).optional(),
   redis: z
     .strictObject({
-      url: z.string().default('redis://127.0.0.1:6379'),
+      /**
+       * `redis://…` or `rediss://…`; `"embedded"` starts a redis-server child next to this file.
+       * Unset: the Redis on 127.0.0.1:6379 when one answers there, else embedded (`airlock serve`).
+       */
+      url: z
+        .string()
+        .regex(
+          /^(rediss?:\/\/.+|embedded)$/,
+          'redis.url is a redis:// or rediss:// URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
+        )
+        .optional(),
       /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */
       prefix: z.string().default('airlock:'),
     })

@@ -86,7 +86,7 @@ export class CallPipeline {
         }),
       );
     }
-    return this.tracked(() => this.run(ctx, name, args).catch(callErrorToResult));
+    return this.tracked(() => this.run(ctx, name, args).catch((error: unknown) => callErrorToResult(error, this.deps.log)));
   }
 
   /** Counts `work` as in flight until it settles, so drain() waits for it. */
@@ -242,14 +242,8 @@ export class CallPipeline {
     const tool = this.deps.pool.resolveTool(name);
     if (tool) return tool;
     const upstream = this.deps.pool.upstreamForName(name);
-    if (upstream && upstream.state !== 'connected') {
-      // The tool may well exist: its upstream is down, so say that rather than "unknown tool".
-      throw new AirlockError(
-        'upstream_unavailable',
-        `Tool "${name}" cannot be called now: upstream "${upstream.name}" is not connected (${upstream.lastError}). Retry in a few seconds.`,
-        { retryAfterSec: 5, details: { upstream: upstream.name } },
-      );
-    }
+    // The tool may well exist: its upstream is down or cannot start, so say that rather than "unknown tool".
+    if (upstream && upstream.state !== 'connected') throw upstream.notConnectedError(`Tool "${name}"`);
     throw new AirlockError('unknown_tool', `Tool "${name}" does not exist on this gateway. Call tools/list to see the tools you can use.`, {
       details: { tool: name },
     });

@@ -141,7 +141,12 @@ function startProgress(options: HeldCallOptions, input: HeldCallInput): () => vo
   const where = options.describeChannel(record.settings.channel);
   const tick = () => {
     const elapsedMs = Date.now() - record.createdAt;
-    const message = `waiting for approval ${record.id} in ${where} (${formatDurationMs(Math.round(elapsedMs / 1_000) * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)})`;
+    const elapsedSec = Math.round(elapsedMs / 1_000);
+    const when =
+      elapsedSec < 1
+        ? `sent just now; expires in ${formatDurationMs(record.settings.timeoutMs)}`
+        : `${formatDurationMs(elapsedSec * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)}`;
+    const message = `waiting for approval ${record.id} from ${where} (${when})`;
     // Seconds with one decimal: strictly increasing from tick to tick, as MCP requires.
     void ctx.sendProgress({ progress: Math.round(elapsedMs / 100) / 10, total, message }).catch(() => undefined);
   };
@@ -168,12 +173,18 @@ function pendingError(options: HeldCallOptions, record: ApprovalRecord): Airlock
 
 function deniedError(record: ApprovalRecord): AirlockError {
   const who = record.decidedBy ? (record.decidedBy.name ? `${record.decidedBy.name} (${record.decidedBy.id})` : record.decidedBy.id) : 'an approver';
-  const reason = record.reason ? ` Reason: "${record.reason}".` : ' No reason was given.';
+  const reason = record.reason ? ` Reason: ${quotedSentence(record.reason)}` : ' No reason was given.';
   return new AirlockError(
     'approval_denied',
     `${record.tool} was denied by ${who}, so it was not run.${reason} Do not retry the same call unchanged; address the reason or ask the user.`,
     { details: { approvalId: record.id, decidedBy: record.decidedBy?.id, reason: record.reason } },
   );
+}
+
+/** `"Not today."` — a sentence that already ends in . ! or ? gets no second full stop; others get one. */
+function quotedSentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?…]["'”’)]*$/.test(trimmed) ? `"${trimmed}"` : `"${trimmed}".`;
 }
 
 /** Servers such as Databricks' report errors as plain text `{"error": …}` without isError. */

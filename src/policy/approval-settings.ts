@@ -8,7 +8,7 @@ import { jsonPath } from '../errors.js';
 import { parseDurationMs } from '../util/duration.js';
 import { frozen } from './compiled.js';
 import type { ApprovalSpec } from './schema.js';
-import type { ApprovalSettings } from './types.js';
+import { anyApprover, type ApprovalSettings } from './types.js';
 
 /** One layer and where it sits in the file (for problems). */
 export interface ApprovalLayer {
@@ -27,7 +27,7 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
   }
   const timeoutMs = merged.timeout === undefined ? undefined : parseDurationMs(merged.timeout);
   return {
-    approvers: frozen([...(merged.approvers ?? [])]),
+    approvers: frozen(merged.approvers === undefined ? [anyApprover] : [...merged.approvers]),
     quorum: merged.quorum ?? 1,
     timeoutMs,
     channel: merged.channel,
@@ -39,11 +39,11 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
 /**
  * A quorum that can never be reached is a load problem: with only user IDs (no groups, which may
  * hold any number of people) there must be at least `quorum` approvers. An empty list is valid:
- * then only admins (admin token: API, CLI, dashboard) decide.
+ * then only admins (admin token: API, CLI, dashboard) decide; no list at all lets anyone decide.
  */
 export function quorumProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
   const { approvers, quorum } = settings;
-  if (approvers.length === 0 || approvers.some((id) => id.startsWith('S')) || quorum <= approvers.length) return undefined;
+  if (approvers.length === 0 || approvers.some((id) => id.startsWith('S') || id === anyApprover) || quorum <= approvers.length) return undefined;
   const where = [...layers].reverse().find((layer) => layer.spec?.quorum !== undefined) ?? layers.at(-1);
   const path = jsonPath([...(where?.path ?? []), 'quorum']);
   const message = `quorum ${quorum} can never be reached: only ${approvers.length} approver${approvers.length === 1 ? '' : 's'} (${approvers.join(', ')}) may decide; lower the quorum or add approvers or a user group (S…)`;

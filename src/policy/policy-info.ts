@@ -2,8 +2,8 @@
  * A compiled policy described for people: the tool table the dashboard, `GET /api/policy` and
  * `airlock policy check` show. Read-only and derived; nothing here takes part in a decision.
  */
-import type { CompiledEntry, CompiledPolicy } from './compiled.js';
-import type { Action, ApprovalSettings, LimitSpec, StateErrorMode } from './types.js';
+import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
+import { anyApprover, type Action, type ApprovalSettings, type LimitSpec, type StateErrorMode } from './types.js';
 
 export interface PolicyToolInfo {
   /** The tool name or glob as written. */
@@ -43,6 +43,8 @@ export interface PolicyFileInfo {
   resources: PolicyToolInfo[];
   /** `prompts` entries, in file order. */
   prompts: PolicyToolInfo[];
+  /** Rules (ids) that hold calls without naming approvers: anyone who can sign in may decide those. */
+  openApprovals: string[];
 }
 
 function toolInfo(entry: CompiledEntry): PolicyToolInfo {
@@ -78,5 +80,18 @@ export function describePolicy(policy: CompiledPolicy, meta: { loadedAtMs: numbe
     tools: policy.sections.tool.entries.map(toolInfo),
     resources: policy.sections.resource.entries.map(toolInfo),
     prompts: policy.sections.prompt.entries.map(toolInfo),
+    openApprovals: openApprovalRules(policy),
   };
+}
+
+/** Ids of the outcomes that hold a call with no approvers named (so anyone signed in may decide). */
+export function openApprovalRules(policy: CompiledPolicy): string[] {
+  const outcomes: Outcome[] = [
+    policy.defaultOutcome,
+    ...Object.values(policy.sections)
+      .flatMap((section) => section.entries)
+      .flatMap((entry) => [entry.fallback, ...entry.rules.map((rule) => rule.outcome)]),
+  ];
+  const open = outcomes.filter((o) => o.action === 'approve' && o.approval.approvers.includes(anyApprover)).map((o) => o.rule.id);
+  return [...new Set(open)];
 }

@@ -114,7 +114,9 @@ export const ApprovalSchema = z
     approvers: z
       .array(approverId)
       .optional()
-      .describe('Slack user IDs (U…/W…) and user-group IDs (S…) who may decide. Empty: only admins (admin token: API, CLI, dashboard).'),
+      .describe(
+        'Slack user IDs (U…/W…) and user-group IDs (S…) who may decide. Empty: only admins (admin token: API, CLI, dashboard). Left out everywhere: any signed-in approver (the gateway warns at start).',
+      ),
     quorum: z.number().int().min(1, 'quorum is at least 1').optional().describe('Distinct approvals needed; one deny decides.'),
     timeout: DurationSchema.optional().describe("Auto-deny as expired after this long; default: the config's approvals.defaultTimeout."),
     channel: z

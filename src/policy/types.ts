@@ -26,9 +26,16 @@ export interface LimitSpec {
   scope: LimitScope;
 }
 
+/**
+ * In `approvers`: the policy names no approvers, so anyone who can decide at all may — any
+ * dashboard user, any Slack user who can click in the approval channel (the gateway warns at
+ * start). An empty list, by contrast, means admins only.
+ */
+export const anyApprover = '*';
+
 /** How a held call is decided; parsed and defaulted by the policy engine. */
 export interface ApprovalSettings {
-  /** Slack user IDs (U…/W…) and user-group IDs (S…) allowed to decide. */
+  /** Slack user IDs (U…/W…) and user-group IDs (S…) allowed to decide; `[anyApprover]` when the policy names none. */
   approvers: string[];
   /** Distinct approvals needed to release; one deny decides. */
   quorum: number;

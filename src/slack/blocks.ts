@@ -8,6 +8,7 @@
 import type { types } from '@slack/bolt';
 import type { ApprovalView } from '../approvals/approval-view.js';
 import { formatDurationMs } from '../util/duration.js';
+import { anyApprover } from '../policy/types.js';
 import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, listOf, plainText, slackDate, slackLimits, who } from './mrkdwn.js';
 
 export type KnownBlock = types.KnownBlock;
@@ -86,9 +87,15 @@ function summaryFields(view: ApprovalView): Array<{ type: 'mrkdwn'; text: string
     `*Held by rule*\n\`${escapeMrkdwn(view.rule)}\`${view.holdReason ? `\n${escapeMrkdwn(view.holdReason)}` : ''}`,
     `*Asked*\n${slackDate(Date.parse(view.createdAt))}`,
     `*Expires*\n${slackDate(Date.parse(view.expiresAt))}`,
-    `*Approvers*\n${view.approvers.map(approverMention).join(', ') || '_operators only (API/CLI)_'}${quorum}`,
+    `*Approvers*\n${approversText(view.approvers)}${quorum}`,
   ];
   return fields.slice(0, slackLimits.fields).map((text) => ({ type: 'mrkdwn', text: cut(text, slackLimits.fieldText) }));
+}
+
+/** Who may decide, as the card says it. */
+function approversText(approvers: readonly string[]): string {
+  if (approvers.includes(anyApprover)) return '_anyone who can click here (the policy names no approvers)_';
+  return approvers.map(approverMention).join(', ') || '_operators only (API/CLI)_';
 }
 
 /** The policy's `show` paths, first and compact; each gets an equal share of the section. */

@@ -34,15 +34,103 @@ export function createRedis(url: string, options: RedisConnectOptions): Redis {
   const redis = new Redis(url, { ...common, ...specific });
   let reported = false;
   redis.on('error', (error: Error) => {
-    // ioredis emits an error per failed reconnect; log the first of an outage, not hundreds.
-    if (!reported) options.log?.warn({ err: error.message, connection: options.name }, 'redis connection error');
+    // ioredis emits an error per failed reconnect, on every connection. Whether Redis is reachable
+    // is told once per change by whoever owns the process's view of it (watchRedisAvailability);
+    // here only a fault that is not about reaching Redis is worth a warning.
+    if (isRedisConnectionError(error)) {
+      if (!reported) options.log?.debug({ err: error.message, connection: options.name }, 'redis connection error');
+    } else {
+      options.log?.warn({ err: error.message, connection: options.name }, 'redis error');
+    }
     reported = true;
   });
   redis.on('ready', () => {
-    if (reported) options.log?.info({ connection: options.name }, 'redis connection restored');
+    if (reported) options.log?.debug({ connection: options.name }, 'redis connection restored');
     reported = false;
   });
   return redis;
+}
+
+const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);
+
+/**
+ * Whether an error only says Redis cannot be reached right now (refused, reset, timed out, the
+ * connection closed, a command refused while offline) — as opposed to a fault in what was sent.
+ */
+export function isRedisConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code === 'string' && connectionErrorCodes.has(code)) return true;
+  if (error.name === 'MaxRetriesPerRequestError') return true;
+  return /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command timed out|Reached the max retries per request|ECONNREFUSED|ECONNRESET|getaddrinfo/i.test(
+    error.message,
+  );
+}
+
+/** An 'error' listener for BullMQ queues and workers: outages at debug (told once elsewhere), other faults as warnings. */
+export function redisClientErrorLogger(log: Logger, message: string, fields: Record<string, unknown> = {}): (error: Error) => void {
+  return (error) => {
+    if (isRedisConnectionError(error)) log.debug({ ...fields, err: error.message }, message);
+    else log.warn({ ...fields, err: error.message }, message);
+  };
+}
+
+/**
+ * Calls `listener` once per change of whether the connection can reach Redis: `false` with the
+ * reason when an attempt fails (the first one at start included), `true` when it is ready again.
+ * ioredis reports every retry; this reports each outage once. Returns an unsubscribe function.
+ */
+export function watchRedisAvailability(redis: Redis, listener: (available: boolean, reason?: string) => void): () => void {
+  let last: boolean | undefined = redis.status === 'ready' ? true : undefined;
+  const change = (available: boolean, reason?: string) => {
+    if (last === available) return;
+    last = available;
+    listener(available, reason);
+  };
+  const onReady = () => change(true);
+  const onError = (error: Error) => {
+    if (isRedisConnectionError(error)) change(false, error.message);
+  };
+  const onEnd = () => change(false, 'connection closed');
+  const onClose = () => {
+    if (last === true) change(false, 'connection lost');
+  };
+  redis.on('ready', onReady);
+  redis.on('error', onError);
+  redis.on('close', onClose);
+  redis.on('end', onEnd);
+  return () => {
+    redis.off('ready', onReady);
+    redis.off('error', onError);
+    redis.off('close', onClose);
+    redis.off('end', onEnd);
+  };
+}
+
+/**
+ * Resolves true once the connection is ready, false at its first failed attempt or at the
+ * deadline: "is Redis there now?", without waiting out a refused connection's retries.
+ */
+export async function redisAnswersSoon(redis: Redis, deadlineMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const done = (value: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      resolve(value);
+    };
+    const onReady = () => done(true);
+    const onError = () => done(false);
+    const timer = setTimeout(() => done(false), deadlineMs);
+    redis.once('ready', onReady);
+    redis.once('error', onError);
+  });
+}
+
+/** A Redis URL fit for logs and messages: the password (if any) masked. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 /** Resolves true when Redis answers PING within the timeout. */

@@ -4,6 +4,7 @@
  * an agent can act on. Callers apply fail-closed (the default) or the policy's `on_state_error`.
  */
 import { AirlockError } from '../errors.js';
+import { isRedisConnectionError } from './redis.js';
 
 /** How long one state-store operation may take before the call is refused. */
 export const stateStoreDeadlineMs = 3_000;
@@ -15,7 +16,7 @@ export async function withStateStore<T>(run: () => Promise<T>, deadlineMs = stat
     return await Promise.race([
       run(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+        timer = setTimeout(() => reject(new StateStoreTimeout(deadlineMs)), deadlineMs);
       }),
     ]);
   } catch (error) {
@@ -26,11 +27,28 @@ export async function withStateStore<T>(run: () => Promise<T>, deadlineMs = stat
   }
 }
 
+/** The deadline of one state-store operation passed. */
+class StateStoreTimeout extends Error {
+  constructor(deadlineMs: number) {
+    super(`no answer within ${deadlineMs} ms`);
+    this.name = 'StateStoreTimeout';
+  }
+}
+
+/**
+ * Why the state store failed, in our own words: agents never see a client library's internals
+ * ("Stream isn't writeable…"); the original error stays in `cause` for the gateway's log.
+ */
+export function describeStateStoreFault(cause: unknown): string {
+  if (cause instanceof StateStoreTimeout) return "Airlock's state store (Redis) did not answer in time";
+  if (isRedisConnectionError(cause)) return 'Airlock cannot reach its state store (Redis) right now';
+  return "Airlock's state store (Redis) failed the operation";
+}
+
 export function stateStoreUnavailable(cause: unknown): AirlockError {
-  const why = cause instanceof Error ? cause.message : String(cause);
   return new AirlockError(
     'state_store_unavailable',
-    `The gateway state store (Redis) is unavailable (${why}), so this call cannot be checked or held; nothing was forwarded. Retry in a few seconds.`,
+    `${describeStateStoreFault(cause)}, so this call cannot be checked or held; nothing was forwarded. Retry in a few seconds; if it keeps failing, tell the Airlock operator.`,
     { retryAfterSec: 5, cause },
   );
 }

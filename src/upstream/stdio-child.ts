@@ -16,8 +16,10 @@ const maxLineBytes = 64 * 1024 * 1024;
 export class StdioChild {
   /** Every decoded message, in order. */
   onMessage: ((message: JsonRpcMessage) => void) | undefined;
-  /** Once, when the process ends or cannot start; `reason` says which. */
-  onExit: ((reason: string) => void) | undefined;
+  /** Once, when the process ends or cannot start; `reason` says which, `error` is the spawn error if any. */
+  onExit: ((reason: string, error?: Error) => void) | undefined;
+  /** The child's last stderr lines (for the reason when it dies during start-up). */
+  stderrTail: string[] = [];
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly log: Logger;
   private buffer = '';
@@ -36,10 +38,14 @@ export class StdioChild {
     this.child.stdout.on('data', (chunk: string) => this.read(chunk));
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim() !== '') this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
+      for (const line of chunk.split('\n')) {
+        if (line.trim() === '') continue;
+        this.log.info({ stderr: line.slice(0, 2_000) }, 'upstream stderr');
+        this.stderrTail = [...this.stderrTail.slice(-19), line.trim().slice(0, 300)];
+      }
     });
     this.child.stdin.on('error', (error) => this.log.debug({ err: error.message }, 'upstream stdin closed'));
-    this.child.on('error', (error) => this.exit(`could not start "${spec.command}": ${error.message}`));
+    this.child.on('error', (error) => this.exit(`could not start "${spec.command}": ${error.message}`, error));
     this.child.on('exit', (code, signal) => this.exit(signal ? `exited on ${signal}` : `exited with code ${code ?? 'unknown'}`));
   }
 
@@ -104,9 +110,9 @@ export class StdioChild {
     this.onMessage?.(parsed.message);
   }
 
-  private exit(reason: string): void {
+  private exit(reason: string, error?: Error): void {
     if (this.exited) return;
     this.exited = true;
-    this.onExit?.(reason);
+    this.onExit?.(reason, error);
   }
 }

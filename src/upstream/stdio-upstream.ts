@@ -49,9 +49,15 @@ class StdioEndpoint {
   async initialize(params: InitializeParams, timeoutMs: number): Promise<UpstreamInit> {
     const exited = new Promise<never>((_, reject) => {
       const previous = this.child.onExit;
-      this.child.onExit = (reason) => {
-        previous?.(reason);
-        reject(new AirlockError('upstream_unavailable', `Upstream "${this.name}" ${reason}.`, { retryAfterSec: 5, details: { upstream: this.name } }));
+      this.child.onExit = (reason, error) => {
+        previous?.(reason, error);
+        reject(
+          new AirlockError('upstream_unavailable', `Upstream "${this.name}" ${reason}.`, {
+            retryAfterSec: 5,
+            cause: error,
+            details: { upstream: this.name, exitedDuringStartup: true, stderrTail: this.child.stderrTail },
+          }),
+        );
       };
     });
     const response = await Promise.race([this.request('initialize', params, { timeoutMs }), exited]);

@@ -12,6 +12,7 @@ import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type HttpUpstreamSession, openHttpUpstreamSession } from './http-upstream.js';
 import { latestProtocolVersion, SharedStdioUpstream, StdioUpstreamSession } from './stdio-upstream.js';
+import { classifyStartFailure, upstreamNotConnectedError } from './start-failure.js';
 import type { InitializeParams, UpstreamInit, UpstreamSession } from './upstream-session.js';
 
 export type UpstreamState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -44,6 +45,8 @@ export class UpstreamConnection extends EventEmitter {
   private initValue: UpstreamInit | undefined;
   private connecting: Promise<void> | undefined;
   private probing = false;
+  /** The last failure needs a config change, not a retry (see start-failure.ts). */
+  private misconfiguredValue = false;
 
   constructor(name: string, spec: UpstreamSpec, log: Logger) {
     super();
@@ -73,6 +76,11 @@ export class UpstreamConnection extends EventEmitter {
 
   get lastError(): string {
     return this.lastErrorText;
+  }
+
+  /** Whether the upstream cannot start as configured (then retrying does not help; an operator must act). */
+  get misconfigured(): boolean {
+    return this.misconfiguredValue;
   }
 
   /** PID of the catalog's (or shared) stdio child while connected (tests kill it to simulate a crash). */
@@ -108,13 +116,15 @@ export class UpstreamConnection extends EventEmitter {
    * upstream cannot be reached.
    */
   async openSession(params: InitializeParams): Promise<UpstreamSession> {
-    if (this.stateValue === 'closed') throw this.unavailable();
+    if (this.stateValue === 'closed' || this.misconfiguredValue) throw this.unavailable();
     const spec = this.spec;
     try {
       if (spec.kind === 'http') return await openHttpUpstreamSession(this.httpOptions(spec.url, spec.headers), params);
       if (spec.session === 'per-agent') return await StdioUpstreamSession.open(this.name, spec, this.log, params, connectTimeoutMs);
     } catch (error) {
-      void this.connect(); // the catalog may not know yet that the upstream is gone
+      this.suspect(); // the catalog may not know yet that the upstream is gone
+      const failure = classifyStartFailure(error, spec);
+      if (failure.misconfigured) throw upstreamNotConnectedError(this.name, 'This request', { ...failure, retryAfterSec: 0 });
       throw error;
     }
     if (!this.shared?.alive) throw this.unavailable();
@@ -152,14 +162,15 @@ export class UpstreamConnection extends EventEmitter {
       });
   }
 
-  /** The `upstream_unavailable` error for this upstream now, with when to retry. */
-  unavailable(): AirlockError {
+  /** Why a request cannot reach this upstream now: `upstream_misconfigured`, or `upstream_unavailable` with when to retry. */
+  unavailable(subject = 'This request'): AirlockError {
+    return this.notConnectedError(subject);
+  }
+
+  /** Why a request for `subject` cannot run now: a configuration problem, or an outage with when to retry. */
+  notConnectedError(subject: string): AirlockError {
     const retryAfterSec = Math.max(1, Math.ceil((this.nextRetryAt - Date.now()) / 1_000));
-    return new AirlockError(
-      'upstream_unavailable',
-      `Upstream "${this.name}" is not connected (${this.lastErrorText}). Airlock is reconnecting; retry in about ${retryAfterSec} s.`,
-      { retryAfterSec, details: { upstream: this.name } },
-    );
+    return upstreamNotConnectedError(this.name, subject, { misconfigured: this.misconfiguredValue, reason: this.lastErrorText, retryAfterSec });
   }
 
   private httpOptions(url: string, headers: Record<string, string>) {
@@ -205,6 +216,7 @@ export class UpstreamConnection extends EventEmitter {
       this.initValue = catalog.init;
       await this.refreshTools();
       this.attempt = 0;
+      this.misconfiguredValue = false;
       this.setState('connected');
       if (spec.kind === 'http') this.startPing();
       this.log.info({ tools: this.toolsValue.length, session: this.perAgent ? 'per-agent' : 'shared' }, 'upstream connected');
@@ -212,8 +224,12 @@ export class UpstreamConnection extends EventEmitter {
       this.catalog = undefined;
       await this.shared?.close().catch(() => undefined);
       this.shared = undefined;
-      this.lastErrorText = describe(error);
-      this.log.warn({ err: this.lastErrorText, attempt: this.attempt }, 'upstream connection failed');
+      const failure = classifyStartFailure(error, this.spec);
+      // One warning per distinct reason, not one per retry.
+      const level = failure.reason === this.lastErrorText ? 'debug' : 'warn';
+      this.lastErrorText = failure.reason;
+      this.misconfiguredValue = failure.misconfigured;
+      this.log[level]({ err: failure.reason, misconfigured: failure.misconfigured, attempt: this.attempt }, 'upstream connection failed');
       this.scheduleReconnect();
     }
   }
@@ -291,6 +307,7 @@ export class UpstreamConnection extends EventEmitter {
 /** The catalog session as an HTTP session, for tests that look at it. */
 export type { HttpUpstreamSession };
 
+/** One line for a failure, for the log and readiness. */
 function describe(error: unknown): string {
   if (error instanceof Error) {
     const cause = (error as Error & { cause?: unknown }).cause;

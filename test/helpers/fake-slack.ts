@@ -65,6 +65,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return { ok: true, message_ts: nextTs() };
       case 'views.open':
         return { ok: true, view: { id: `V${tsCounter}`, ...(typeof args['view'] === 'object' ? args['view'] : {}) } };
+      case 'conversations.info':
+        // The bot is a member of every channel here; failNext() gives channel_not_found and the like.
+        return { ok: true, channel: { id: args['channel'], name: 'approvals', is_channel: true, is_private: false, is_member: true } };
       case 'usergroups.users.list': {
         const members = groups.get(String(args['usergroup']));
         return members ? { ok: true, users: members } : { ok: false, error: 'no_such_subteam' };

@@ -57,6 +57,12 @@ textarea { width: 100%; font-family: ui-monospace, Menlo, Consolas, monospace; }
 label { font-weight: 600; }
 .button { display: inline-block; font: inherit; font-weight: 600; padding: 0.4rem 1rem; border-radius: 6px; border: 1px solid transparent; background: var(--link); color: #fff; cursor: pointer; text-decoration: none; }
 .button.approve { background: #1a7f37; }
+details.approve-confirm > summary { list-style: none; }
+details.approve-confirm > summary::-webkit-details-marker { display: none; }
+details.approve-confirm[open] > summary { background: var(--bg); color: #1a7f37; border-color: #1a7f37; }
+.approve-form { margin-top: 0.5rem; max-width: 28rem; }
+.approve-form p { margin: 0 0 0.5rem; }
+.key-arguments { list-style: none; margin: 0; padding: 0; }
 .button.deny { background: #cf222e; }
 .button.secondary { background: var(--bg); color: var(--link); border-color: var(--line); }
 .link-button { font: inherit; background: none; border: none; color: var(--link); text-decoration: underline; cursor: pointer; padding: 0; }

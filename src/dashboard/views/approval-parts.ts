@@ -5,6 +5,7 @@
  * and Deny forms, which work without JavaScript.
  */
 import type { ApprovalView } from '../../approvals/approval-view.js';
+import { anyApprover } from '../../policy/types.js';
 import { html, type SafeHtml } from '../html.js';
 import { actorText, countdown, statusBadge, timeElement, valueText } from './format.js';
 
@@ -65,7 +66,11 @@ export function approvalFacts(view: ApprovalView, nowMs: number): SafeHtml {
 /** Quorum progress, the votes so far and who may decide. */
 export function approvalProgress(view: ApprovalView): SafeHtml {
   const votes = view.votes.map((v) => html`<li>${actorText({ id: v.actor, name: v.name })} <span class="muted">at ${timeElement(v.at)}</span></li>`);
-  const approvers = view.approvers.length > 0 ? view.approvers.join(', ') : 'admins only (no approvers listed)';
+  const approvers = view.approvers.includes(anyApprover)
+    ? 'anyone signed in (the policy names no approvers)'
+    : view.approvers.length > 0
+      ? view.approvers.join(', ')
+      : 'admins only (no approvers listed)';
   return html`<div class="progress" data-part="progress">
     <p>
       <span class="label">Approvals</span> <strong>${view.approvals} of ${view.quorum}</strong>
@@ -110,17 +115,25 @@ export function approvalOutcome(view: ApprovalView): SafeHtml | undefined {
   </dl>`;
 }
 
-/** Approve and Deny forms; `returnTo` is where the browser lands afterwards (a path of ours). */
+/**
+ * Approve and Deny forms; `returnTo` is where the browser lands afterwards (a path of ours).
+ * Approve asks for confirmation first — the form opens under "Approve…" — with plain HTML, so it
+ * works without JavaScript too (and the live list leaves an opened card alone).
+ */
 export function decideForms(view: ApprovalView, csrfToken: string | undefined, returnTo: string): SafeHtml {
   if (csrfToken === undefined) return html`<p class="muted">Your dashboard role may not decide; an approver or admin can.</p>`;
   const reasonId = `reason-${view.id}`;
   const what = html`<span class="vh"> ${view.tool} call ${view.id}</span>`;
   return html`<div class="decide">
-    <form method="post" action="${approvalPath(view.id)}/approve" class="approve-form">
-      <input type="hidden" name="_csrf" value="${csrfToken}" />
-      <input type="hidden" name="return" value="${returnTo}" />
-      <button type="submit" class="button approve">Approve${what}</button>
-    </form>
+    <details class="approve-confirm">
+      <summary class="button approve">Approve…${what}</summary>
+      <form method="post" action="${approvalPath(view.id)}/approve" class="approve-form">
+        <input type="hidden" name="_csrf" value="${csrfToken}" />
+        <input type="hidden" name="return" value="${returnTo}" />
+        <p>Run <code>${view.tool}</code> for ${view.agent} with the arguments above? It runs once, as soon as you confirm.</p>
+        <button type="submit" class="button approve">Yes, approve${what}</button>
+      </form>
+    </details>
     <form method="post" action="${approvalPath(view.id)}/deny" class="deny-form">
       <input type="hidden" name="_csrf" value="${csrfToken}" />
       <input type="hidden" name="return" value="${returnTo}" />

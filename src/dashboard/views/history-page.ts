@@ -7,6 +7,7 @@
 import { auditEventTypes, type AuditEvent } from '../../audit/types.js';
 import { html, localUrl, type SafeHtml } from '../html.js';
 import { approvalPath } from './approval-parts.js';
+import { showValues } from '../../audit/operator-log.js';
 import { actorText, eventLabel, timeElement } from './format.js';
 
 /** The filters as the person typed them (echoed back into the form). */
@@ -89,6 +90,7 @@ function eventsTable(events: readonly AuditEvent[]): SafeHtml {
           <th scope="col">Event</th>
           <th scope="col">Agent</th>
           <th scope="col">Tool</th>
+          <th scope="col">Key arguments</th>
           <th scope="col">Actor</th>
           <th scope="col">Reason / outcome</th>
           <th scope="col">Held call</th>
@@ -101,6 +103,19 @@ function eventsTable(events: readonly AuditEvent[]): SafeHtml {
   </div>`;
 }
 
+/** The policy's `show` values of a held call's event (`path=value`), as the pending list leads with them. */
+function keyArguments(event: AuditEvent): SafeHtml | string {
+  const values = Object.entries(showValues(event));
+  if (values.length === 0) return '';
+  return html`<ul class="key-arguments">
+    ${values.map(([path, value]) => html`<li><code>${path}</code>=<code>${cutText(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)), 120)}</code></li>`)}
+  </ul>`;
+}
+
+function cutText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 function eventRow(event: AuditEvent): SafeHtml {
   const note = [event.reason, event.outcome].filter((s): s is string => typeof s === 'string' && s !== '').join(' · ');
   return html`<tr data-event-type="${event.type}">
@@ -108,6 +123,7 @@ function eventRow(event: AuditEvent): SafeHtml {
     <td>${eventLabel(event.type)}</td>
     <td>${event.agent ?? ''}</td>
     <td>${event.tool && html`<code>${event.tool}</code>`}</td>
+    <td>${keyArguments(event)}</td>
     <td>${actorText(event.actor)}</td>
     <td>${note}</td>
     <td>${event.approvalId && html`<a href="${approvalPath(event.approvalId)}">${event.approvalId}</a>`}</td>

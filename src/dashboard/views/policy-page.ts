@@ -5,7 +5,7 @@
  * trace of how it got there. Nothing here is counted or held.
  */
 import path from 'node:path';
-import type { ApprovalSettings, Decision, LimitSpec } from '../../policy/types.js';
+import { anyApprover, type ApprovalSettings, type Decision, type LimitSpec } from '../../policy/types.js';
 import { html, type SafeHtml } from '../html.js';
 import type { DashboardLimitUsage, DashboardPolicyFile, DashboardPolicyTool } from '../ports.js';
 import { formatSpan, timeElement } from './format.js';
@@ -159,7 +159,11 @@ function windowText(windowSec: number): string {
 }
 
 function approvalText(approval: ApprovalSettings): SafeHtml {
-  const approvers = approval.approvers.length > 0 ? approval.approvers.join(', ') : 'admins only';
+  const approvers = approval.approvers.includes(anyApprover)
+    ? 'anyone signed in (none named)'
+    : approval.approvers.length > 0
+      ? approval.approvers.join(', ')
+      : 'admins only';
   return html`<ul class="plain">
     <li>approvers: ${approvers}</li>
     <li>quorum: ${approval.quorum}</li>
