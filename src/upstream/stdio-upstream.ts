@@ -50,7 +50,7 @@ class StdioEndpoint {
     const exited = new Promise<never>((_, reject) => {
       const previous = this.child.onExit;
       this.child.onExit = (reason, error) => {
-        previous?.(reason, error);
+        // First the start-up failure (it says why), then whatever else waits on the child.
         reject(
           new AirlockError('upstream_unavailable', `Upstream "${this.name}" ${reason}.`, {
             retryAfterSec: 5,
@@ -58,6 +58,7 @@ class StdioEndpoint {
             details: { upstream: this.name, exitedDuringStartup: true, stderrTail: this.child.stderrTail },
           }),
         );
+        previous?.(reason, error);
       };
     });
     const response = await Promise.race([this.request('initialize', params, { timeoutMs }), exited]);
