@@ -116,49 +116,52 @@ describe('the /mcp front door', () => {
   });
 });
 
-describe('an upstream that dies', () => {
-  const callLog = createCallLog();
-  let gw: TestGateway;
+for (const session of ['shared', 'per-agent'] as const) {
+  describe(`a ${session} stdio upstream that dies`, () => {
+    const callLog = createCallLog();
+    let gw: TestGateway;
 
-  beforeAll(async () => {
-    gw = await startTestGateway({ mcpServers: { databricks: databricksMockStdio({ callLog, delayMs: 1_500 }) } });
+    beforeAll(async () => {
+      gw = await startTestGateway({ mcpServers: { databricks: { ...databricksMockStdio({ callLog, delayMs: 1_500 }), session } } });
+    });
+    afterAll(() => gw.close());
+
+    it('turns a child killed mid-call into a specific error and serves the next call from a new child', async () => {
+      const client = await gw.connect('agent-a');
+      const pending = client.callTool({ name: 'run_job', arguments: { params: { job_id: 101 } } });
+      await waitFor(() => callLog.calls().length === 1);
+      const pid = callLog.calls()[0]?.pid;
+      expect(pid).toBeTypeOf('number');
+      // shared: the one child is the gateway's own; per-agent: the child is this session's alone.
+      if (session === 'shared') expect(pid).toBe(gw.gateway.pool.get('databricks')?.pid);
+      else expect(pid).not.toBe(gw.gateway.pool.get('databricks')?.pid);
+      process.kill(pid as number, 'SIGKILL');
+      const result = await pending;
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toMatch(/exited on SIGKILL during tools\/call; the call may or may not have run/);
+      expect(result._meta?.['airlock/error']).toMatchObject({ code: 'upstream_failed', upstream: 'databricks' });
+
+      if (session === 'shared') await waitFor(() => gw.gateway.pool.get('databricks')?.state === 'connected', 15_000);
+      const after = await client.callTool({ name: 'list_jobs', arguments: { params: {} } });
+      expect(callLog.calls().at(-1)?.pid).not.toBe(pid);
+      expect(after.isError).toBeFalsy();
+      expect(textOf(after)).toContain('daily-ingest');
+    });
+
+    it('passes a client cancellation on to the upstream call', async () => {
+      const client = await gw.connect('agent-a');
+      const controller = new AbortController();
+      const pending = client.callTool({ name: 'run_job', arguments: { params: { job_id: 102 } } }, undefined, { signal: controller.signal });
+      const before = callLog.calls().length;
+      await waitFor(() => callLog.calls().length === before + 1);
+      controller.abort();
+      await expect(pending).rejects.toThrow();
+      // The mock saw notifications/cancelled for its call, well before its 1.5 s delay ran out.
+      await waitFor(() => callLog.cancellations().some((c) => c.tool === 'run_job'), 1_000);
+      await waitFor(() => gw.gateway.httpFront.inflightCount === 0 && gw.gateway.pipeline.inflightCount === 0, 1_000);
+    });
   });
-  afterAll(() => gw.close());
-
-  it('turns a child killed mid-call into a specific error and reconnects to a new child', async () => {
-    const client = await gw.connect('agent-a');
-    const pending = client.callTool({ name: 'run_job', arguments: { params: { job_id: 101 } } });
-    await waitFor(() => callLog.calls().length === 1);
-    // The child that got the call is this agent session's own (stdio upstreams are per-agent by default).
-    const pid = callLog.calls()[0]?.pid;
-    expect(pid).toBeTypeOf('number');
-    expect(pid).not.toBe(gw.gateway.pool.get('databricks')?.pid);
-    process.kill(pid as number, 'SIGKILL');
-    const result = await pending;
-    expect(result.isError).toBe(true);
-    expect(textOf(result)).toMatch(/exited on SIGKILL during tools\/call; the call may or may not have run/);
-    expect(result._meta?.['airlock/error']).toMatchObject({ code: 'upstream_failed', upstream: 'databricks' });
-
-    // The next call opens a new child for this session.
-    const after = await client.callTool({ name: 'list_jobs', arguments: { params: {} } });
-    expect(callLog.calls().at(-1)?.pid).not.toBe(pid);
-    expect(after.isError).toBeFalsy();
-    expect(textOf(after)).toContain('daily-ingest');
-  });
-
-  it('passes a client cancellation on to the upstream call', async () => {
-    const client = await gw.connect('agent-a');
-    const controller = new AbortController();
-    const pending = client.callTool({ name: 'run_job', arguments: { params: { job_id: 102 } } }, undefined, { signal: controller.signal });
-    const before = callLog.calls().length;
-    await waitFor(() => callLog.calls().length === before + 1);
-    controller.abort();
-    await expect(pending).rejects.toThrow();
-    // The mock saw notifications/cancelled for its call, well before its 1.5 s delay ran out.
-    await waitFor(() => callLog.cancellations().some((c) => c.tool === 'run_job'), 1_000);
-    await waitFor(() => gw.gateway.httpFront.inflightCount === 0 && gw.gateway.pipeline.inflightCount === 0, 1_000);
-  });
-});
+}
 
 describe('an HTTP upstream that goes away and comes back', () => {
   it('answers calls during the outage at once with a retry hint, reports it in /readyz, and recovers by itself', async () => {

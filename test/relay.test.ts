@@ -22,8 +22,8 @@ import { repoRoot, type RunningServer } from './helpers/upstreams.js';
 
 const serveReference = path.join(repoRoot, 'test/conformance/serve-reference.ts');
 
-function referenceStdio(session?: 'shared' | 'per-agent') {
-  return { command: process.execPath, args: ['--import', 'tsx', serveReference, '--stdio'], cwd: repoRoot, ...(session ? { session } : {}) };
+function referenceStdio(session: 'shared' | 'per-agent') {
+  return { command: process.execPath, args: ['--import', 'tsx', serveReference, '--stdio'], cwd: repoRoot, session };
 }
 
 async function startReferenceHttp(): Promise<RunningServer> {
@@ -81,7 +81,7 @@ async function connectAgent(gw: TestGateway, agent: string, person: string): Pro
 }
 
 const transports = [
-  { name: 'a per-agent stdio child', upstream: async () => ({ spec: referenceStdio(), stop: async () => undefined }) },
+  { name: 'a per-agent stdio child', upstream: async () => ({ spec: referenceStdio('per-agent'), stop: async () => undefined }) },
   {
     name: 'Streamable HTTP',
     upstream: async () => {

@@ -34,11 +34,13 @@ const StdioUpstreamSchema = z.strictObject({
   /** Deadline for one tools/call to this upstream. */
   callTimeout: durationMsDefault('120s'),
   /**
-   * `per-agent`: a child process per agent session, so the server's requests back to the client
-   * (sampling, elicitation, roots), its logging and subscriptions reach exactly that agent.
-   * `shared`: one child for all sessions (cheaper; such requests are refused).
+   * `shared` (default): one child for every agent session — tools, resources, prompts, progress,
+   * list_changed and subscriptions route exactly; requests the server sends back (sampling,
+   * elicitation, roots) are refused, since a shared pipe cannot say which agent caused them.
+   * `per-agent`: a child process per agent session, so those requests, its log level and its
+   * per-session state belong to exactly one agent (a process per session: mind the memory).
    */
-  session: z.enum(['per-agent', 'shared']).default('per-agent'),
+  session: z.enum(['per-agent', 'shared']).default('shared'),
 });
 
 const HttpUpstreamSchema = z.strictObject({

@@ -46,7 +46,8 @@ async function main(): Promise<number> {
     stops.push(reference.stop);
     const upstreams: Record<Exclude<Target, 'direct'>, unknown> = {
       'airlock-http': { url: reference.url },
-      'airlock-stdio': { command: process.execPath, args: ['--import', 'tsx', serveReference, '--stdio'], cwd: repoRoot },
+      // per-agent: the suite's sampling, elicitation and per-session logging scenarios need the agent's own child.
+      'airlock-stdio': { command: process.execPath, args: ['--import', 'tsx', serveReference, '--stdio'], cwd: repoRoot, session: 'per-agent' },
     };
     const urls: Record<Target, string> = { direct: reference.url, 'airlock-http': '', 'airlock-stdio': '' };
     for (const target of ['airlock-http', 'airlock-stdio'] as const) {
