@@ -13,6 +13,8 @@ import type { Express, Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
 import type { AuditSink } from './audit/types.js';
+import type { ApprovalChannelPlugin } from './channel-plugin.js';
+import { channelFactories } from './channel-registry.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
 import { HttpFront } from './front/http-front.js';
@@ -32,7 +34,6 @@ import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
-import { createSlackChannel, type SlackChannel } from './slack/slack-channel.js';
 import { createRedis, pingRedis, waitForRedis, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
@@ -55,7 +56,8 @@ export class Gateway {
   readonly policy: PolicyEngine;
   readonly limiter: RedisRateLimiter;
   readonly approvals: ApprovalService;
-  readonly slack: SlackChannel | undefined;
+  /** The approval channels that are configured (Slack …), from channel-registry.ts. */
+  readonly channels: ApprovalChannelPlugin[];
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
   readonly inflight = new InflightRequests();
@@ -73,7 +75,11 @@ export class Gateway {
     this.log = log;
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
-    this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
+    this.metrics = new Metrics({
+      pendingApprovals: () => this.approvals.pendingCount(),
+      callsInFlight: () => this.pipeline.inflightCount,
+      pendingOutcomes: () => this.approvals.pendingOutcomes,
+    });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
     this.auditStore = new AuditStore({
@@ -99,11 +105,16 @@ export class Gateway {
       log,
       audit: this.audit,
       retryValidityMs: config.approvals.retryValidity,
+      executionLeaseMs: config.approvals.executionLease,
+      maxStoredResultBytes: config.approvals.maxStoredResult,
+      pendingOutcomesLimit: config.approvals.pendingOutcomes,
       runWorkers: true,
       onDeliveryFailure: (channel) => this.metrics.deliveryFailures.inc({ channel }),
+      onOutcomeAbandoned: () => this.metrics.outcomesAbandoned.inc(),
       ...optional('now', options.now),
     });
-    this.slack = createSlackChannel({ approvals: this.approvals, env, defaultChannel: config.slack.defaultChannel, log });
+    const channelContext = { approvals: this.approvals, config, env, log, ...optional('now', options.now) };
+    this.channels = channelFactories.flatMap((factory) => factory(channelContext) ?? []);
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
     this.pipeline = new CallPipeline({
@@ -155,7 +166,7 @@ export class Gateway {
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
-    if (this.slack?.router) mounted.push({ path: '/slack', router: this.slack.router });
+    for (const channel of this.channels) if (channel.mount) mounted.push(channel.mount);
     const dashboard = dashboardRouter({
       approvals: this.approvals,
       audit: this.auditStore,
@@ -186,9 +197,10 @@ export class Gateway {
 
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
-    const slackChannel = channel ?? this.config.slack.defaultChannel;
-    if (this.slack && slackChannel)
-      return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
+    for (const plugin of this.channels) {
+      const where = plugin.describe?.(channel);
+      if (where) return where;
+    }
     return 'the Airlock approvers (dashboard, API or CLI)';
   }
 
@@ -206,11 +218,11 @@ export class Gateway {
     await this.policy.start();
     await this.auditStore.start();
     await this.approvals.start();
-    if (this.slack) {
-      await this.slack.start();
-      await this.approvals.addChannel(this.slack.notifier);
-      this.metrics.deliveryFailures.inc({ channel: this.slack.notifier.name }, 0); // exported as 0 until one fails
-      this.approvals.setDirectory(this.slack.directory);
+    for (const channel of this.channels) {
+      await channel.start();
+      await this.approvals.addChannel(channel.notifier);
+      this.metrics.deliveryFailures.inc({ channel: channel.name }, 0); // exported as 0 until one fails
+      if (channel.directory) this.approvals.setDirectory(channel.directory);
     }
     await this.pool.start();
     this.httpFront.start();
@@ -256,8 +268,8 @@ export class Gateway {
     server?.closeAllConnections();
     await stopped;
     await this.pool.close();
-    await this.slack?.close();
-    await this.approvals.close();
+    for (const channel of this.channels) await channel.close();
+    await this.approvals.close(this.config.shutdownGrace);
     await this.auditStore.close();
     await this.policy.close();
     this.redis.disconnect();

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fixtureAdminToken, fixtureUsers, startDashboardFixture, type DashboardFixture } from './helpers/browser.js';
+import { releaseApproved, runJobResult } from './helpers/approvals.js';
 
 const ExportLine = z.object({ type: z.string(), approvalId: z.string().optional() });
 
@@ -398,9 +399,7 @@ describe('history and policy', () => {
   it("tells a held call's story: requested, vote, decision and execution", async () => {
     const record = await fx.hold({ agent: 'agent-story' });
     await fx.approvals.decide(record.id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined);
-    const decided = await fx.approvals.get(record.id);
-    if (!decided) throw new Error('record vanished');
-    await fx.approvals.recordExecution(decided, { outcome: 'success', at: Date.now(), durationMs: 42, summary: 'run_id 9001' }, { run_id: 9001 });
+    expect((await releaseApproved(fx.approvals, record.id, async () => runJobResult(9001))).kind).toBe('released');
     const { agent } = await signedIn(fixtureAdminToken);
     const page = await agent.get(`/approvals/${record.id}`).expect(200);
     const story = page.text.slice(page.text.indexOf('id="story-heading"'));

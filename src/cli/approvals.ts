@@ -11,8 +11,7 @@ import { AuditStore } from '../audit/audit-store.js';
 import { createLogger } from '../log.js';
 import { CliError, configOption, connectCliRedis, loadCliConfig, parse } from './common.js';
 
-const usage =
-  'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]';
+const usage = `usage: airlock approvals list [--status ${approvalStatuses.join('|')}] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT] | rerun ID [--reason TEXT]`;
 
 export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -47,6 +46,7 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
         return await show(approvals, required(id));
       case 'approve':
       case 'deny':
+      case 'rerun':
         return report(required(id), await approvals.decide(required(id), cliActor(), sub, values.reason));
       default:
         throw new CliError(usage);
@@ -115,6 +115,9 @@ function report(id: string, result: DecisionResult): number {
       return 0;
     case 'duplicate_vote':
       process.stderr.write(`airlock: you already approved ${id} (${result.approvals} of ${result.quorum})\n`);
+      return 1;
+    case 'not_rerunnable':
+      process.stderr.write(`airlock: ${id} is ${result.record.status}; a re-run is only for a call that failed or whose outcome is unknown\n`);
       return 1;
     case 'already_decided':
       process.stderr.write(`airlock: ${id} was already ${result.record.status}${result.record.decidedBy ? ` by ${result.record.decidedBy.id}` : ''}\n`);

@@ -28,12 +28,16 @@ const DecisionForm = CsrfField.extend({
 export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
   const { approvals, audit } = ctx.deps;
   const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
+  const attentionViews = async () => {
+    const [unknown, failed] = await Promise.all([approvals.list({ status: 'outcome_unknown', limit: 50 }), approvals.list({ status: 'failed', limit: 50 })]);
+    return [...unknown, ...failed].map(toApprovalView);
+  };
 
   router.get(
     '/',
     page(ctx, async (_req, res, session) => {
-      const [views, flash] = await Promise.all([pendingViews(), ctx.sessions.takeFlash(session.id)]);
-      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, session.csrfToken, ctx.now()) });
+      const [views, attention, flash] = await Promise.all([pendingViews(), attentionViews(), ctx.sessions.takeFlash(session.id)]);
+      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, session.csrfToken, ctx.now(), attention) });
     }),
   );
 
@@ -80,4 +84,5 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
     });
   router.post('/approvals/:id/approve', decide('approve'));
   router.post('/approvals/:id/deny', decide('deny'));
+  router.post('/approvals/:id/rerun', decide('rerun'));
 }

@@ -8,8 +8,9 @@
  */
 import { App, ExpressReceiver, type Authorize } from '@slack/bolt';
 import express, { type Router } from 'express';
-import type { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalChannels } from '../approvals/ports.js';
 import type { ApprovalNotifier, ApproverDirectory } from '../approvals/types.js';
+import type { ChannelFactory } from '../channel-plugin.js';
 import type { EnvSettings } from '../config/load.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -21,7 +22,7 @@ import { createPacer } from './pacing.js';
 import { createSlackClient, webClientOptions } from './web-client.js';
 
 export interface SlackChannelOptions {
-  approvals: ApprovalService;
+  approvals: ApprovalChannels;
   env: EnvSettings;
   /** `slack.defaultChannel` from the config: used when a policy names no `approval.channel`. */
   defaultChannel: string | undefined;
@@ -82,6 +83,32 @@ export function slackCredentials(env: EnvSettings): Credentials | undefined {
     );
   return { botToken, mode: 'http', signingSecret };
 }
+
+/** Slack as the gateway registers it (channel-registry.ts): undefined when Slack is not configured. */
+export const slackChannelFactory: ChannelFactory = (context) => {
+  const defaultChannel = context.config.slack.defaultChannel;
+  const channel = createSlackChannel({
+    approvals: context.approvals,
+    env: context.env,
+    defaultChannel,
+    log: context.log,
+    ...(context.now ? { now: context.now } : {}),
+  });
+  if (!channel) return undefined;
+  return {
+    name: channel.notifier.name,
+    notifier: channel.notifier,
+    directory: channel.directory,
+    ...(channel.router ? { mount: { path: '/slack', router: channel.router } } : {}),
+    describe: (policyChannel) => {
+      const target = policyChannel ?? defaultChannel;
+      if (!target) return undefined;
+      return `Slack ${target.startsWith('C') ? `channel ${target}` : target.startsWith('#') ? target : `#${target}`}`;
+    },
+    start: () => channel.start(),
+    close: () => channel.close(),
+  };
+};
 
 /** Builds the Slack channel, or returns undefined (and says so) when Slack is not configured. */
 export function createSlackChannel(options: SlackChannelOptions): SlackChannel | undefined {
