@@ -93,7 +93,7 @@ describe('Slack delivery', () => {
     const ref = (await approvals.get(record.id))?.channelRefs['slack'];
     expect(ref).toMatchObject({ channel: post?.args['channel'] });
     expect(reply?.args).toMatchObject({ channel: 'C0APPROVALS', thread_ts: (ref as { ts: string }).ts }); // shape matched just above
-    expect(String(reply?.args['text'])).toMatch(/Executed in 1\.2 s: run_id 4242/);
+    expect(String(reply?.args['text'])).toMatch(/Executed in 1\.[2-9] s: run_id 4242/);
     await waitUntil(async () => JSON.stringify((await approvals.get(record.id))?.channelRefs['slack']).includes('outcomeTs'));
     await sleep(200);
     expect(fake.delivered('chat.postMessage')).toHaveLength(2);

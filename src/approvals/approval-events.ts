@@ -129,9 +129,8 @@ export class ApprovalEvents {
           this.lastId = await this.endOfStream(redis);
           this.resyncAll();
         }
-        const reply = (await redis.xread('COUNT', 1_000, 'BLOCK', this.options.blockMs ?? 5_000, 'STREAMS', this.options.key, this.lastId)) as Array<
-          [string, Array<[string, string[]]>]
-        > | null; // XREAD answers null on timeout, else [[key, [[id, [field, value, …]], …]]]
+        // null on timeout, else [[key, [[id, [field, value, …]], …]]]
+        const reply = await redis.xread('COUNT', 1_000, 'BLOCK', this.options.blockMs ?? 5_000, 'STREAMS', this.options.key, this.lastId);
         for (const [, entries] of reply ?? []) {
           for (const [entryId, fields] of entries) {
             this.lastId = entryId;

@@ -74,6 +74,8 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly execution: ReleaseOnceDeps;
   private directory: ApproverDirectory | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** When the call-path connection last became ready (undefined while it is down). */
+  private connectedSince: number | undefined;
   private readonly now: () => number;
   /** Identifies this replica in execution claims. */
   readonly replicaId = `replica-${randomBytes(4).toString('hex')}`;
@@ -104,7 +106,12 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       capacity: options.pendingOutcomesLimit ?? 10_000,
       ...(options.onOutcomeAbandoned ? { onAbandoned: options.onOutcomeAbandoned } : {}),
     });
-    options.redis.on('ready', () => this.outbox.kick());
+    this.connectedSince = options.redis.status === 'ready' ? this.now() : undefined;
+    options.redis.on('ready', () => {
+      this.connectedSince = this.now();
+      this.outbox.kick();
+    });
+    options.redis.on('close', () => (this.connectedSince = undefined));
     this.execution = {
       store: this.store,
       events: this.events,
@@ -115,6 +122,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       maxStoredResultBytes: options.maxStoredResultBytes ?? 256 * 1024,
       log: options.log,
       now: this.now,
+      judgeLeasesInMs: () => this.judgeLeasesInMs(),
       read: (id) => this.requireRecord(id),
       announceLapse: (id) => this.announceLapse(id),
       auditExecution: (record, execution, details) => this.auditExecution(record, execution, details),
@@ -124,6 +132,12 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   private get leaseMs(): number {
     return this.options.executionLeaseMs ?? 30_000;
+  }
+
+  /** See ReleaseOnceDeps.judgeLeasesInMs: a whole lease period of connection before judging any lease. */
+  private judgeLeasesInMs(): number {
+    if (this.connectedSince === undefined) return this.leaseMs;
+    return Math.max(0, this.connectedSince + this.leaseMs - this.now());
   }
 
   async start(): Promise<void> {
@@ -330,6 +344,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   /** Marks executions whose lease lapsed (their claimant died or lost Redis) as outcome_unknown. */
   private async sweep(): Promise<void> {
+    if (this.judgeLeasesInMs() > 0) return;
     try {
       const ids = await withStateStore(() => this.store.sweepLapsed(this.options.retryValidityMs));
       for (const id of ids) await this.announceLapse(id);

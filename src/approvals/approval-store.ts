@@ -131,9 +131,10 @@ const lapse = `local function lapse(record, executing, events, id, now, keepMs, 
 end`;
 
 // Claims an approved call (exactly one caller wins). On a running call whose lease lapsed, marks
-// it outcome_unknown right away, so a retry learns the truth at once instead of waiting.
+// it outcome_unknown right away (when the caller may judge leases), so a retry learns the truth
+// at once instead of waiting.
 const claimScript = `
--- KEYS[1] record, KEYS[2] executing index, KEYS[3] events. ARGV: claimant, leaseMs, id, keepMs, retentionMs
+-- KEYS[1] record, KEYS[2] executing index, KEYS[3] events. ARGV: claimant, leaseMs, id, keepMs, retentionMs, judge (1|0)
 ${redisNow}
 ${publish}
 ${keepDedup}
@@ -150,6 +151,7 @@ end
 if status == 'executing' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'leaseUntil') or '0')
   if lease <= now then
+    if ARGV[6] ~= '1' then return {'executing', '0'} end
     lapse(KEYS[1], KEYS[2], KEYS[3], ARGV[3], now, ARGV[4], ARGV[5])
     return {'lapsed'}
   end
@@ -355,8 +357,9 @@ export class ApprovalStore {
   /**
    * Claims an approved call for execution under a lease of `leaseMs`; exactly one caller ever gets
    * 'claimed'. `keepMs`: how long identical retries must still find the approval afterwards.
+   * `judgeLeases` false: a lapsed lease is reported as `executing` with 0 ms left, not marked.
    */
-  async claim(id: string, claimant: string, leaseMs: number, keepMs: number): Promise<ClaimOutcome> {
+  async claim(id: string, claimant: string, leaseMs: number, keepMs: number, judgeLeases = true): Promise<ClaimOutcome> {
     const reply = ClaimReply.parse(
       await this.redis.eval(
         claimScript,
@@ -369,6 +372,7 @@ export class ApprovalStore {
         id,
         String(ms(keepMs)),
         String(recordRetentionMs),
+        judgeLeases ? '1' : '0',
       ),
     );
     const [kind, value = 0] = reply;

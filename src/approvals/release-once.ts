@@ -32,6 +32,12 @@ export interface ReleaseOnceDeps {
   maxStoredResultBytes: number;
   log: Logger;
   now: () => number;
+  /**
+   * Ms until this replica may judge leases (0: now). A replica judges a lease only after it has
+   * been connected to Redis for a whole lease period, so a Redis restart never turns a call whose
+   * claimant is alive (and about to renew) into outcome_unknown.
+   */
+  judgeLeasesInMs(): number;
   /** Reads the record (it must exist), through the state-store deadline. */
   read(id: string): Promise<ApprovalRecord>;
   /** Audits and announces a lapse this replica detected. */
@@ -66,7 +72,7 @@ export async function releaseOnce(deps: ReleaseOnceDeps, initial: ApprovalRecord
           break;
       }
       const claimant = `${deps.replicaId}:${randomBytes(6).toString('hex')}`;
-      const claim = await withStateStore(() => deps.store.claim(record.id, claimant, deps.leaseMs, deps.keepMs));
+      const claim = await withStateStore(() => deps.store.claim(record.id, claimant, deps.leaseMs, deps.keepMs, deps.judgeLeasesInMs() === 0));
       switch (claim.kind) {
         case 'claimed': {
           const at = deps.now();
@@ -94,7 +100,8 @@ export async function releaseOnce(deps: ReleaseOnceDeps, initial: ApprovalRecord
           if (leftMs <= 0 || options.signal.aborted) return { kind: 'executing', record: await deps.read(record.id) };
           stopWaiting ??= options.onWaiting?.(record);
           // Woken by its outcome on any replica, or when its lease would lapse (then the claim above marks it).
-          await waiter.next(Math.min(claim.leaseLeftMs + 50, leftMs), options.signal);
+          const lapseInMs = claim.leaseLeftMs > 0 ? claim.leaseLeftMs + 50 : Math.max(100, deps.judgeLeasesInMs());
+          await waiter.next(Math.min(lapseInMs, leftMs), options.signal);
           record = await deps.read(record.id);
           continue;
         }

@@ -77,7 +77,14 @@ export function respondToDecision(res: Response, id: string, result: DecisionRes
       res.json({ result: result.kind, approval: toApprovalView(result.record) });
       return;
     case 'duplicate_vote':
-      sendJsonError(res, new AirlockError('conflict', `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far.`));
+      sendJsonError(
+        res,
+        new AirlockError(
+          'conflict',
+          `The admin token already approved ${id} (one admin token is one approver, whatever X-Airlock-Actor names it); ${result.approvals} of ${result.quorum} approvals so far. Another person must approve.`,
+          { details: { approvals: result.approvals, quorum: result.quorum } },
+        ),
+      );
       return;
     case 'already_decided': {
       const by = result.record.decidedBy?.name ?? result.record.decidedBy?.id ?? 'the system';
