@@ -4,8 +4,12 @@
  * (a) Release latency: two approval-core replicas in this process, each with its own Redis
  *     connections and BullMQ workers (as two gateway processes would have). Replica A holds a call
  *     and waits for it exactly as the gateway's held-call step does; replica B records the decision.
- *     Measured: from B's decide() being called to A's release() starting (the moment the upstream
- *     call would leave), over N approvals, one at a time.
+ *     A releases it once: claim under a lease (300 ms here, renewed every 100 ms while the
+ *     "upstream" call takes 120 ms, so each release renews once), then the outcome record with
+ *     the kept result. Measured: from B's decide() being called to A's release() starting (the
+ *     moment the upstream call would leave), over N approvals, one at a time; then, over 200 more
+ *     with Redis's MONITOR on, every command clients sent per released call (round trips: a
+ *     MULTI…EXEC block counts once, commands a Lua script runs inside Redis not at all).
  * (b) Many held calls: a gateway in this process (run with --expose-gc) in front of the
  *     Databricks mock, a policy that holds run_job; SDK clients in a child process (100 sessions)
  *     hold N calls at once, each with a progress token, so each stays open and gets progress.
@@ -73,7 +77,8 @@ const trafficCount = 200;
 
 async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: number; roundTrips: number; breakdown: string }> {
   const prefix = `bench-approvals-${process.pid}:`;
-  const [a, b] = [await startApprovalReplica(redisUrl, prefix), await startApprovalReplica(redisUrl, prefix)];
+  const options = { executionLeaseMs: 300 };
+  const [a, b] = [await startApprovalReplica(redisUrl, prefix, options), await startApprovalReplica(redisUrl, prefix, options)];
   const samples: number[] = [];
   let traffic: RedisTraffic | undefined;
   let counted: Awaited<ReturnType<RedisTraffic['snapshot']>> | undefined;
@@ -128,7 +133,8 @@ async function releaseOne(a: Replica, b: Replica, i: number): Promise<number> {
       record,
       release: async () => {
         releasedAt = performance.now();
-        return { content: [{ type: 'text', text: '{"run_id": 1}' }] };
+        await new Promise((r) => setTimeout(r, 120)); // the upstream call: long enough for one lease renewal
+        return { content: [{ type: 'text', text: JSON.stringify({ run_id: 900_000 + i, number_in_job: 1 }) }] };
       },
     },
   );

@@ -51,6 +51,11 @@ describe('airlock approvals rerun', () => {
     expect(accepted.stderr).toBe('');
     expect(accepted.stdout).toBe(`${failed.id}: approved\n`);
     expect(accepted.status).toBe(0);
-    expect(await approvals.get(failed.id)).toMatchObject({ status: 'approved', attempt: 2, decidedBy: { kind: 'cli', id: 'cli:oncall' }, reason: 'checked: nothing ran' });
+    expect(await approvals.get(failed.id)).toMatchObject({
+      status: 'approved',
+      attempt: 2,
+      decidedBy: { kind: 'cli', id: 'cli:oncall' },
+      reason: 'checked: nothing ran',
+    });
   }, 60_000);
 });

@@ -29,9 +29,12 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close()));
 });
 
-async function gateway(callLog: CallLog, options: { policy?: unknown; prefix?: string; approvals?: Record<string, unknown> } = {}): Promise<TestGateway> {
+async function gateway(
+  callLog: CallLog,
+  options: { policy?: unknown; prefix?: string; approvals?: Record<string, unknown>; delayMs?: number } = {},
+): Promise<TestGateway> {
   const gw = await startTestGateway({
-    mcpServers: { databricks: databricksMockStdio({ callLog }) },
+    mcpServers: { databricks: databricksMockStdio({ callLog, ...(options.delayMs ? { delayMs: options.delayMs } : {}) }) },
     policy: options.policy ?? holdRunJob(),
     config: { approvals: { progressInterval: '300ms', answerPendingAfter: '1s', ...options.approvals } },
     ...(options.prefix ? { prefix: options.prefix } : {}),
@@ -229,6 +232,27 @@ describe('a client that cannot wait (no progress token)', () => {
     gateways.splice(gateways.indexOf(before), 1);
 
     await approveOnAnotherReplicaAndRetry(await gateway(callLog, { prefix: before.prefix }), approvalId, callLog);
+  });
+});
+
+describe('an identical call while the approved one runs', () => {
+  it('is told execution_in_progress (it will not run twice), and once the run ends gets its result', async () => {
+    const callLog = createCallLog();
+    const gw = await gateway(callLog, { delayMs: 3_000 });
+    const api = adminApi(gw.baseUrl);
+    const running = callWithProgress(await gw.connect('agent-a'), { timeoutMs: 30_000 });
+    const [held] = await api.waitForPending();
+    expect((await api.approve(held?.id ?? '')).status).toBe(200);
+    const deadline = Date.now() + 10_000;
+    while (runJobCalls(callLog).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const impatient = await gw.connect('agent-a');
+    const meanwhile = await impatient.callTool({ name: 'run_job', arguments: runJobArgs });
+    expect(meanwhile._meta?.['airlock/error']).toMatchObject({ code: 'execution_in_progress', approvalId: held?.id, retryAfterSec: 5 });
+    expect(textOf(meanwhile)).toMatch(/running right now in another request.*will not run twice/);
+    const result = await running;
+    const after = await impatient.callTool({ name: 'run_job', arguments: runJobArgs });
+    expect(JSON.parse(textOf(after))).toEqual(JSON.parse(textOf(result)));
+    expect(runJobCalls(callLog)).toHaveLength(1);
   });
 });
 

@@ -210,7 +210,11 @@ describe('a gateway killed while approved calls run upstream', () => {
     expect(unknown.map((e) => e.approvalId).sort()).toEqual([...idOf.values()].sort());
 
     const rerunId = idOf.get('2026-12-01') ?? '';
-    const rerun = await adminApi(second.baseUrl).post<{ result: string }>(`/approvals/${rerunId}/rerun`, { reason: 'checked: no run 12-01 in Databricks' }, 'alice');
+    const rerun = await adminApi(second.baseUrl).post<{ result: string }>(
+      `/approvals/${rerunId}/rerun`,
+      { reason: 'checked: no run 12-01 in Databricks' },
+      'alice',
+    );
     expect(rerun).toMatchObject({ status: 200, body: { result: 'decided' } });
     const onSecond = await agent(second);
     const ran = await call(onSecond, runJob('2026-12-01'));
@@ -220,7 +224,10 @@ describe('a gateway killed while approved calls run upstream', () => {
     expect(runJobCalls(callLog)).toHaveLength(4);
 
     const story = await auditOf(second, `approval=${rerunId}`);
-    expect(story.find((e) => e.type === 'rerun_approved')).toMatchObject({ actor: { kind: 'admin', id: 'admin:alice' }, reason: 'checked: no run 12-01 in Databricks' });
+    expect(story.find((e) => e.type === 'rerun_approved')).toMatchObject({
+      actor: { kind: 'admin', id: 'admin:alice' },
+      reason: 'checked: no run 12-01 in Databricks',
+    });
     expect(await approval(second, rerunId)).toMatchObject({ status: 'executed', attempt: 2 });
     // Every upstream execution has one event saying how it ended: executed, or outcome_unknown for those the crash cut off.
     const executed = (await auditOf(second, 'type=executed')).filter((e) => [...idOf.values()].includes(e.approvalId ?? ''));

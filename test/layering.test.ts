@@ -57,7 +57,10 @@ describe('the layering of src/', () => {
 
   it('lets only the composition root and the CLI build the approvals service; everyone else uses its ports', () => {
     const service = (t: string) => rel(t) === 'approvals/approval-service.ts';
-    expect(violations((f) => !under('approvals')(f), service)).toEqual(['cli/approvals.ts → approvals/approval-service.ts', 'gateway.ts → approvals/approval-service.ts']);
+    expect(violations((f) => !under('approvals')(f), service)).toEqual([
+      'cli/approvals.ts → approvals/approval-service.ts',
+      'gateway.ts → approvals/approval-service.ts',
+    ]);
   });
 
   it('keeps the approvals store and machinery private to src/approvals/', () => {

@@ -54,7 +54,12 @@ async function holdPosted(s: Setup, settings: Parameters<typeof runJobHold>[0] =
   return { record, ts: (ts as { ts: string }).ts }; // just matched the {channel, ts} shape
 }
 
-function click(action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun', approvalId: string, user: string, extra: { messageTs?: string; triggerId?: string } = {}) {
+function click(
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun',
+  approvalId: string,
+  user: string,
+  extra: { messageTs?: string; triggerId?: string } = {},
+) {
   return blockActionsPayload({ action, approvalId, user, ...extra });
 }
 
@@ -231,7 +236,9 @@ describe('Slack approvals', () => {
     const replies = await s.fake.waitFor('chat.postMessage', 2);
     const thread = replies.find((r) => r.args['thread_ts'] === ts);
     expect(String(thread?.args['text'])).toMatch(/Outcome unknown: `run_job` was sent to the upstream .* will not run it again on its own/);
-    await waitUntil(() => s.fake.delivered('chat.update').some((u) => blocksText(u).includes('Outcome unknown') && JSON.stringify(u.args).includes('airlock_rerun')));
+    await waitUntil(() =>
+      s.fake.delivered('chat.update').some((u) => blocksText(u).includes('Outcome unknown') && JSON.stringify(u.args).includes('airlock_rerun')),
+    );
 
     await s.slack.send(click('airlock_rerun', record.id, 'U0APPROVER2', { messageTs: ts }));
     await waitUntil(async () => (await s.replica.approvals.get(record.id))?.status === 'approved');
