@@ -86,8 +86,11 @@ describe('GET /metrics', () => {
 
   it('counts released approved calls by outcome, with nothing waiting in memory for Redis and nothing given up', async () => {
     let current = samples;
-    for (let i = 0; i < 50 && value(current, 'airlock_approved_executions_total', { tool: 'run_job', outcome: 'success' }) === undefined; i++) {
-      await new Promise((r) => setTimeout(r, 100)); // the executed event is written just after the answer
+    const written = () =>
+      value(current, 'airlock_approved_executions_total', { tool: 'run_job', outcome: 'success' }) !== undefined &&
+      value(current, 'airlock_execution_outcomes_pending') === 0;
+    for (let i = 0; i < 50 && !written(); i++) {
+      await new Promise((r) => setTimeout(r, 100)); // the executed event and the notification are written just after the answer
       current = parsePrometheus(await (await fetch(`${gw.baseUrl}/metrics`)).text());
     }
     expect(value(current, 'airlock_approved_executions_total', { tool: 'run_job', outcome: 'success' })).toBe(1);

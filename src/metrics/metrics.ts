@@ -81,7 +81,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'airlock_execution_outcomes_pending',
-      help: 'Execution outcomes this process holds in memory until Redis is back',
+      help: 'Execution outcomes this process has not fully written yet (held in memory until Redis is back during an outage)',
       registers,
       collect() {
         this.set(options.pendingOutcomes?.() ?? 0);
