@@ -4,8 +4,12 @@
  * (a) Release latency: two approval-core replicas in this process, each with its own Redis
  *     connections and BullMQ workers (as two gateway processes would have). Replica A holds a call
  *     and waits for it exactly as the gateway's held-call step does; replica B records the decision.
- *     Measured: from B's decide() being called to A's release() starting (the moment the upstream
- *     call would leave), over N approvals, one at a time.
+ *     A releases it once: claim under a lease (300 ms here, renewed every 100 ms while the
+ *     "upstream" call takes 120 ms, so each release renews once), then the outcome record with
+ *     the kept result. Measured: from B's decide() being called to A's release() starting (the
+ *     moment the upstream call would leave), over N approvals, one at a time; then, over 200 more
+ *     with Redis's MONITOR on, every command clients sent per released call (round trips: a
+ *     MULTI…EXEC block counts once, commands a Lua script runs inside Redis not at all).
  * (b) Many held calls: a gateway in this process (run with --expose-gc) in front of the
  *     Databricks mock, a policy that holds run_job; SDK clients in a child process (100 sessions)
  *     hold N calls at once, each with a progress token, so each stays open and gets progress.
@@ -25,11 +29,14 @@ import { runHeldCall } from '../src/front/held-call.js';
 import type { CallContext } from '../src/front/call-context.js';
 import { startInProcessGateway } from '../test/helpers/in-process-gateway.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
-import { runJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
+import { runJobHold, startApprovalReplica, type Replica } from '../test/helpers/replicas.js';
 import { databricksMockStdio, repoRoot } from '../test/helpers/upstreams.js';
 import { percentile } from './load.js';
+import { watchRedisTraffic, type RedisTraffic } from './redis-traffic.js';
 
-const { values } = parseArgs({ options: { approvals: { type: 'string', default: '1000' }, held: { type: 'string', default: '10000' } } });
+const { values } = parseArgs({
+  options: { approvals: { type: 'string', default: '1000' }, held: { type: 'string', default: '10000' }, 'release-only': { type: 'boolean', default: false } },
+});
 const approvalCount = Number(values.approvals);
 const heldCount = Number(values.held);
 
@@ -39,6 +46,8 @@ async function main(): Promise<void> {
   try {
     const release = await releaseLatency(redisUrl);
     process.stderr.write(`(a) release latency p50 ${release.p50.toFixed(2)} ms, p99 ${release.p99.toFixed(2)} ms\n`);
+    process.stderr.write(`(a) Redis round trips per released call: ${release.roundTrips.toFixed(2)}\n${release.breakdown}\n`);
+    if (values['release-only']) return;
     const held = await manyWaiting(redisUrl, 'held');
     const slow = await manyWaiting(redisUrl, 'slow upstream');
     process.stdout.write(
@@ -63,52 +72,78 @@ async function main(): Promise<void> {
   }
 }
 
-async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: number }> {
+/** Round trips are counted over this many released calls, in a second pass (MONITOR slows Redis, so not while timing). */
+const trafficCount = 200;
+
+async function releaseLatency(redisUrl: string): Promise<{ p50: number; p99: number; roundTrips: number; breakdown: string }> {
   const prefix = `bench-approvals-${process.pid}:`;
-  const [a, b] = [await startApprovalReplica(redisUrl, prefix), await startApprovalReplica(redisUrl, prefix)];
+  const options = { executionLeaseMs: 300 };
+  const [a, b] = [await startApprovalReplica(redisUrl, prefix, options), await startApprovalReplica(redisUrl, prefix, options)];
   const samples: number[] = [];
-  const never = new AbortController().signal;
+  let traffic: RedisTraffic | undefined;
+  let counted: Awaited<ReturnType<RedisTraffic['snapshot']>> | undefined;
   try {
     for (let i = 0; i < approvalCount + 50; i++) {
-      const { record } = await a.approvals.hold(
-        runJobHold({ arguments: { params: { job_id: i, notebook_params: { run: String(i) } } }, settings: { timeoutMs: 600_000 } }),
-      );
-      let decidedAt = 0;
-      let releasedAt = 0;
-      const ctx: CallContext = {
-        agent: { name: 'bench', owner: undefined, policy: undefined },
-        sessionId: 'bench',
-        requestId: i,
-        progressToken: 1,
-        signal: never,
-        traceparent: undefined,
-        canWaitLong: true,
-        sendProgress: async () => undefined,
-        forward: async () => ({ content: [] }), // release() below stands in for the upstream
-      };
-      const waiting = runHeldCall(
-        { approvals: a.approvals, answerPendingAfterMs: 60_000, progressIntervalMs: 60_000, describeChannel: () => 'bench' },
-        {
-          ctx,
-          record,
-          release: async () => {
-            releasedAt = performance.now();
-            return { content: [{ type: 'text', text: '{"run_id": 1}' }] };
-          },
-        },
-      );
-      await new Promise((r) => setTimeout(r, 2)); // let A subscribe, as a real held call has long done
-      decidedAt = performance.now();
-      await b.approvals.decide(record.id, { kind: 'admin', id: 'admin:bench', name: 'bench' }, 'approve', undefined);
-      await waiting;
-      if (i >= 50) samples.push(releasedAt - decidedAt); // the first 50 warm up JIT and connections
+      const sample = await releaseOne(a, b, i);
+      if (i >= 50) samples.push(sample); // the first 50 warm up JIT and connections
     }
+    traffic = await watchRedisTraffic(redisUrl);
+    for (let i = 0; i < trafficCount; i++) await releaseOne(a, b, approvalCount + 50 + i);
+    counted = await traffic.snapshot();
   } finally {
+    await traffic?.close();
     await a.close();
     await b.close();
   }
   samples.sort((x, y) => x - y);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  if (!counted) throw new Error('no traffic counted');
+  const perCall = (n: number) => (n / trafficCount).toFixed(2);
+  const sortedEntries = (map: Map<string, number>) => [...map].sort((x, y) => y[1] - x[1]);
+  const breakdown = [
+    ...sortedEntries(counted.byConnection).map(([name, n]) => `  ${name}: ${perCall(n)}`),
+    `  by command: ${sortedEntries(counted.byCommand)
+      .map(([name, n]) => `${name} ${perCall(n)}`)
+      .join(', ')}`,
+  ].join('\n');
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), roundTrips: counted.total / trafficCount, breakdown };
+}
+
+const never = new AbortController().signal;
+
+/** Holds one call on A, approves it on B, and returns the ms from B's decide() to A's release(). */
+async function releaseOne(a: Replica, b: Replica, i: number): Promise<number> {
+  const { record } = await a.approvals.hold(
+    runJobHold({ arguments: { params: { job_id: i, notebook_params: { run: String(i) } } }, settings: { timeoutMs: 600_000 } }),
+  );
+  let releasedAt = 0;
+  const ctx: CallContext = {
+    agent: { name: 'bench', owner: undefined, policy: undefined },
+    sessionId: 'bench',
+    requestId: i,
+    progressToken: 1,
+    signal: never,
+    traceparent: undefined,
+    canWaitLong: true,
+    sendProgress: async () => undefined,
+    forward: async () => ({ content: [] }), // release() stands in for the upstream
+  };
+  const waiting = runHeldCall(
+    { approvals: a.approvals, answerPendingAfterMs: 60_000, progressIntervalMs: 60_000, describeChannel: () => 'bench' },
+    {
+      ctx,
+      record,
+      release: async () => {
+        releasedAt = performance.now();
+        await new Promise((r) => setTimeout(r, 120)); // the upstream call: long enough for one lease renewal
+        return { content: [{ type: 'text', text: JSON.stringify({ run_id: 900_000 + i, number_in_job: 1 }) }] };
+      },
+    },
+  );
+  await new Promise((r) => setTimeout(r, 2)); // let A subscribe, as a real held call has long done
+  const decidedAt = performance.now();
+  await b.approvals.decide(record.id, { kind: 'admin', id: 'admin:bench', name: 'bench' }, 'approve', undefined);
+  await waiting;
+  return releasedAt - decidedAt;
 }
 
 /**

@@ -15,9 +15,9 @@ Usage:
   airlock doctor                           check the config, Redis, upstreams, policy and Slack; say how to fix each problem
   airlock agents token NAME                print a new agent token and the config line to paste
   airlock dashboard token NAME             the same for a dashboard user
-  airlock approvals list [--status S]      held calls, newest first (pending, approved, denied, expired, withdrawn)
+  airlock approvals list [--status S]      held calls, newest first (pending, approved, executed, outcome_unknown, …)
   airlock approvals show ID                one held call, arguments redacted
-  airlock approvals approve|deny ID [--reason TEXT]
+  airlock approvals approve|deny|rerun ID [--reason TEXT]   (rerun: a failed or outcome_unknown call, once more)
   airlock policy check [PATH ...]          validate policy files: every problem with its file and JSON path
   airlock policy explain --agent NAME --tool TOOL [--args JSON] [--json]
                                            the decision and its trace, before you ship a change

@@ -56,6 +56,10 @@ const catalog = {
   approval_denied: { fault: 'policy', httpStatus: 403, jsonRpcCode: JsonRpcCode.Forbidden },
   approval_expired: { fault: 'policy', httpStatus: 403, jsonRpcCode: JsonRpcCode.Forbidden },
   approval_withdrawn: { fault: 'client', httpStatus: 409, jsonRpcCode: JsonRpcCode.InvalidRequest },
+  /** Approved and running in another request right now: retry to collect the result. */
+  execution_in_progress: { fault: 'policy', httpStatus: 202, jsonRpcCode: JsonRpcCode.Forbidden },
+  /** Released, but the replica running it died or lost Redis mid-call: nobody knows whether it acted. */
+  outcome_unknown: { fault: 'upstream', httpStatus: 502, jsonRpcCode: JsonRpcCode.InternalError },
   state_store_unavailable: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
   upstream_unavailable: { fault: 'upstream', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
   /** The upstream cannot start as configured (command not found, exits at once, HTTP 401/404): the operator must act. */

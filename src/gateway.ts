@@ -8,12 +8,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express, type Router } from 'express';
+import type { Express, Router } from 'express';
 import { ApprovalService } from './approvals/approval-service.js';
 import { AuditStore } from './audit/audit-store.js';
 import { AuditBacklog } from './audit/audit-backlog.js';
 import { operatorLogSink } from './audit/operator-log.js';
 import type { AuditSink } from './audit/types.js';
+import type { ApprovalChannelPlugin } from './channel-plugin.js';
+import { channelFactories } from './channel-registry.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import { CallPipeline } from './front/call-pipeline.js';
 import { createHostGuard } from './front/host-guard.js';
@@ -36,8 +38,6 @@ import { RedisRateLimiter } from './limits/redis-limiter.js';
 import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
-import { slackCredentials, type SlackCredentials } from './slack/credentials.js';
-import type { SlackChannel } from './slack/slack-channel.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
 import { RedisAvailability } from './state/redis-availability.js';
 import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
@@ -76,9 +76,8 @@ export class Gateway {
   readonly policy: PolicyEngine;
   readonly limiter: RedisRateLimiter;
   readonly approvals: ApprovalService;
-  /** Slack's credentials when it is configured (the channel itself is loaded in start()). */
-  private readonly slackCredentials: SlackCredentials | undefined;
-  private slackChannel: SlackChannel | undefined;
+  /** The approval channels that are configured (Slack …), from channel-registry.ts. */
+  readonly channels: ApprovalChannelPlugin[];
   readonly pool: UpstreamPool;
   readonly pipeline: CallPipeline;
   readonly methods: RelayMethods;
@@ -94,7 +93,6 @@ export class Gateway {
   /** Aborted by close(): parts still waiting for Redis stop waiting. */
   private readonly closeSignal = new AbortController();
   private readonly redisState: RedisAvailability;
-  private readonly env: EnvSettings;
   /** Why the Redis-backed parts (audit head, hold queue, channels) are not running; undefined once started. */
   private stateProblem: string | undefined = 'waiting for Redis to start them';
   /** The gateway's own audit events (policy loads): written when Redis answers, queued until then. */
@@ -109,7 +107,11 @@ export class Gateway {
     this.authenticator = createAuthenticator(config.agents);
     this.redis = createRedis(redisUrl, { name: 'airlock:calls', mode: 'fail-fast', log });
     this.redisState = new RedisAvailability(this.redis, redisUrl, log, () => void this.adminAudit.flush());
-    this.metrics = new Metrics({ pendingApprovals: () => this.approvals.pendingCount(), callsInFlight: () => this.pipeline.inflightCount });
+    this.metrics = new Metrics({
+      pendingApprovals: () => this.approvals.pendingCount(),
+      callsInFlight: () => this.pipeline.inflightCount,
+      pendingOutcomes: () => this.approvals.pendingOutcomes,
+    });
     this.metrics.redisErrors.inc({ connection: 'airlock:calls' }, 0);
     this.redis.on('error', () => this.metrics.redisErrors.inc({ connection: 'airlock:calls' }));
     this.hasher = new ArgumentsHasher({ redis: this.redis, prefix, secret: env.hashSecret, log });
@@ -153,13 +155,16 @@ export class Gateway {
       log,
       audit: this.audit,
       retryValidityMs: config.approvals.retryValidity,
+      executionLeaseMs: config.approvals.executionLease,
+      maxStoredResultBytes: config.approvals.maxStoredResult,
+      pendingOutcomesLimit: config.approvals.pendingOutcomes,
       runWorkers: true,
       onDeliveryFailure: (channel) => this.metrics.deliveryFailures.inc({ channel }),
+      onOutcomeAbandoned: () => this.metrics.outcomesAbandoned.inc(),
       ...optional('now', options.now),
     });
-    this.slackCredentials = slackCredentials(env); // half-set credentials stop the start here
-    if (!this.slackCredentials) log.info('Slack not configured: approvals via API/CLI/dashboard');
-    this.env = env;
+    const channelContext = { approvals: this.approvals, config, env, log, ...optional('now', options.now) };
+    this.channels = channelFactories.flatMap((factory) => factory(channelContext) ?? []);
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
     this.pipeline = new CallPipeline({
@@ -218,7 +223,7 @@ export class Gateway {
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];
-    if (this.slackCredentials?.mode === 'http') mounted.push({ path: '/slack', router: this.slackRouter() });
+    for (const channel of this.channels) if (channel.mount) mounted.push(channel.mount);
     const dashboard = dashboardRouter({
       approvals: this.approvals,
       audit: this.auditStore,
@@ -257,9 +262,10 @@ export class Gateway {
 
   /** Where approval requests go, in words an agent can pass on to its user. */
   private describeChannel(channel: string | undefined): string {
-    const slackChannel = channel ?? this.config.slack.defaultChannel;
-    if (this.slackCredentials && slackChannel)
-      return `Slack ${slackChannel.startsWith('C') ? `channel ${slackChannel}` : slackChannel.startsWith('#') ? slackChannel : `#${slackChannel}`}`;
+    for (const plugin of this.channels) {
+      const where = plugin.describe?.(channel);
+      if (where) return where;
+    }
     return 'the Airlock approvers (dashboard, API or CLI)';
   }
 
@@ -296,42 +302,18 @@ export class Gateway {
    * registered, once Redis answers.
    */
   private async startStateParts(): Promise<void> {
-    const slackLoaded = this.loadSlack();
     const approvals = this.approvals.start();
     await this.redisState.untilReady(this.closeSignal.signal);
     await this.hasher.start();
     await this.auditStore.start();
     await approvals;
-    const slack = await slackLoaded;
-    if (slack) {
-      await slack.start();
-      await this.approvals.addChannel(slack.notifier);
-      this.metrics.deliveryFailures.inc({ channel: slack.notifier.name }, 0); // exported as 0 until one fails
-      this.approvals.setDirectory(slack.directory);
+    for (const channel of this.channels) {
+      const started = await channel.start();
+      await this.approvals.addChannel(started.notifier);
+      this.metrics.deliveryFailures.inc({ channel: channel.name }, 0); // exported as 0 until one fails
+      if (started.directory) this.approvals.setDirectory(started.directory);
     }
     this.stateProblem = undefined;
-  }
-
-  /** The Slack channel once start() loaded it; undefined without Slack credentials. */
-  get slack(): SlackChannel | undefined {
-    return this.slackChannel;
-  }
-
-  /** Loads Bolt and builds the Slack channel, only when Slack is configured (most of the start-up time otherwise). */
-  private async loadSlack(): Promise<SlackChannel | undefined> {
-    if (!this.slackCredentials) return undefined;
-    const { createSlackChannel } = await import('./slack/slack-channel.js');
-    this.slackChannel ??= createSlackChannel({ approvals: this.approvals, env: this.env, defaultChannel: this.config.slack.defaultChannel, log: this.log });
-    return this.slackChannel;
-  }
-
-  /** `/slack/events` before the Slack channel has loaded: 503, which Slack retries; then the channel's own router. */
-  private slackRouter(): Router {
-    return express.Router().use((req, res, next) => {
-      const router = this.slackChannel?.router;
-      if (router) return router(req, res, next);
-      res.status(503).json({ error: { code: 'starting', message: 'Airlock is starting; retry in a few seconds.' } });
-    });
   }
 
   /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound address. */
@@ -393,8 +375,8 @@ export class Gateway {
     server?.closeAllConnections();
     await step('http server', () => stopped);
     await step('upstreams', () => this.pool.close());
-    if (this.slackChannel) await step('slack', () => this.slackChannel?.close() ?? Promise.resolve());
-    await step('approvals', () => this.approvals.close(), redisBudget());
+    for (const channel of this.channels) await step(`channel ${channel.name}`, () => channel.close());
+    await step('approvals', () => this.approvals.close(redisBudget()), redisBudget());
     await step('audit', () => this.auditStore.close(), redisBudget());
     await step('policy watcher', () => this.policy.close());
     this.redis.disconnect();

@@ -29,9 +29,12 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close()));
 });
 
-async function gateway(callLog: CallLog, options: { policy?: unknown; prefix?: string; approvals?: Record<string, unknown> } = {}): Promise<TestGateway> {
+async function gateway(
+  callLog: CallLog,
+  options: { policy?: unknown; prefix?: string; approvals?: Record<string, unknown>; delayMs?: number } = {},
+): Promise<TestGateway> {
   const gw = await startTestGateway({
-    mcpServers: { databricks: databricksMockStdio({ callLog }) },
+    mcpServers: { databricks: databricksMockStdio({ callLog, ...(options.delayMs ? { delayMs: options.delayMs } : {}) }) },
     policy: options.policy ?? holdRunJob(),
     config: { approvals: { progressInterval: '300ms', answerPendingAfter: '1s', ...options.approvals } },
     ...(options.prefix ? { prefix: options.prefix } : {}),
@@ -97,7 +100,7 @@ describe('a held run_job', () => {
     expect(progress[0]).toMatch(/\(sent just now; expires in 1 min\)$/);
     expect(progress.join('\n')).not.toMatch(/\b0 ms\b/);
     const after = await api.get<{ approval: { status: string; execution?: { outcome: string; summary: string } } }>(`/approvals/${held?.id}`);
-    expect(after.body.approval).toMatchObject({ status: 'approved', execution: { outcome: 'success', summary: expect.stringMatching(/^run_id \d+/) } });
+    expect(after.body.approval).toMatchObject({ status: 'executed', execution: { outcome: 'success', summary: expect.stringMatching(/^run_id \d+/) } });
   });
 
   it("tells the agent the approver's reason when denied, and nothing reaches the upstream", async () => {
@@ -180,7 +183,7 @@ describe('a held run_job', () => {
     expect(Boolean(result.isError)).toBe(deny.status === 200);
   });
 
-  it('needs two distinct approvers with quorum 2; the same approver twice does not count twice', async () => {
+  it('needs two distinct people with quorum 2: one admin token sending two actor names counts once', async () => {
     const callLog = createCallLog();
     const gw = await gateway(callLog, { policy: holdRunJob({ quorum: 2 }) });
     const api = adminApi(gw.baseUrl);
@@ -189,11 +192,12 @@ describe('a held run_job', () => {
     const [held] = await api.waitForPending();
     const id = held?.id ?? '';
     expect((await api.approve(id, 'alice')).body.result).toBe('vote_recorded');
-    const twice = await api.approve(id, 'alice');
+    const twice = await api.approve(id, 'bob'); // the same admin token under another name
     expect(twice.status).toBe(409);
     expect(twice.body.error?.message).toMatch(/already approved.*1 of 2/);
     expect(runJobCalls(callLog)).toHaveLength(0);
-    expect((await api.approve(id, 'bob')).body.result).toBe('decided');
+    // A second person (a Slack approver, through the same channels port Slack uses) completes it.
+    expect((await gw.gateway.approvals.decide(id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined)).kind).toBe('decided');
     expect(JSON.parse(textOf(await pending))).toHaveProperty('run_id');
     expect(runJobCalls(callLog)).toHaveLength(1);
   });
@@ -232,6 +236,27 @@ describe('a client that cannot wait (no progress token)', () => {
     gateways.splice(gateways.indexOf(before), 1);
 
     await approveOnAnotherReplicaAndRetry(await gateway(callLog, { prefix: before.prefix }), approvalId, callLog);
+  });
+});
+
+describe('an identical call while the approved one runs', () => {
+  it('is told execution_in_progress (it will not run twice), and once the run ends gets its result', async () => {
+    const callLog = createCallLog();
+    const gw = await gateway(callLog, { delayMs: 3_000 });
+    const api = adminApi(gw.baseUrl);
+    const running = callWithProgress(await gw.connect('agent-a'), { timeoutMs: 30_000 });
+    const [held] = await api.waitForPending();
+    expect((await api.approve(held?.id ?? '')).status).toBe(200);
+    const deadline = Date.now() + 10_000;
+    while (runJobCalls(callLog).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const impatient = await gw.connect('agent-a');
+    const meanwhile = await impatient.callTool({ name: 'run_job', arguments: runJobArgs });
+    expect(meanwhile._meta?.['airlock/error']).toMatchObject({ code: 'execution_in_progress', approvalId: held?.id, retryAfterSec: 5 });
+    expect(textOf(meanwhile)).toMatch(/running right now in another request.*will not run twice/);
+    const result = await running;
+    const after = await impatient.callTool({ name: 'run_job', arguments: runJobArgs });
+    expect(JSON.parse(textOf(after))).toEqual(JSON.parse(textOf(result)));
+    expect(runJobCalls(callLog)).toHaveLength(1);
   });
 });
 

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { fixtureAdminToken, fixtureUsers, loginNameOf, startDashboardFixture, type DashboardFixture } from './helpers/browser.js';
+import { releaseApproved, runJobResult } from './helpers/approvals.js';
 
 const ExportLine = z.object({ type: z.string(), approvalId: z.string().optional() });
 
@@ -223,6 +224,31 @@ describe('deciding through the dashboard', () => {
     expect((await agent.get('/').expect(200)).text).not.toContain('Approved run_job');
   });
 
+  it('lists a call whose upstream run failed under "Failed or outcome unknown" with a re-run form, and records the re-run as the signed-in person', async () => {
+    const record = await fx.hold({ agent: 'agent-rerun' });
+    await fx.approvals.decide(record.id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined);
+    await expect(
+      releaseApproved(fx.approvals, record.id, async () => {
+        throw new Error('upstream connection reset');
+      }),
+    ).rejects.toThrow();
+    const { agent, csrf } = await signedIn(fixtureAdminToken);
+    const home = await agent.get('/').expect(200);
+    expect(home.text).toContain('Failed or outcome unknown');
+    expect(home.text).toContain(`action="/approvals/${record.id}/rerun"`);
+    const page = await agent.get(`/approvals/${record.id}`).expect(200);
+    expect(page.text).toContain('upstream_failure after');
+    expect(page.text).toContain('Approve re-run');
+
+    const res = await agent.post(`/approvals/${record.id}/rerun`).set('Origin', fx.baseUrl).type('form').send({ _csrf: csrf, return: '/' });
+    expect(res.status).toBe(303);
+    expect(await fx.approvals.get(record.id)).toMatchObject({ status: 'approved', attempt: 2, decidedBy: { kind: 'admin', id: 'admin:dashboard' } });
+    expect((await agent.get('/').expect(200)).text).toMatch(/role="status">Approved a re-run of run_job from agent-rerun/);
+    const again = await agent.post(`/approvals/${record.id}/rerun`).set('Origin', fx.baseUrl).type('form').send({ _csrf: csrf, return: '/' });
+    expect(again.status).toBe(303);
+    expect((await agent.get('/').expect(200)).text).toMatch(/a re-run is only for a call that failed or whose outcome is unknown/);
+  });
+
   it('denies with a reason as a dashboard approver, recorded as their Slack user', async () => {
     const record = await fx.hold();
     const { agent, csrf } = await signedIn(fixtureUsers.alice.token);
@@ -406,9 +432,7 @@ describe('history and policy', () => {
   it("tells a held call's story: requested, vote, decision and execution", async () => {
     const record = await fx.hold({ agent: 'agent-story' });
     await fx.approvals.decide(record.id, { kind: 'slack', id: 'U0APPROVER2', name: 'carol' }, 'approve', undefined);
-    const decided = await fx.approvals.get(record.id);
-    if (!decided) throw new Error('record vanished');
-    await fx.approvals.recordExecution(decided, { outcome: 'success', at: Date.now(), durationMs: 42, summary: 'run_id 9001' }, { run_id: 9001 });
+    expect((await releaseApproved(fx.approvals, record.id, async () => runJobResult(9001))).kind).toBe('released');
     const { agent } = await signedIn(fixtureAdminToken);
     const page = await agent.get(`/approvals/${record.id}`).expect(200);
     const story = page.text.slice(page.text.indexOf('id="story-heading"'));

@@ -3,13 +3,16 @@
  * credential checker and the words shown for each decision result.
  */
 import { describe, expect, it } from 'vitest';
+import { toApprovalView } from '../src/approvals/approval-view.js';
 import type { ApprovalRecord, DecisionResult } from '../src/approvals/types.js';
 import { safeNext } from '../src/dashboard/context.js';
 import { createCredentialChecker } from '../src/dashboard/credentials.js';
 import { decisionFlash } from '../src/dashboard/decision-flash.js';
 import { html, localUrl } from '../src/dashboard/html.js';
+import { approvalBody } from '../src/dashboard/views/approval-page.js';
 import { formatSpan } from '../src/dashboard/views/format.js';
 import { hashToken } from '../src/identity/tokens.js';
+import { runJobHold } from './helpers/approvals.js';
 
 describe('the html template', () => {
   it('escapes every interpolated string, in text and in attributes', () => {
@@ -112,5 +115,32 @@ describe('spans', () => {
       '2 h',
       '3 d',
     ]);
+  });
+});
+
+describe('a call whose outcome is unknown, on its page', () => {
+  it('says nobody knows whether it acted, when it was released and by which replica, and offers a re-run form', () => {
+    const hold = runJobHold();
+    const record: ApprovalRecord = {
+      ...hold,
+      id: 'apr_unknown01',
+      createdAt: Date.parse('2026-11-01T10:00:00Z'),
+      expiresAt: Date.parse('2026-11-01T10:15:00Z'),
+      status: 'outcome_unknown',
+      votes: [{ actor: { kind: 'slack', id: 'U0APPROVER1' }, principal: 'U0APPROVER1', at: Date.parse('2026-11-01T10:01:00Z'), attempt: 1 }],
+      decidedBy: { kind: 'slack', id: 'U0APPROVER1' },
+      decidedAt: Date.parse('2026-11-01T10:01:00Z'),
+      reason: undefined,
+      attempt: 1,
+      claim: { by: 'replica-1a2b3c4d:99aa', at: Date.parse('2026-11-01T10:01:01Z'), leaseUntil: Date.parse('2026-11-01T10:01:31Z') },
+      unknownAt: Date.parse('2026-11-01T10:01:40Z'),
+      execution: undefined,
+      channelRefs: {},
+    };
+    const page = approvalBody({ id: record.id, view: toApprovalView(record), story: [], csrfToken: 'csrf-1', nowMs: Date.parse('2026-11-01T10:05:00Z') }).value;
+    expect(page).toContain('nobody knows whether it acted');
+    expect(page).toContain('replica-1a2b3c4d:99aa');
+    expect(page).toContain('action="/approvals/apr_unknown01/rerun"');
+    expect(page).not.toContain('action="/approvals/apr_unknown01/approve"');
   });
 });

@@ -116,6 +116,9 @@ describe('a policy that names no approvers', () => {
       reason: undefined,
       execution: undefined,
       channelRefs: {},
+      attempt: 1,
+      claim: undefined,
+      unknownAt: undefined,
     });
     const someone = { kind: 'dashboard' as const, id: 'dashboard:bob', name: 'bob' };
     expect(await authorizeDecision(someone, record(openSettings.approval.approvers), 'approve', undefined)).toEqual({ allowed: true });

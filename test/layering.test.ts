@@ -1,7 +1,9 @@
 /**
  * The dependency direction of DESIGN.md, checked on the source: front → policy, limits, approvals
- * → upstream, everything → audit; the approvals core never imports a channel; the policy engine
- * does no network I/O; and no import cycles anywhere.
+ * → upstream, everything → audit; the approvals core never imports a channel; the approvals
+ * contract is its two ports (only the composition root and the CLI build the service, nobody
+ * outside reaches its store or its machinery); channels are registered in one file; the policy
+ * engine does no network I/O; and no import cycles anywhere.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -51,6 +53,35 @@ describe('the layering of src/', () => {
     expect(violations(under('approvals'), (t) => ['slack', 'front', 'http', 'dashboard'].some((f) => under(f)(t)))).toEqual([]);
     const slackPackages = [...graph].filter(([f, g]) => under('approvals')(f) && g.packages.some((p) => p.startsWith('@slack/'))).map(([f]) => rel(f));
     expect(slackPackages).toEqual([]);
+  });
+
+  it('lets only the composition root and the CLI build the approvals service; everyone else uses its ports', () => {
+    const service = (t: string) => rel(t) === 'approvals/approval-service.ts';
+    expect(violations((f) => !under('approvals')(f), service)).toEqual([
+      'cli/approvals.ts → approvals/approval-service.ts',
+      'gateway.ts → approvals/approval-service.ts',
+    ]);
+  });
+
+  it('keeps the approvals store and machinery private to src/approvals/', () => {
+    // What other folders may use: the two ports, the vocabulary, the display view, the deciders, and the retry signal for notifiers.
+    const published = ['ports.ts', 'types.ts', 'approval-view.ts', 'deciders.ts', 'notification-queue.ts', 'approval-service.ts', 'approval-reader.ts'].map(
+      (f) => `approvals/${f}`,
+    );
+    const privatePart = (t: string) => under('approvals')(t) && !published.includes(rel(t));
+    expect(violations((f) => !under('approvals')(f), privatePart)).toEqual([]);
+    const notificationUsers = violations(
+      (f) => !under('approvals')(f),
+      (t) => rel(t) === 'approvals/notification-queue.ts',
+    );
+    expect(notificationUsers.every((v) => v.startsWith('slack/'))).toBe(true);
+  });
+
+  it('names channels in one registration file: the gateway and the approvals core never import one', () => {
+    const channelFolders = ['slack'];
+    const isChannel = (t: string) => channelFolders.some((folder) => under(folder)(t));
+    expect(violations((f) => rel(f) === 'gateway.ts' || under('approvals')(f) || under('front')(f), isChannel)).toEqual([]);
+    expect(violations((f) => !isChannel(f), isChannel)).toEqual(['channel-registry.ts → slack/slack-plugin.ts']);
   });
 
   it('keeps policy, limits and audit below the front, the approvals and the channels', () => {

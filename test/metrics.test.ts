@@ -84,6 +84,20 @@ describe('GET /metrics', () => {
     expect(value(samples, 'airlock_approvals_pending')).toBe(0);
   });
 
+  it('counts released approved calls by outcome, with nothing waiting in memory for Redis and nothing given up', async () => {
+    let current = samples;
+    const written = () =>
+      value(current, 'airlock_approved_executions_total', { tool: 'run_job', outcome: 'success' }) !== undefined &&
+      value(current, 'airlock_execution_outcomes_pending') === 0;
+    for (let i = 0; i < 50 && !written(); i++) {
+      await new Promise((r) => setTimeout(r, 100)); // the executed event and the notification are written just after the answer
+      current = parsePrometheus(await (await fetch(`${gw.baseUrl}/metrics`)).text());
+    }
+    expect(value(current, 'airlock_approved_executions_total', { tool: 'run_job', outcome: 'success' })).toBe(1);
+    expect(value(current, 'airlock_execution_outcomes_pending')).toBe(0);
+    expect(value(current, 'airlock_execution_outcomes_abandoned_total')).toBe(0);
+  });
+
   it('times upstream calls by tool, and exposes Redis errors and event-loop lag', () => {
     expect(value(samples, 'airlock_upstream_call_seconds_count', { upstream: 'databricks', tool: 'list_jobs', outcome: 'success' })).toBe(2);
     expect(value(samples, 'airlock_upstream_call_seconds_count', { upstream: 'databricks', tool: 'run_job', outcome: 'success' })).toBe(1);

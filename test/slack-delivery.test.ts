@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ApprovalService } from '../src/approvals/approval-service.js';
-import { runJobHold, startReplica, testPrefix, type Replica } from './helpers/approvals.js';
+import { releaseApproved, runJobHold, runJobResult, startReplica, testPrefix, type Replica } from './helpers/approvals.js';
 import { attachSlack, startFakeSlack, type FakeSlack, type SlackHarness } from './helpers/fake-slack.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -84,14 +84,16 @@ describe('Slack delivery', () => {
     const [post] = await fake.waitFor('chat.postMessage', 1);
     await waitUntil(async () => (await approvals.get(record.id))?.channelRefs['slack'] !== undefined);
     await approvals.decide(record.id, admin, 'approve', undefined);
-    expect(await approvals.claimExecution(record.id)).toBe('claimed');
-    const approved = await approvals.waitForOutcome(record.id, 5_000, never);
-    await approvals.recordExecution(approved, { outcome: 'success', at: Date.now(), durationMs: 1_234, summary: 'run_id 4242' }, { run_id: 4242 });
+    const released = await releaseApproved(approvals, record.id, async () => {
+      await sleep(1_234);
+      return runJobResult(4242);
+    });
+    expect(released.kind).toBe('released');
     const [, reply] = await fake.waitFor('chat.postMessage', 2);
     const ref = (await approvals.get(record.id))?.channelRefs['slack'];
     expect(ref).toMatchObject({ channel: post?.args['channel'] });
     expect(reply?.args).toMatchObject({ channel: 'C0APPROVALS', thread_ts: (ref as { ts: string }).ts }); // shape matched just above
-    expect(String(reply?.args['text'])).toMatch(/Executed in 1\.2 s\n```\nrun_id 4242\n```/);
+    expect(String(reply?.args['text'])).toMatch(/Executed in 1\.[2-9] s\n```\nrun_id 4242\n```/);
     await waitUntil(async () => JSON.stringify((await approvals.get(record.id))?.channelRefs['slack']).includes('outcomeTs'));
     await sleep(200);
     expect(fake.delivered('chat.postMessage')).toHaveLength(2);

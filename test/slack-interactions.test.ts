@@ -4,8 +4,9 @@
  * Slack posts them, and the local fake Slack Web API recording what Airlock sends back.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalRecord } from '../src/approvals/types.js';
-import { runJobHold, startReplica, testPrefix, type Replica } from './helpers/approvals.js';
+import { releaseApproved, runJobHold, runJobResult, startReplica, testPrefix, type Replica } from './helpers/approvals.js';
 import {
   attachSlack,
   blockActionsPayload,
@@ -25,16 +26,18 @@ interface Setup {
   replica: Replica;
   fake: FakeSlack;
   slack: SlackHarness;
+  prefix: string;
 }
 
-async function setup(): Promise<Setup> {
+async function setup(options: Parameters<typeof startReplica>[1] = {}): Promise<Setup> {
   const fake = await startFakeSlack();
   cleanups.push(() => fake.close());
-  const replica = await startReplica(testPrefix());
+  const prefix = testPrefix();
+  const replica = await startReplica(prefix, options);
   cleanups.push(() => replica.close());
   const slack = await attachSlack(replica.approvals, fake);
   expect(fake.calls()).toEqual([]); // nothing calls Slack at boot (no auth.test)
-  return { replica, fake, slack };
+  return { replica, fake, slack, prefix };
 }
 
 const never = new AbortController().signal;
@@ -51,7 +54,12 @@ async function holdPosted(s: Setup, settings: Parameters<typeof runJobHold>[0] =
   return { record, ts: (ts as { ts: string }).ts }; // just matched the {channel, ts} shape
 }
 
-function click(action: 'airlock_approve' | 'airlock_deny', approvalId: string, user: string, extra: { messageTs?: string; triggerId?: string } = {}) {
+function click(
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun',
+  approvalId: string,
+  user: string,
+  extra: { messageTs?: string; triggerId?: string } = {},
+) {
   return blockActionsPayload({ action, approvalId, user, ...extra });
 }
 
@@ -211,5 +219,34 @@ describe('Slack approvals', () => {
     expect(response.text).toBe('');
     const outcome = await s.replica.approvals.waitForOutcome(record.id, 10_000, never);
     expect(outcome).toMatchObject({ status: 'approved', decidedBy: { kind: 'slack', id: 'U0APPROVER3' } });
+  });
+
+  it("tells approvers in the thread when an approved call's outcome is unknown, and lets one approve a re-run from the message", async () => {
+    const s = await setup({ executionLeaseMs: 600 });
+    const claimant = await startReplica(s.prefix, { executionLeaseMs: 600 });
+    cleanups.push(() => claimant.close());
+    const { record, ts } = await holdPosted(s);
+    await s.slack.send(click('airlock_approve', record.id, 'U0APPROVER1'));
+    expect((await s.replica.approvals.waitForOutcome(record.id, 10_000, never)).status).toBe('approved');
+    let finish: (result: CallToolResult) => void = () => undefined;
+    const running = releaseApproved(claimant.approvals, record.id, () => new Promise<CallToolResult>((resolve) => (finish = resolve)));
+    await waitUntil(async () => (await s.replica.approvals.get(record.id))?.status === 'executing');
+    claimant.redis.disconnect(); // the replica running it loses Redis: its lease lapses
+
+    const replies = await s.fake.waitFor('chat.postMessage', 2);
+    const thread = replies.find((r) => r.args['thread_ts'] === ts);
+    expect(String(thread?.args['text'])).toMatch(/Outcome unknown: `run_job` was sent to the upstream .* will not run it again on its own/);
+    await waitUntil(() =>
+      s.fake.delivered('chat.update').some((u) => blocksText(u).includes('Outcome unknown') && JSON.stringify(u.args).includes('airlock_rerun')),
+    );
+
+    await s.slack.send(click('airlock_rerun', record.id, 'U0APPROVER2', { messageTs: ts }));
+    await waitUntil(async () => (await s.replica.approvals.get(record.id))?.status === 'approved');
+    expect(await s.replica.approvals.get(record.id)).toMatchObject({ attempt: 2, decidedBy: { id: 'U0APPROVER2' } });
+    await waitUntil(() => s.replica.audit.events.some((e) => e.type === 'rerun_approved'));
+    expect(s.replica.audit.events.find((e) => e.type === 'rerun_approved')).toMatchObject({ actor: { kind: 'slack', id: 'U0APPROVER2' } });
+    await waitUntil(() => s.fake.delivered('chat.update').some((u) => blocksText(u).includes('Approved* (re-run 1)')));
+    finish(runJobResult(1));
+    await running;
   });
 });

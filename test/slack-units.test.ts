@@ -34,6 +34,9 @@ function record(overrides: Partial<ApprovalRecord> = {}, hold = runJobHold()): A
     decidedBy: undefined,
     decidedAt: undefined,
     reason: undefined,
+    attempt: 1,
+    claim: undefined,
+    unknownAt: undefined,
     execution: undefined,
     channelRefs: {},
     ...overrides,
@@ -85,7 +88,12 @@ describe('the Slack approval message', () => {
 
   it('shows progress with buttons under a quorum, and the decision without buttons afterwards', () => {
     const hold = runJobHold({ settings: { quorum: 2 } });
-    const vote = { actor: { kind: 'slack' as const, id: 'U0APPROVER1', name: 'a1' }, at: Date.parse('2026-11-01T10:01:00Z') };
+    const vote = {
+      actor: { kind: 'slack' as const, id: 'U0APPROVER1', name: 'a1' },
+      principal: 'U0APPROVER1',
+      at: Date.parse('2026-11-01T10:01:00Z'),
+      attempt: 1,
+    };
     const pending = approvalMessage(toApprovalView(record({ votes: [vote] }, hold)));
     expect(JSON.stringify(pending.blocks)).toContain('*1 of 2 approvals*: <@U0APPROVER1>');
     expect(asJson(pending.blocks).some((b) => b['type'] === 'actions')).toBe(true);

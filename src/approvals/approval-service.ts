@@ -1,9 +1,10 @@
 /**
- * The approvals core, independent of any channel. It holds a call (record + BullMQ job), records
- * decisions from any actor on any replica (first valid decision wins, quorum counts distinct
- * approvers, one deny decides), expires and withdraws, claims an approved call for execution
- * exactly once, and tells channels and the audit history about each step. Slack, the dashboard,
- * the REST API and the CLI all decide through `decide()`.
+ * The approvals core, independent of any channel, behind two ports (ports.ts): the call path
+ * holds a call (record + BullMQ job), waits for its decision, withdraws it, and releases it at
+ * most once; channels read, check and decide (first valid decision wins, quorum counts distinct
+ * authenticated principals, one deny decides, a re-run is a new decision). It expires holds,
+ * marks executions whose lease lapsed as `outcome_unknown`, and tells channels and the audit
+ * history about each step. Only the composition root and the CLI construct it.
  */
 import { randomBytes } from 'node:crypto';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
@@ -11,21 +12,27 @@ import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
+import { ApprovalEvents } from './approval-events.js';
 import { ApprovalStore } from './approval-store.js';
 import { authorizeDecision } from './authorize.js';
+import { principalOf } from './deciders.js';
 import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
-import type {
-  Actor,
-  ApprovalEventKind,
-  ApprovalNotifier,
-  ApprovalRecord,
-  ApprovalStatus,
-  ApproverDirectory,
-  DecisionResult,
-  Execution,
-  HeldRequest,
-  Verdict,
+import { OutcomeOutbox } from './outcome-outbox.js';
+import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
+import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
+import {
+  rerunnableStatuses,
+  type Actor,
+  type ApprovalEventKind,
+  type ApprovalNotifier,
+  type ApprovalRecord,
+  type ApprovalStatus,
+  type ApproverDirectory,
+  type DecisionResult,
+  type Execution,
+  type HeldRequest,
+  type Verdict,
 } from './types.js';
 
 export interface ApprovalServiceOptions {
@@ -36,27 +43,41 @@ export interface ApprovalServiceOptions {
   prefix: string;
   log: Logger;
   audit: AuditSink;
-  /** How long an approved call waits for its identical retry to collect it. */
+  /** How long an approved call waits for its identical retry, and how long an outcome and its result are kept for retries. */
   retryValidityMs: number;
-  /** Gateway replicas run the hold worker and channel workers; the CLI does not. */
+  /** A claim on a running call lapses this long after its last renewal (renewed every third of it). Default 30 s. */
+  executionLeaseMs?: number;
+  /** Results larger than this (as JSON) are kept truncated, flagged as such. Default 256 KiB. */
+  maxStoredResultBytes?: number;
+  /** Most outcome records held in memory while Redis is unreachable. Default 10,000. */
+  pendingOutcomesLimit?: number;
+  /** Gateway replicas run the hold worker, the lease sweeper, the events reader and channel workers; the CLI does not. */
   runWorkers: boolean;
   /** Told of each channel notification given up on after its retries (for metrics). */
   onDeliveryFailure?(channel: string): void;
+  /** Told of each execution outcome given up on (Redis away past the bounds) (for metrics). */
+  onOutcomeAbandoned?(): void;
   now?: () => number;
 }
 
-export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
+export type { HoldInput };
 
 const system: Actor = { kind: 'system', id: 'airlock' };
 
-export class ApprovalService {
-  readonly store: ApprovalStore;
+export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly options: ApprovalServiceOptions;
+  private readonly store: ApprovalStore;
   private readonly holds: HoldQueue;
   private readonly notifications: NotificationQueue;
+  private readonly events: ApprovalEvents;
+  private readonly outbox: OutcomeOutbox;
+  private readonly execution: ReleaseOnceDeps;
   private directory: ApproverDirectory | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** When the call-path connection last became ready (undefined while it is down). */
+  private connectedSince: number | undefined;
   private readonly now: () => number;
-  /** Identifies this replica when claiming an approved call for execution. */
+  /** Identifies this replica in execution claims. */
   readonly replicaId = `replica-${randomBytes(4).toString('hex')}`;
 
   constructor(options: ApprovalServiceOptions) {
@@ -79,13 +100,61 @@ export class ApprovalService {
       load: (id) => this.store.get(id),
       ...(options.onDeliveryFailure ? { onGiveUp: options.onDeliveryFailure } : {}),
     });
+    this.events = new ApprovalEvents({ redisUrl: options.redisUrl, key: this.store.eventsKey, log: options.log });
+    this.outbox = new OutcomeOutbox({
+      log: options.log,
+      capacity: options.pendingOutcomesLimit ?? 10_000,
+      ...(options.onOutcomeAbandoned ? { onAbandoned: options.onOutcomeAbandoned } : {}),
+    });
+    this.connectedSince = options.redis.status === 'ready' ? this.now() : undefined;
+    options.redis.on('ready', () => {
+      this.connectedSince = this.now();
+      this.outbox.kick();
+    });
+    options.redis.on('close', () => (this.connectedSince = undefined));
+    this.execution = {
+      store: this.store,
+      events: this.events,
+      outbox: this.outbox,
+      replicaId: this.replicaId,
+      leaseMs: this.leaseMs,
+      keepMs: options.retryValidityMs,
+      maxStoredResultBytes: options.maxStoredResultBytes ?? 256 * 1024,
+      log: options.log,
+      now: this.now,
+      judgeLeasesInMs: () => this.judgeLeasesInMs(),
+      read: (id) => this.requireRecord(id),
+      announceLapse: (id) => this.announceLapse(id),
+      auditExecution: (record, execution, details) => this.auditExecution(record, execution, details),
+      announceExecution: (id) => this.notifications.publish('executed', id),
+    };
+  }
+
+  private get leaseMs(): number {
+    return this.options.executionLeaseMs ?? 30_000;
+  }
+
+  /** See ReleaseOnceDeps.judgeLeasesInMs: a whole lease period of connection before judging any lease. */
+  private judgeLeasesInMs(): number {
+    if (this.connectedSince === undefined) return this.leaseMs;
+    return Math.max(0, this.connectedSince + this.leaseMs - this.now());
   }
 
   async start(): Promise<void> {
     await this.holds.start();
+    if (!this.options.runWorkers) return;
+    await this.events.start();
+    const sweep = () => void this.sweep();
+    this.sweeper = setInterval(sweep, Math.max(100, Math.floor(this.leaseMs / 2)));
+    this.sweeper.unref();
+    sweep();
   }
 
-  async close(): Promise<void> {
+  /** Stops the workers; outcomes still waiting for Redis get up to `drainMs` (then they are reported as given up). */
+  async close(drainMs = 5_000): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.outbox.drain(drainMs);
+    await this.events.close();
     await this.notifications.close();
     await this.holds.close();
   }
@@ -109,24 +178,36 @@ export class ApprovalService {
     return this.holds.delayedCount();
   }
 
+  /** Held calls this replica is waiting on. */
   get waitingCount(): number {
-    return this.holds.waitingCount;
+    return this.events.waitingCount;
   }
 
-  /**
-   * Holds a call, or attaches to the live approval an identical earlier call (same agent, tool
-   * and arguments) is waiting on — then no second request goes to the channels.
-   */
+  /** Execution outcomes waiting in memory for Redis to come back. */
+  get pendingOutcomes(): number {
+    return this.outbox.size;
+  }
+
+  // ── The call path ────────────────────────────────────────────────────────────────────────────
+
+  async find(call: CallKey): Promise<ApprovalRecord | undefined> {
+    const id = await withStateStore(() => this.store.boundId(call.agent, call.tool, call.argumentsHash));
+    if (id === undefined) return undefined;
+    const record = await withStateStore(() => this.store.get(id));
+    if (!record || record.status === 'denied' || record.status === 'expired' || record.status === 'withdrawn') return undefined;
+    return record;
+  }
+
   async hold(input: HoldInput): Promise<{ record: ApprovalRecord; attached: boolean }> {
     const createdAt = this.now();
     const request: HeldRequest = { ...input, id: newApprovalId(), createdAt, expiresAt: createdAt + input.settings.timeoutMs };
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
     if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
     await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
-    await this.audit({ type: 'approval_requested', ...this.callFields(request), latency: {} });
+    await this.audit({ type: 'approval_requested', ...callFields(request), latency: {} });
     await this.notifications.publish('requested', request.id);
     // Just written, so known without reading it back; a decision that lands meanwhile is seen by
-    // waitForOutcome(), which reads the record before it waits.
+    // waitForOutcome(), which reads the record after it subscribes.
     const record: ApprovalRecord = {
       ...request,
       status: 'pending',
@@ -134,89 +215,100 @@ export class ApprovalService {
       decidedBy: undefined,
       decidedAt: undefined,
       reason: undefined,
+      attempt: 1,
+      claim: undefined,
+      unknownAt: undefined,
       execution: undefined,
       channelRefs: {},
     };
     return { record, attached: false };
   }
 
-  /**
-   * Waits until the held call is decided, expires or is withdrawn, or `timeoutMs` passes, or
-   * `signal` aborts. Resolves with the record as it then is.
-   */
   async waitForOutcome(id: string, timeoutMs: number, signal: AbortSignal): Promise<ApprovalRecord> {
-    await new Promise<void>((resolve) => {
-      let unsubscribe = () => undefined as void;
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        unsubscribe();
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      signal.addEventListener('abort', done, { once: true });
-      unsubscribe = this.holds.onOutcome(id, done);
-      // The outcome may have completed before we subscribed: check the record once.
-      void this.store.get(id).then(
-        (record) => {
-          if (record && record.status !== 'pending') done();
-        },
-        () => undefined,
-      );
-      if (signal.aborted) done();
-    });
-    return this.requireRecord(id);
+    const deadline = this.now() + timeoutMs;
+    const waiter = this.events.waiter(id);
+    try {
+      for (;;) {
+        const record = await this.requireRecord(id);
+        const leftMs = deadline - this.now();
+        if (record.status !== 'pending' || leftMs <= 0 || signal.aborted) return record;
+        await waiter.next(leftMs, signal);
+      }
+    } finally {
+      waiter.close();
+    }
   }
 
-  /**
-   * Whether `actor` may record `verdict` on a held call now, without deciding — for channels that
-   * must ask something first (Slack's Deny modal asks for a reason). A refusal is audited exactly
-   * as `decide()` audits it.
-   */
-  async checkDecision(
-    id: string,
-    actor: Actor,
-    verdict: Verdict,
-  ): Promise<Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord }> {
+  async withdraw(id: string, reason: string): Promise<void> {
+    const result = await this.store.finalize(id, 'withdrawn', system, this.now(), reason);
+    if (result !== 'ok') return;
+    const record = await this.requireRecord(id);
+    await this.audit({ type: 'withdrawn', ...callFields(record), actor: system, reason });
+    await this.holds.promote(id);
+    await this.notifications.publish('withdrawn', id);
+    await this.store.expireTerminal(id);
+  }
+
+  releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome> {
+    return releaseOnce(this.execution, record, release, options);
+  }
+
+  // ── The channels ─────────────────────────────────────────────────────────────────────────────
+
+  get(id: string): Promise<ApprovalRecord | undefined> {
+    return withStateStore(() => this.store.get(id));
+  }
+
+  list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]> {
+    return withStateStore(() => this.store.list(options));
+  }
+
+  async check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult> {
     const record = await withStateStore(() => this.store.get(id));
     if (!record) return { kind: 'not_found' };
-    if (record.status !== 'pending') return { kind: 'already_decided', record };
+    if (verdict === 'rerun' && !rerunnableStatuses.includes(record.status)) return { kind: 'not_rerunnable', record };
+    if (verdict !== 'rerun' && record.status !== 'pending') return { kind: 'already_decided', record };
     const authorization = await authorizeDecision(actor, record, verdict, this.directory);
     if (!authorization.allowed) {
-      await this.audit({ type: 'unauthorized_approver', ...this.callFields(record), actor, reason: authorization.why, details: { verdict } });
+      await this.audit({ type: 'unauthorized_approver', ...callFields(record), actor, reason: authorization.why, details: { verdict } });
       return { kind: 'not_authorized', record, why: authorization.why };
     }
     return { kind: 'allowed', record };
   }
 
-  /** Records a decision or a quorum vote. Every refusal is an answer, not an exception. */
   async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
-    const check = await this.checkDecision(id, actor, verdict);
+    const check = await this.check(id, actor, verdict);
     if (check.kind !== 'allowed') return check;
     const { record } = check;
     const now = this.now();
-    const outcome = await withStateStore(() => this.store.decide(id, actor, verdict, reason, now, record.settings.quorum));
+    const rerun = verdict === 'rerun';
+    const attempt = rerun ? record.attempt + 1 : record.attempt;
+    const quorum = record.settings.quorum;
+    const vote = { actor, principal: principalOf(actor), verdict, reason, now };
+    const outcome = await withStateStore(() => this.store.decide(id, vote, quorum, attempt, this.options.retryValidityMs));
     const fresh = await this.requireRecord(id);
+    const progress = { approvals: outcome.kind === 'not_found' || outcome.kind === 'already_decided' ? 0 : outcome.approvals, quorum };
+    const voteDetails = { ...progress, principal: vote.principal, ...(rerun ? { rerun: true, attempt } : {}) };
     switch (outcome.kind) {
       case 'not_found':
         return { kind: 'not_found' };
       case 'already_decided':
-        return { kind: 'already_decided', record: fresh };
+        return rerun && !rerunnableStatuses.includes(fresh.status) ? { kind: 'not_rerunnable', record: fresh } : { kind: 'already_decided', record: fresh };
       case 'duplicate_vote':
-        return { kind: 'duplicate_vote', record: fresh, approvals: outcome.approvals, quorum: record.settings.quorum };
+        return { kind: 'duplicate_vote', record: fresh, ...progress };
       case 'vote_recorded':
-        await this.audit({
-          type: 'approval_vote',
-          ...this.callFields(record),
-          actor,
-          details: { approvals: outcome.approvals, quorum: record.settings.quorum },
-        });
+        await this.audit({ type: 'approval_vote', ...callFields(record), actor, details: voteDetails });
         await this.notifications.publish('vote', id);
-        return { kind: 'vote_recorded', record: fresh, approvals: outcome.approvals, quorum: record.settings.quorum };
+        return { kind: 'vote_recorded', record: fresh, ...progress };
       case 'decided': {
-        const decisionMs = now - record.createdAt;
+        if (rerun) {
+          await this.audit({ type: 'rerun_approved', ...callFields(record), actor, ...(reason ? { reason } : {}), details: voteDetails });
+          await this.notifications.publish('rerun_approved', id);
+          return { kind: 'decided', record: fresh };
+        }
         const type = fresh.status === 'approved' ? 'approved' : 'approval_denied';
-        await this.audit({ type, ...this.callFields(record), actor, ...(reason ? { reason } : {}), latency: { decisionMs } });
+        const details = type === 'approved' ? { details: voteDetails } : {};
+        await this.audit({ type, ...callFields(record), actor, ...(reason ? { reason } : {}), latency: { decisionMs: now - record.createdAt }, ...details });
         await this.holds.promote(id);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
@@ -225,52 +317,11 @@ export class ApprovalService {
     }
   }
 
-  /** Withdraws a pending approval because the agent gave up; a later approval executes nothing. */
-  async withdraw(id: string, reason: string): Promise<void> {
-    const result = await this.store.finalize(id, 'withdrawn', system, this.now(), reason);
-    if (result !== 'ok') return;
-    const record = await this.requireRecord(id);
-    await this.audit({ type: 'withdrawn', ...this.callFields(record), actor: system, reason });
-    await this.holds.promote(id);
-    await this.notifications.publish('withdrawn', id);
-    await this.store.expireTerminal(id);
+  setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {
+    return withStateStore(() => this.store.setChannelRef(id, channel, ref));
   }
 
-  /** Claims an approved call for execution on this replica; exactly one claimant wins. */
-  claimExecution(id: string) {
-    return withStateStore(() => this.store.claimExecution(id, this.replicaId));
-  }
-
-  /** Records how the released call went; identical retries within the validity window get `result`. */
-  async recordExecution(record: ApprovalRecord, execution: Execution, result: unknown): Promise<void> {
-    await this.store.recordExecution(record.id, execution, result, this.options.retryValidityMs);
-    await this.audit({
-      type: 'executed',
-      ...this.callFields(record),
-      outcome: execution.outcome,
-      latency: { heldMs: (record.decidedAt ?? execution.at) - record.createdAt, upstreamMs: execution.durationMs },
-      details: { summary: execution.summary },
-    });
-    await this.notifications.publish('executed', record.id);
-  }
-
-  /** The live approval an identical earlier call (same agent, tool, arguments) is waiting on, if any. */
-  async findLive(agent: string, tool: string, argumentsHash: string): Promise<ApprovalRecord | undefined> {
-    const id = await withStateStore(() => this.options.redis.get(this.store.dedupKey(agent, tool, argumentsHash)));
-    if (id === null) return undefined;
-    const record = await withStateStore(() => this.store.get(id));
-    if (!record) return undefined;
-    const live = record.status === 'pending' || (record.status === 'approved' && !record.execution);
-    return live ? record : undefined;
-  }
-
-  get(id: string): Promise<ApprovalRecord | undefined> {
-    return this.store.get(id);
-  }
-
-  list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]> {
-    return this.store.list(options);
-  }
+  // ── Workers ──────────────────────────────────────────────────────────────────────────────────
 
   /** The BullMQ worker's step when a held job comes due: decided already, or expired now. */
   private async finalizeDue(request: HeldRequest): Promise<ApprovalStatus> {
@@ -278,7 +329,7 @@ export class ApprovalService {
     if (result === 'ok') {
       await this.audit({
         type: 'expired',
-        ...this.callFields(request),
+        ...callFields(request),
         actor: system,
         reason: 'approval timeout',
         latency: { heldMs: this.now() - request.createdAt },
@@ -291,18 +342,39 @@ export class ApprovalService {
     return result;
   }
 
-  private callFields(request: HeldRequest): Partial<AuditEventInput> {
-    return {
-      agent: request.agent,
-      session: request.sessionId,
-      upstream: request.upstream,
-      tool: request.tool,
-      arguments: request.displayArguments,
-      argumentsHash: request.argumentsHash,
-      policyVersion: request.policyVersion,
-      rule: request.rule,
-      approvalId: request.id,
-    };
+  /** Marks executions whose lease lapsed (their claimant died or lost Redis) as outcome_unknown. */
+  private async sweep(): Promise<void> {
+    if (this.judgeLeasesInMs() > 0) return;
+    try {
+      const ids = await withStateStore(() => this.store.sweepLapsed(this.options.retryValidityMs));
+      for (const id of ids) await this.announceLapse(id);
+    } catch (error) {
+      this.options.log.debug({ err: (error as Error).message }, 'lease sweep failed; retrying at the next interval');
+    }
+  }
+
+  /** Audits and announces a lapse this replica's script detected (each lapse is detected once). */
+  private async announceLapse(id: string): Promise<void> {
+    const record = await this.requireRecord(id);
+    this.options.log.warn({ approval: id, claim: record.claim }, 'execution lease lapsed with no outcome recorded: outcome unknown, not re-run');
+    await this.audit({
+      type: 'outcome_unknown',
+      ...callFields(record),
+      actor: system,
+      reason: 'the execution lease lapsed before an outcome was recorded (the replica running it died or lost Redis)',
+      details: { attempt: record.attempt, claimedBy: record.claim?.by, claimedAt: record.claim?.at, leaseUntil: record.claim?.leaseUntil },
+    }).catch((error: unknown) => this.options.log.error({ approval: id, err: (error as Error).message }, 'could not audit an outcome_unknown'));
+    await this.notifications.publish('outcome_unknown', id);
+  }
+
+  private async auditExecution(record: ApprovalRecord, execution: Execution, details: Record<string, unknown>): Promise<void> {
+    await this.audit({
+      type: 'executed',
+      ...callFields(record),
+      outcome: execution.outcome,
+      latency: { heldMs: (record.decidedAt ?? execution.at) - record.createdAt, upstreamMs: execution.durationMs },
+      details: { summary: execution.summary, ...(execution.truncated ? { resultTruncated: true } : {}), ...details },
+    });
   }
 
   private async audit(event: AuditEventInput): Promise<void> {
@@ -314,6 +386,20 @@ export class ApprovalService {
     if (!record) throw new AirlockError('state_store_unavailable', `Approval ${id} vanished from the state store; retry the call.`, { retryAfterSec: 5 });
     return record;
   }
+}
+
+function callFields(request: HeldRequest): Partial<AuditEventInput> {
+  return {
+    agent: request.agent,
+    session: request.sessionId,
+    upstream: request.upstream,
+    tool: request.tool,
+    arguments: request.displayArguments,
+    argumentsHash: request.argumentsHash,
+    policyVersion: request.policyVersion,
+    rule: request.rule,
+    approvalId: request.id,
+  };
 }
 
 /** `apr_` + 16 random base32-ish characters: unguessable, short enough to read out loud. */

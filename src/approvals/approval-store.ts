@@ -1,19 +1,22 @@
 /**
- * Held calls in Redis: one hash per approval, a vote set and log, an index by creation time, and
- * a dedup key per (agent, tool, arguments). Every state change is one Lua script, so the first
- * valid decision wins atomically however many replicas race, and an approved call is claimed for
- * execution exactly once. Data read back is parsed with zod before anyone trusts it.
+ * Held calls in Redis, private to the approvals core: one hash per approval, a vote set per
+ * attempt and a vote log, an index by creation time, a dedup key per (agent, tool, arguments),
+ * the kept result, an index of executions by lease deadline, and a stream of state changes that
+ * waiters on every replica read. Every state change is one Lua script, so the first valid
+ * decision wins atomically however many replicas race, an approved call is claimed by exactly one
+ * of them, and a lease lapses exactly once. Leases use Redis's own clock (TIME), so replicas'
+ * clocks never disagree about them. Data read back is parsed with zod before anyone trusts it.
  *
- * Keys are built inside the scripts from a prefix, so this needs a single Redis (not Cluster).
+ * Keys are built inside some scripts from a prefix, so this needs a single Redis (not Cluster).
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { ActorSchema, type Actor } from './deciders.js';
 import {
   ExecutionSchema,
   HeldRequestSchema,
   VoteSchema,
   approvalStatuses,
-  type Actor,
   type ApprovalRecord,
   type ApprovalStatus,
   type Execution,
@@ -23,44 +26,76 @@ import {
 /** Terminal records (and their votes) are kept this long for the API, then expire; the audit keeps history. */
 export const recordRetentionMs = 30 * 86_400_000;
 
+/** How many state changes the events stream keeps (waiters read it live; this is slack for a slow reader). */
+const eventsMaxLen = 10_000;
+
+const redisNow = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+const publish = `local function publish(events, id, status)
+  redis.call('XADD', events, 'MAXLEN', '~', ${eventsMaxLen}, '*', 'id', id, 'status', status)
+end`;
+
+// An identical call attaches to the approval while it is pending, approved, running, or while its
+// outcome is kept: a retry then sees that state (and the kept result) instead of asking again.
 const createScript = `
--- KEYS[1] dedup key, KEYS[2] record, KEYS[3] votes set, KEYS[4] vote log, KEYS[5] index
+-- KEYS[1] dedup key, KEYS[2] record, KEYS[3] index
 -- ARGV: recordPrefix, id, requestJson, createdAt, dedupTtlMs, indexCutoff
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local st = redis.call('HGET', ARGV[1] .. existing, 'status')
-  local executed = redis.call('HEXISTS', ARGV[1] .. existing, 'execution')
-  if st == 'pending' or (st == 'approved' and executed == 0) then return {'attached', existing} end
+  if st and st ~= 'denied' and st ~= 'expired' and st ~= 'withdrawn' then return {'attached', existing} end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[5])
-redis.call('HSET', KEYS[2], 'request', ARGV[3], 'status', 'pending', 'dedupKey', KEYS[1])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[6])
+redis.call('HSET', KEYS[2], 'request', ARGV[3], 'status', 'pending', 'dedupKey', KEYS[1], 'attempt', '1')
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[6])
 return {'created', ARGV[2]}
 `;
 
+// approve/deny decide a pending call; rerun votes (toward the same quorum) make a failed or
+// outcome_unknown call approved again as the next attempt, with its old claim and result gone.
 const decideScript = `
--- KEYS[1] record, KEYS[2] votes set, KEYS[3] vote log
--- ARGV: actorId, actorJson, verdict, reason, now, quorum, retentionMs
+-- KEYS[1] record, KEYS[2] votes set of this attempt, KEYS[3] vote log, KEYS[4] result, KEYS[5] events
+-- ARGV: id, actorJson, principal, verdict, reason, now, quorum, attempt, dedupTtlMs
+${publish}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
-if status ~= 'pending' then return {'already_decided'} end
-local function finish(final)
-  redis.call('HSET', KEYS[1], 'status', final, 'decidedBy', ARGV[2], 'decidedAt', ARGV[5], 'reason', ARGV[4])
-  if final ~= 'approved' then
-    local dedup = redis.call('HGET', KEYS[1], 'dedupKey')
-    if dedup then redis.call('DEL', dedup) end
-  end
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '1')
+local rerun = ARGV[4] == 'rerun'
+if rerun then
+  if (status ~= 'failed' and status ~= 'outcome_unknown') or attempt + 1 ~= tonumber(ARGV[8]) then return {'already_decided'} end
+elseif status ~= 'pending' then
+  return {'already_decided'}
 end
-if ARGV[3] == 'deny' then
+local function finish(final)
+  redis.call('HSET', KEYS[1], 'status', final, 'decidedBy', ARGV[2], 'decidedAt', ARGV[6], 'reason', ARGV[5])
+  local dedup = redis.call('HGET', KEYS[1], 'dedupKey')
+  if final == 'approved' then
+    if rerun then
+      redis.call('HSET', KEYS[1], 'attempt', tostring(attempt + 1))
+      redis.call('HDEL', KEYS[1], 'execution', 'claimBy', 'claimAt', 'leaseUntil', 'unknownAt')
+      redis.call('DEL', KEYS[4])
+      -- the identical retry that brings the arguments again must still find this approval
+      if dedup then
+        local bound = redis.call('GET', dedup)
+        if not bound or bound == ARGV[1] then redis.call('SET', dedup, ARGV[1], 'PX', ARGV[9]) end
+      end
+    end
+  elseif dedup then
+    redis.call('DEL', dedup)
+  end
+  publish(KEYS[5], ARGV[1], final)
+end
+if ARGV[4] == 'deny' then
   finish('denied')
   return {'decided'}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return {'duplicate_vote', redis.call('SCARD', KEYS[2])} end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('RPUSH', KEYS[3], cjson.encode({actor = cjson.decode(ARGV[2]), at = tonumber(ARGV[5])}))
+if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return {'duplicate_vote', redis.call('SCARD', KEYS[2])} end
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('RPUSH', KEYS[3], cjson.encode({actor = cjson.decode(ARGV[2]), principal = ARGV[3], at = tonumber(ARGV[6]), attempt = tonumber(ARGV[8])}))
 local n = redis.call('SCARD', KEYS[2])
-if n >= tonumber(ARGV[6]) then
+if n >= tonumber(ARGV[7]) then
   finish('approved')
   return {'decided', n}
 end
@@ -68,35 +103,117 @@ return {'vote_recorded', n}
 `;
 
 const finalizeScript = `
--- KEYS[1] record. ARGV: status (expired|withdrawn), actorJson, now, reason
+-- KEYS[1] record, KEYS[2] events. ARGV: status (expired|withdrawn), actorJson, now, reason, id
+${publish}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
 if status ~= 'pending' then return status end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decidedBy', ARGV[2], 'decidedAt', ARGV[3], 'reason', ARGV[4])
 local dedup = redis.call('HGET', KEYS[1], 'dedupKey')
 if dedup then redis.call('DEL', dedup) end
+publish(KEYS[2], ARGV[5], ARGV[1])
 return 'ok'
 `;
 
+// While a call runs and after it ran, its identical retry must find this approval (and never ask
+// anew): the dedup key lives at least \`keepMs\` past the latest claim, renewal or outcome.
+const keepDedup = `local function keepDedup(record, id, keepMs)
+  local dedup = redis.call('HGET', record, 'dedupKey')
+  if dedup and redis.call('GET', dedup) == id and redis.call('PTTL', dedup) < tonumber(keepMs) then redis.call('PEXPIRE', dedup, keepMs) end
+end`;
+
+const lapse = `local function lapse(record, executing, events, id, now, keepMs, retentionMs)
+  redis.call('HSET', record, 'status', 'outcome_unknown', 'unknownAt', tostring(now))
+  redis.call('ZREM', executing, id)
+  keepDedup(record, id, keepMs)
+  for _, key in ipairs({record, record .. ':votes', record .. ':votelog'}) do redis.call('PEXPIRE', key, retentionMs) end
+  publish(events, id, 'outcome_unknown')
+end`;
+
+// Claims an approved call (exactly one caller wins). On a running call whose lease lapsed, marks
+// it outcome_unknown right away (when the caller may judge leases), so a retry learns the truth
+// at once instead of waiting.
 const claimScript = `
--- KEYS[1] record. ARGV: claimant
+-- KEYS[1] record, KEYS[2] executing index, KEYS[3] events. ARGV: claimant, leaseMs, id, keepMs, retentionMs, judge (1|0)
+${redisNow}
+${publish}
+${keepDedup}
+${lapse}
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'not_found' end
-if status ~= 'approved' then return status end
-if redis.call('HSETNX', KEYS[1], 'execClaim', ARGV[1]) == 1 then return 'claimed' end
-return 'taken'
+if not status then return {'not_found'} end
+if status == 'approved' then
+  local lease = now + tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', 'executing', 'claimBy', ARGV[1], 'claimAt', tostring(now), 'leaseUntil', tostring(lease))
+  redis.call('ZADD', KEYS[2], lease, ARGV[3])
+  keepDedup(KEYS[1], ARGV[3], tonumber(ARGV[4]) + tonumber(ARGV[2]))
+  return {'claimed', redis.call('HGET', KEYS[1], 'attempt') or '1'}
+end
+if status == 'executing' then
+  local lease = tonumber(redis.call('HGET', KEYS[1], 'leaseUntil') or '0')
+  if lease <= now then
+    if ARGV[6] ~= '1' then return {'executing', '0'} end
+    lapse(KEYS[1], KEYS[2], KEYS[3], ARGV[3], now, ARGV[4], ARGV[5])
+    return {'lapsed'}
+  end
+  return {'executing', tostring(lease - now)}
+end
+return {status}
 `;
 
-const executedScript = `
--- KEYS[1] record, KEYS[2] votes, KEYS[3] vote log, KEYS[4] result. ARGV: executionJson, resultJson, resultTtlMs, retentionMs
-redis.call('HSET', KEYS[1], 'execution', ARGV[1])
-redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
-local dedup = redis.call('HGET', KEYS[1], 'dedupKey')
-if dedup then redis.call('DEL', dedup) end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-return 'ok'
+const renewScript = `
+-- KEYS[1] record, KEYS[2] executing index. ARGV: claimant, leaseMs, id, keepMs
+${redisNow}
+${keepDedup}
+if redis.call('HGET', KEYS[1], 'status') ~= 'executing' or redis.call('HGET', KEYS[1], 'claimBy') ~= ARGV[1] then return 0 end
+local lease = now + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'leaseUntil', tostring(lease))
+redis.call('ZADD', KEYS[2], lease, ARGV[3])
+keepDedup(KEYS[1], ARGV[3], tonumber(ARGV[4]) + tonumber(ARGV[2]))
+return 1
+`;
+
+// The claimant's outcome wins over a lapse it did not see coming (it lost Redis mid-call, then
+// recorded late): the record then says what really happened. A re-run approved meanwhile
+// replaced the claim, so a late outcome of an earlier attempt changes nothing.
+const outcomeScript = `
+-- KEYS[1] record, KEYS[2] votes, KEYS[3] vote log, KEYS[4] result, KEYS[5] executing index, KEYS[6] events
+-- ARGV: claimant, status (executed|failed), executionJson, resultJson ('' for none), keepMs, retentionMs, id
+${publish}
+${keepDedup}
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'not_found'} end
+if redis.call('HGET', KEYS[1], 'claimBy') ~= ARGV[1] then return {'superseded', status} end
+if status ~= 'executing' and status ~= 'outcome_unknown' then return {'already', status} end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'execution', ARGV[3])
+redis.call('HDEL', KEYS[1], 'leaseUntil')
+redis.call('ZREM', KEYS[5], ARGV[7])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[5]) end
+keepDedup(KEYS[1], ARGV[7], ARGV[5])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+publish(KEYS[6], ARGV[7], ARGV[2])
+return {'recorded', status}
+`;
+
+// Every replica runs this now and then: each running call whose lease lapsed (its claimant died
+// or lost Redis) becomes outcome_unknown, once; the ids returned are this caller's to announce.
+const sweepScript = `
+-- KEYS[1] executing index, KEYS[2] events. ARGV: recordPrefix, limit, keepMs, retentionMs
+${redisNow}
+${publish}
+${keepDedup}
+${lapse}
+local lapsed = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))) do
+  local record = ARGV[1] .. id
+  local lease = tonumber(redis.call('HGET', record, 'leaseUntil') or '0')
+  if redis.call('HGET', record, 'status') ~= 'executing' then
+    redis.call('ZREM', KEYS[1], id)
+  elseif lease <= now then
+    lapse(record, KEYS[1], KEYS[2], id, now, ARGV[3], ARGV[4])
+    table.insert(lapsed, id)
+  end
+end
+return lapsed
 `;
 
 export type CreateOutcome = { kind: 'created'; id: string } | { kind: 'attached'; id: string };
@@ -106,12 +223,28 @@ export type DecideOutcome =
   | { kind: 'duplicate_vote'; approvals: number }
   | { kind: 'vote_recorded'; approvals: number }
   | { kind: 'decided'; approvals: number };
-export type ClaimOutcome = 'claimed' | 'taken' | 'not_found' | ApprovalStatus;
+export type ClaimOutcome =
+  | { kind: 'claimed'; attempt: number }
+  | { kind: 'executing'; leaseLeftMs: number }
+  /** The running call's lease had lapsed: this call marked it outcome_unknown. */
+  | { kind: 'lapsed' }
+  | { kind: 'not_found' }
+  | { kind: 'status'; status: ApprovalStatus };
+export type OutcomeWrite =
+  | { kind: 'recorded'; previous: ApprovalStatus }
+  /** Written before (a retried write whose first answer was lost). */
+  | { kind: 'already'; status: ApprovalStatus }
+  /** A re-run replaced this claim: the record stays as it is. */
+  | { kind: 'superseded'; status: ApprovalStatus }
+  | { kind: 'not_found' };
 
+const StatusSchema = z.enum(approvalStatuses);
 const ActorJson = z
   .string()
   .transform((text) => JSON.parse(text) as unknown)
-  .pipe(z.object({ kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']), id: z.string(), name: z.string().optional() }));
+  .pipe(ActorSchema);
+const ClaimReply = z.tuple([z.union([z.enum(['claimed', 'lapsed', 'not_found']), StatusSchema]), z.coerce.number().optional()]);
+const OutcomeReply = z.union([z.tuple([z.enum(['recorded', 'already', 'superseded']), StatusSchema]), z.tuple([z.literal('not_found')])]);
 
 export class ApprovalStore {
   private readonly redis: Redis;
@@ -123,55 +256,77 @@ export class ApprovalStore {
   }
 
   private recordKey = (id: string) => `${this.prefix}approval:${id}`;
-  private votesKey = (id: string) => `${this.prefix}approval:${id}:votes`;
+  /** The original approval's votes keep their old key; a re-run's votes get one per attempt. */
+  private votesKey = (id: string, attempt = 1) => `${this.prefix}approval:${id}:votes${attempt > 1 ? `:${attempt}` : ''}`;
   private voteLogKey = (id: string) => `${this.prefix}approval:${id}:votelog`;
   private resultKey = (id: string) => `${this.prefix}approval:${id}:result`;
   private indexKey = () => `${this.prefix}approvals:index`;
+  private executingKey = () => `${this.prefix}approvals:executing`;
+  /** The stream of state changes (`id`, `status`) that waiters on every replica follow. */
+  get eventsKey(): string {
+    return `${this.prefix}approvals:events`;
+  }
 
   /** The dedup key: the same agent asking the same tool with the same arguments. */
-  dedupKey(agent: string, tool: string, argumentsHash: string): string {
+  private dedupKey(agent: string, tool: string, argumentsHash: string): string {
     return `${this.prefix}approval-dedup:${agent}:${tool}:${argumentsHash}`;
   }
 
-  /** Creates the record, or returns the live approval an identical earlier call is waiting on. */
+  /** Creates the record, or returns the approval an identical earlier call is bound to. */
   async create(request: HeldRequest, dedupTtlMs: number): Promise<CreateOutcome> {
     const result = (await this.redis.eval(
       createScript,
-      5,
+      3,
       this.dedupKey(request.agent, request.tool, request.argumentsHash),
       this.recordKey(request.id),
-      this.votesKey(request.id),
-      this.voteLogKey(request.id),
       this.indexKey(),
       `${this.prefix}approval:`,
       request.id,
       JSON.stringify(request),
       String(request.createdAt),
-      String(Math.max(1, Math.round(dedupTtlMs))),
+      String(ms(dedupTtlMs)),
       String(request.createdAt - recordRetentionMs),
     )) as [string, string]; // the script always returns a two-element array of strings
     return { kind: result[0] === 'attached' ? 'attached' : 'created', id: result[1] };
   }
 
-  async decide(id: string, actor: Actor, verdict: 'approve' | 'deny', reason: string | undefined, now: number, quorum: number): Promise<DecideOutcome> {
+  /** The approval id an identical earlier call is bound to, if its dedup key is still there. */
+  async boundId(agent: string, tool: string, argumentsHash: string): Promise<string | undefined> {
+    return (await this.redis.get(this.dedupKey(agent, tool, argumentsHash))) ?? undefined;
+  }
+
+  /**
+   * Records a decision or a vote. `attempt` is the execution being approved: 1 for a pending
+   * call, the record's attempt + 1 for a re-run (a stale value is told `already_decided`).
+   */
+  async decide(
+    id: string,
+    vote: { actor: Actor; principal: string; verdict: 'approve' | 'deny' | 'rerun'; reason: string | undefined; now: number },
+    quorum: number,
+    attempt: number,
+    rerunTtlMs: number,
+  ): Promise<DecideOutcome> {
     const result = (await this.redis.eval(
       decideScript,
-      3,
+      5,
       this.recordKey(id),
-      this.votesKey(id),
+      this.votesKey(id, attempt),
       this.voteLogKey(id),
-      actor.id,
-      JSON.stringify(actor),
-      verdict,
-      reason ?? '',
-      String(now),
+      this.resultKey(id),
+      this.eventsKey,
+      id,
+      JSON.stringify(vote.actor),
+      vote.principal,
+      vote.verdict,
+      vote.reason ?? '',
+      String(vote.now),
       String(quorum),
-      String(recordRetentionMs),
+      String(attempt),
+      String(ms(rerunTtlMs)),
     )) as [string, number?]; // kind, then the approval count where there is one
     const [kind, count = 0] = result;
     switch (kind) {
       case 'not_found':
-        return { kind };
       case 'already_decided':
         return { kind };
       case 'duplicate_vote':
@@ -185,35 +340,111 @@ export class ApprovalStore {
 
   /** Ends a pending approval as expired or withdrawn; returns 'ok' or the status it already had. */
   async finalize(id: string, status: 'expired' | 'withdrawn', actor: Actor, now: number, reason: string): Promise<'ok' | 'not_found' | ApprovalStatus> {
-    const result = (await this.redis.eval(finalizeScript, 1, this.recordKey(id), status, JSON.stringify(actor), String(now), reason)) as string;
-    return result as 'ok' | 'not_found' | ApprovalStatus; // the script returns only these values
-  }
-
-  /** Claims an approved call for execution; exactly one caller ever gets 'claimed'. */
-  async claimExecution(id: string, claimant: string): Promise<ClaimOutcome> {
-    return (await this.redis.eval(claimScript, 1, this.recordKey(id), claimant)) as ClaimOutcome; // script returns only these
-  }
-
-  /** Records the execution outcome and keeps the result for identical retries within `resultTtlMs`. */
-  async recordExecution(id: string, execution: Execution, result: unknown, resultTtlMs: number): Promise<void> {
-    await this.redis.eval(
-      executedScript,
-      4,
+    const result = (await this.redis.eval(
+      finalizeScript,
+      2,
       this.recordKey(id),
-      this.votesKey(id),
-      this.voteLogKey(id),
-      this.resultKey(id),
-      JSON.stringify(execution),
-      JSON.stringify(result),
-      String(Math.max(1, Math.round(resultTtlMs))),
-      String(recordRetentionMs),
-    );
+      this.eventsKey,
+      status,
+      JSON.stringify(actor),
+      String(now),
+      reason,
+      id,
+    )) as string;
+    return result === 'ok' || result === 'not_found' ? result : StatusSchema.parse(result);
   }
 
-  /** The released result an identical retry collects, if it is still kept. */
-  async result(id: string): Promise<unknown> {
-    const text = await this.redis.get(this.resultKey(id));
-    return text === null ? undefined : (JSON.parse(text) as unknown);
+  /**
+   * Claims an approved call for execution under a lease of `leaseMs`; exactly one caller ever gets
+   * 'claimed'. `keepMs`: how long identical retries must still find the approval afterwards.
+   * `judgeLeases` false: a lapsed lease is reported as `executing` with 0 ms left, not marked.
+   */
+  async claim(id: string, claimant: string, leaseMs: number, keepMs: number, judgeLeases = true): Promise<ClaimOutcome> {
+    const reply = ClaimReply.parse(
+      await this.redis.eval(
+        claimScript,
+        3,
+        this.recordKey(id),
+        this.executingKey(),
+        this.eventsKey,
+        claimant,
+        String(ms(leaseMs)),
+        id,
+        String(ms(keepMs)),
+        String(recordRetentionMs),
+        judgeLeases ? '1' : '0',
+      ),
+    );
+    const [kind, value = 0] = reply;
+    switch (kind) {
+      case 'claimed':
+        return { kind, attempt: value };
+      case 'executing':
+        return { kind, leaseLeftMs: value };
+      case 'lapsed':
+      case 'not_found':
+        return { kind };
+      default:
+        return { kind: 'status', status: kind };
+    }
+  }
+
+  /** Extends the claimant's lease; false when the claim is no longer its own (lapsed, or replaced by a re-run). */
+  async renew(id: string, claimant: string, leaseMs: number, keepMs: number): Promise<boolean> {
+    return (await this.redis.eval(renewScript, 2, this.recordKey(id), this.executingKey(), claimant, String(ms(leaseMs)), id, String(ms(keepMs)))) === 1;
+  }
+
+  /**
+   * Records the claimant's outcome (`executed` with the result to keep, or `failed`), keeps the
+   * result and the dedup key for `keepMs`, and schedules the record for expiry. Idempotent.
+   */
+  async recordOutcome(
+    id: string,
+    claimant: string,
+    outcome: { status: 'executed' | 'failed'; execution: Execution; resultJson: string | undefined },
+    keepMs: number,
+  ): Promise<OutcomeWrite> {
+    const reply = OutcomeReply.parse(
+      await this.redis.eval(
+        outcomeScript,
+        6,
+        this.recordKey(id),
+        this.votesKey(id),
+        this.voteLogKey(id),
+        this.resultKey(id),
+        this.executingKey(),
+        this.eventsKey,
+        claimant,
+        outcome.status,
+        JSON.stringify(outcome.execution),
+        outcome.resultJson ?? '',
+        String(ms(keepMs)),
+        String(recordRetentionMs),
+        id,
+      ),
+    );
+    if (reply[0] === 'not_found') return { kind: 'not_found' };
+    return reply[0] === 'recorded' ? { kind: 'recorded', previous: reply[1] } : { kind: reply[0], status: reply[1] };
+  }
+
+  /** Marks running calls whose lease lapsed as outcome_unknown; returns the ids this call marked. */
+  async sweepLapsed(keepMs: number, limit = 100): Promise<string[]> {
+    const ids = (await this.redis.eval(
+      sweepScript,
+      2,
+      this.executingKey(),
+      this.eventsKey,
+      `${this.prefix}approval:`,
+      String(limit),
+      String(ms(keepMs)),
+      String(recordRetentionMs),
+    )) as string[]; // the script returns a list of ids
+    return ids;
+  }
+
+  /** The kept result of the last execution (JSON text), if it is still kept. */
+  async result(id: string): Promise<string | undefined> {
+    return (await this.redis.get(this.resultKey(id))) ?? undefined;
   }
 
   /** Marks terminal records for expiry once channels and waiters are done with them. */
@@ -259,26 +490,37 @@ export class ApprovalStore {
   }
 }
 
+function ms(value: number): number {
+  return Math.max(1, Math.round(value));
+}
+
 function pairs(flat: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]); // i+1 < length
   return out;
 }
 
-const StatusSchema = z.enum(approvalStatuses);
+function numberField(hash: Record<string, string>, key: string): number | undefined {
+  const text = hash[key];
+  return text === undefined || text === '' ? undefined : Number(text);
+}
 
 function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRecord | undefined {
   if (!hash['request']) return undefined;
   const request = HeldRequestSchema.parse(JSON.parse(hash['request']));
   const channelRefs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(hash)) if (key.startsWith('ref:')) channelRefs[key.slice(4)] = JSON.parse(value) as unknown;
+  const claimBy = hash['claimBy'];
   return {
     ...request,
     status: StatusSchema.parse(hash['status']),
     votes: votes.map((v) => VoteSchema.parse(JSON.parse(v))),
     decidedBy: hash['decidedBy'] ? ActorJson.parse(hash['decidedBy']) : undefined,
-    decidedAt: hash['decidedAt'] ? Number(hash['decidedAt']) : undefined,
+    decidedAt: numberField(hash, 'decidedAt'),
     reason: hash['reason'] ? hash['reason'] : undefined,
+    attempt: numberField(hash, 'attempt') ?? 1,
+    claim: claimBy ? { by: claimBy, at: numberField(hash, 'claimAt') ?? 0, leaseUntil: numberField(hash, 'leaseUntil') } : undefined,
+    unknownAt: numberField(hash, 'unknownAt'),
     execution: hash['execution'] ? ExecutionSchema.parse(JSON.parse(hash['execution'])) : undefined,
     channelRefs,
   };

@@ -4,7 +4,7 @@
  * The full arguments never leave the core.
  */
 import { getPath, parsePath } from '../util/paths.js';
-import type { ApprovalRecord } from './types.js';
+import { currentVotes, rerunnableStatuses, type ApprovalRecord } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -25,15 +25,25 @@ export interface ApprovalView {
   holdReason: string | undefined;
   approvers: string[];
   quorum: number;
+  /** Approvals toward what is being decided now: the call, or (after `failed` / `outcome_unknown`) its re-run. */
   approvals: number;
-  votes: Array<{ actor: string; name: string | undefined; at: string }>;
+  /** Every vote, each with the execution it approved (1, then 2… for re-runs). */
+  votes: Array<{ actor: string; name: string | undefined; principal: string | undefined; at: string; attempt: number }>;
   channel: string | undefined;
   createdAt: string;
   expiresAt: string;
   decidedBy: { id: string; name: string | undefined; kind: string } | undefined;
   decidedAt: string | undefined;
   reason: string | undefined;
-  execution: { outcome: string; at: string; durationMs: number; summary: string } | undefined;
+  /** 1 for the approved call; each approved re-run adds one. */
+  attempt: number;
+  /** Whether an approver may now approve a re-run (the call failed, or its outcome is unknown). */
+  rerunnable: boolean;
+  /** The current execution's claim: which replica, since when, and (while running) until when its lease holds. */
+  claim: { by: string; at: string; leaseUntil: string | undefined } | undefined;
+  /** When the lease lapsed with no outcome (status `outcome_unknown`). */
+  unknownAt: string | undefined;
+  execution: { outcome: string; at: string; durationMs: number; summary: string; truncated: boolean } | undefined;
 }
 
 export function toApprovalView(record: ApprovalRecord): ApprovalView {
@@ -53,15 +63,21 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
     holdReason: record.holdReason,
     approvers: record.settings.approvers,
     quorum: record.settings.quorum,
-    approvals: record.votes.length,
-    votes: record.votes.map((v) => ({ actor: v.actor.id, name: v.actor.name, at: iso(v.at) })),
+    approvals: currentVotes(record).length,
+    votes: record.votes.map((v) => ({ actor: v.actor.id, name: v.actor.name, principal: v.principal, at: iso(v.at), attempt: v.attempt })),
     channel: record.settings.channel,
     createdAt: iso(record.createdAt),
     expiresAt: iso(record.expiresAt),
     decidedBy: record.decidedBy ? { id: record.decidedBy.id, name: record.decidedBy.name, kind: record.decidedBy.kind } : undefined,
     decidedAt: record.decidedAt === undefined ? undefined : iso(record.decidedAt),
     reason: record.reason,
-    execution: record.execution ? { ...record.execution, at: iso(record.execution.at) } : undefined,
+    attempt: record.attempt,
+    rerunnable: rerunnableStatuses.includes(record.status),
+    claim: record.claim
+      ? { by: record.claim.by, at: iso(record.claim.at), leaseUntil: record.claim.leaseUntil === undefined ? undefined : iso(record.claim.leaseUntil) }
+      : undefined,
+    unknownAt: record.unknownAt === undefined ? undefined : iso(record.unknownAt),
+    execution: record.execution ? { ...record.execution, at: iso(record.execution.at), truncated: record.execution.truncated === true } : undefined,
   };
 }
 

@@ -1,11 +1,12 @@
 /**
- * Who may decide a held call. Operators holding the admin token (REST API, dashboard admin, CLI
- * with Redis access) are trusted to decide any call and are recorded by name. Everyone else — a
- * Slack user, a dashboard user — must be named in the policy's `approvers`, directly or through a
- * Slack user group (or anyone, when the policy names no approvers at all); the agent's owner may
- * not approve its own agent's call unless the policy allows it.
+ * Who may decide a held call. Trusted kinds of actor (deciders.ts: the admin token's holders,
+ * operators with Redis access) decide any call and are recorded by name. Everyone else — a Slack
+ * user, a dashboard user — must be named in the policy's `approvers`, directly or through a Slack
+ * user group (or anyone, when the policy names no approvers at all); the agent's owner may not
+ * approve (or approve a re-run of) its own agent's call unless the policy allows it.
  */
 import { anyApprover } from '../policy/types.js';
+import { deciders } from './deciders.js';
 import type { Actor, ApproverDirectory, ApprovalRecord, Verdict } from './types.js';
 
 export type Authorization = { allowed: true } | { allowed: false; why: string };
@@ -16,10 +17,10 @@ export async function authorizeDecision(
   verdict: Verdict,
   directory: ApproverDirectory | undefined,
 ): Promise<Authorization> {
-  if (actor.kind === 'admin' || actor.kind === 'cli') return { allowed: true };
   if (actor.kind === 'system') return { allowed: false, why: 'the system does not decide held calls' };
+  if (deciders[actor.kind].trusted) return { allowed: true };
   const { approvers, allowSelfApproval } = record.settings;
-  if (verdict === 'approve' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
+  if (verdict !== 'deny' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
     return { allowed: false, why: `you own the agent "${record.agent}", and this policy does not let owners approve their own agent's calls` };
   }
   // The policy names no approvers: anyone who can reach a channel and sign in may decide.

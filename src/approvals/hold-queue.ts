@@ -2,10 +2,10 @@
  * The hold itself: each held call is a BullMQ job added with `delay` = its approval timeout, so
  * the delay *is* the expiry timer and nothing is active (no lock to expire, no stalled job) while
  * a person decides. A decision promotes the job; whichever replica's worker then processes it
- * finalises it once (approved, denied or expired), and the replica holding the agent's request
- * learns the outcome through QueueEvents, not through memory.
+ * finalises it once (approved, denied or expired). The replica holding the agent's request learns
+ * each state change from the approvals' events stream (approval-events.ts), not from memory.
  */
-import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from '../log.js';
 import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
 import { HeldRequestSchema, type ApprovalStatus, type HeldRequest } from './types.js';
@@ -23,15 +23,11 @@ export interface HoldQueueOptions {
   runWorker: boolean;
 }
 
-type Listener = (status: string) => void;
-
 export class HoldQueue {
   private readonly options: HoldQueueOptions;
   private readonly connections: Redis[] = [];
   private queue: Queue | undefined;
   private worker: Worker | undefined;
-  private events: QueueEvents | undefined;
-  private readonly listeners = new Map<string, Set<Listener>>();
 
   constructor(options: HoldQueueOptions) {
     this.options = options;
@@ -48,10 +44,6 @@ export class HoldQueue {
     this.queue = new Queue(holdQueueName, { connection: this.connection('airlock:hold-queue'), prefix });
     this.queue.on('error', redisClientErrorLogger(this.options.log, 'hold queue error'));
     if (!this.options.runWorker) return;
-    this.events = new QueueEvents(holdQueueName, { connection: this.connection('airlock:hold-events'), prefix });
-    this.events.setMaxListeners(0);
-    this.events.on('error', redisClientErrorLogger(this.options.log, 'hold queue events error'));
-    this.events.on('completed', ({ jobId, returnvalue }) => this.emitOutcome(jobId, String(returnvalue)));
     this.worker = new Worker(holdQueueName, (job: Job) => this.process(job), {
       connection: this.connection('airlock:hold-worker'),
       prefix,
@@ -59,12 +51,11 @@ export class HoldQueue {
     });
     this.worker.on('error', redisClientErrorLogger(this.options.log, 'hold worker error'));
     this.worker.on('failed', (job, error) => this.options.log.error({ approval: job?.id, err: error.message }, 'finalising a held call failed'));
-    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady(), this.worker.waitUntilReady()]);
+    await Promise.all([this.queue.waitUntilReady(), this.worker.waitUntilReady()]);
   }
 
   async close(): Promise<void> {
     await this.worker?.close();
-    await this.events?.close();
     await this.queue?.close();
     for (const redis of this.connections) redis.disconnect();
   }
@@ -93,39 +84,8 @@ export class HoldQueue {
     }
   }
 
-  /**
-   * Calls `listener` once when the held call's job completes (its final status). Returns an
-   * unsubscribe function. The caller must re-check the record after subscribing: an outcome
-   * that completed before this subscription is not replayed.
-   */
-  onOutcome(id: string, listener: Listener): () => void {
-    let set = this.listeners.get(id);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(id, set);
-    }
-    set.add(listener);
-    return () => {
-      const current = this.listeners.get(id);
-      current?.delete(listener);
-      if (current?.size === 0) this.listeners.delete(id);
-    };
-  }
-
-  /** Count of held calls this process is waiting on (for metrics and the benchmark). */
-  get waitingCount(): number {
-    return this.listeners.size;
-  }
-
   async delayedCount(): Promise<number> {
     return this.requireQueue().getDelayedCount();
-  }
-
-  private emitOutcome(id: string, status: string): void {
-    const set = this.listeners.get(id);
-    if (!set) return;
-    this.listeners.delete(id);
-    for (const listener of set) listener(status);
   }
 
   private async process(job: Job): Promise<ApprovalStatus> {

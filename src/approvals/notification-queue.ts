@@ -8,10 +8,10 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
-import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from './types.js';
+import { approvalEventKinds, type ApprovalEventKind, type ApprovalNotifier, type ApprovalRecord } from './types.js';
 
 const NotificationSchema = z.object({
-  kind: z.enum(['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed']),
+  kind: z.enum(approvalEventKinds),
   approvalId: z.string(),
 });
 

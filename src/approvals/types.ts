@@ -1,22 +1,27 @@
 /**
- * The approvals core's vocabulary: a held call (ApprovalRecord), who decides (Actor), what a
- * decision attempt returns (a union, never an exception for "already decided"), and the port
- * every approval channel implements (ApprovalNotifier). Slack, the dashboard, the REST API and
- * the CLI all speak these types; the core imports none of them.
+ * The approvals core's vocabulary: a held call (ApprovalRecord) and its states, who decides
+ * (Actor, from deciders.ts), what a decision attempt returns (a union, never an exception for
+ * "already decided"), and the port every approval channel implements (ApprovalNotifier). Slack,
+ * the dashboard, the REST API and the CLI all speak these types; the core imports none of them.
+ *
+ * The execution contract — an approval authorises one execution of one argument set:
+ *   pending → approved → executing (claimed by one replica, under a lease it renews)
+ *           → executed (result kept) | failed | outcome_unknown (the lease lapsed mid-call);
+ *   pending → denied | expired | withdrawn.
+ * Nothing runs an approved call twice on its own: after `failed` or `outcome_unknown` only an
+ * approver's explicit re-run (`rerun`, a new decision) makes it `approved` again.
  */
 import { z } from 'zod';
-import type { AuditActor, ExecutionOutcome } from '../audit/types.js';
+import type { ExecutionOutcome } from '../audit/types.js';
+import { ActorSchema, type Actor } from './deciders.js';
 
-export const approvalStatuses = ['pending', 'approved', 'denied', 'expired', 'withdrawn'] as const;
+export const approvalStatuses = ['pending', 'approved', 'executing', 'executed', 'failed', 'outcome_unknown', 'denied', 'expired', 'withdrawn'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
 
-export type Actor = AuditActor;
+/** States an approver may answer with a re-run: the call may or may not have acted upstream. */
+export const rerunnableStatuses: readonly ApprovalStatus[] = ['failed', 'outcome_unknown'];
 
-const ActorSchema = z.object({
-  kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']),
-  id: z.string(),
-  name: z.string().optional(),
-});
+export type { Actor };
 
 const SettingsSchema = z.object({
   approvers: z.array(z.string()),
@@ -54,7 +59,14 @@ export const HeldRequestSchema = z.object({
 });
 export type HeldRequest = z.infer<typeof HeldRequestSchema>;
 
-export const VoteSchema = z.object({ actor: ActorSchema, at: z.number() });
+export const VoteSchema = z.object({
+  actor: ActorSchema,
+  /** The authenticated identity the vote counts as (deciders.ts); absent on votes stored before it existed. */
+  principal: z.string().optional(),
+  at: z.number(),
+  /** The execution this vote approves: 1 for the original approval, 2… for re-runs. */
+  attempt: z.number().int().min(1).default(1),
+});
 export type Vote = z.infer<typeof VoteSchema>;
 
 export const ExecutionSchema = z.object({
@@ -63,8 +75,17 @@ export const ExecutionSchema = z.object({
   durationMs: z.number(),
   /** Short summary for channels: the run id when the result has one, else the first text. */
   summary: z.string(),
+  /** The stored copy of the result was cut to `approvals.maxStoredResult`. */
+  truncated: z.boolean().optional(),
 });
 export type Execution = z.infer<typeof ExecutionSchema>;
+
+/** Who runs (or ran) the current execution, and until when its lease holds (Redis time). */
+export interface Claim {
+  by: string;
+  at: number;
+  leaseUntil: number | undefined;
+}
 
 /** A held call with its current state, as read back from Redis. */
 export interface ApprovalRecord extends HeldRequest {
@@ -73,9 +94,20 @@ export interface ApprovalRecord extends HeldRequest {
   decidedBy: Actor | undefined;
   decidedAt: number | undefined;
   reason: string | undefined;
+  /** 1 for the approved call; each approved re-run adds one. */
+  attempt: number;
+  claim: Claim | undefined;
+  /** When the claim's lease lapsed with no outcome recorded (status `outcome_unknown`). */
+  unknownAt: number | undefined;
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+}
+
+/** Approvals counted toward what is being decided now: the call itself, or the re-run after `attempt`. */
+export function currentVotes(record: ApprovalRecord): Vote[] {
+  const voting = rerunnableStatuses.includes(record.status) ? record.attempt + 1 : record.attempt;
+  return record.votes.filter((vote) => vote.attempt === voting);
 }
 
 /** What a decision attempt did. "Already decided" is an answer, not a fault. */
@@ -84,13 +116,17 @@ export type DecisionResult =
   | { kind: 'vote_recorded'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'duplicate_vote'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'already_decided'; record: ApprovalRecord }
+  /** A re-run was asked for a call that did not fail and whose outcome is known (or that was never run). */
+  | { kind: 'not_rerunnable'; record: ApprovalRecord }
   | { kind: 'not_authorized'; record: ApprovalRecord; why: string }
   | { kind: 'not_found' };
 
-export type Verdict = 'approve' | 'deny';
+/** `rerun`: approve running a `failed` or `outcome_unknown` call once more (a new decision). */
+export type Verdict = 'approve' | 'deny' | 'rerun';
 
 /** Events channels hear about, through the notification queue. */
-export type ApprovalEventKind = 'requested' | 'vote' | 'decided' | 'expired' | 'withdrawn' | 'executed';
+export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved'] as const;
+export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 
 /**
  * The port an approval channel implements (Slack is one). Calls come from a queue worker with

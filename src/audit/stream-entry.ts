@@ -77,7 +77,7 @@ const jsonText = <T extends z.ZodType>(schema: T) =>
   });
 
 // Loose objects: a stored value keeps every key it was hashed with, or verify would see an edit.
-const ActorSchema = z.looseObject({ kind: z.enum(['slack', 'admin', 'dashboard', 'cli', 'system']), id: z.string(), name: z.string().optional() });
+const ActorSchema = z.looseObject({ kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), id: z.string(), name: z.string().optional() });
 const LatencySchema = z.looseObject({
   heldMs: z.number().optional(),
   decisionMs: z.number().optional(),

@@ -17,6 +17,9 @@ export const auditEventTypes = [
   'withdrawn',
   'unauthorized_approver',
   'executed',
+  'outcome_unknown',
+  'rerun_approved',
+  'refused',
   'policy_loaded',
   'policy_rejected',
   'retention_trimmed',
@@ -25,7 +28,8 @@ export const auditEventTypes = [
 export type AuditEventType = (typeof auditEventTypes)[number];
 
 export interface AuditActor {
-  kind: 'slack' | 'admin' | 'dashboard' | 'cli' | 'system';
+  /** Who kinds of actor there are is the approvals' business (src/approvals/deciders.ts); the audit records any. */
+  kind: string;
   /** Slack user id, `admin:<name>`, dashboard user, CLI user. */
   id: string;
   name?: string;

@@ -5,15 +5,14 @@
  */
 import { userInfo } from 'node:os';
 import type { ApprovalService } from '../approvals/approval-service.js';
-import { ApprovalStore } from '../approvals/approval-store.js';
+import { openApprovalReader, type ApprovalReader } from '../approvals/approval-reader.js';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
 import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
 import type { Logger } from '../log.js';
 import { redactRedisUrl, type Redis } from '../state/redis.js';
 import { CliError, configOption, connectCliRedisAt, loadCliConfig, parse } from './common.js';
 
-const usage =
-  'usage: airlock approvals list [--status pending|approved|denied|expired|withdrawn] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]  [--config FILE]';
+const usage = `usage: airlock approvals list [--status ${approvalStatuses.join('|')}] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT] | rerun ID [--reason TEXT]  [--config FILE]`;
 
 export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -24,21 +23,21 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   const [sub, id] = positionals;
-  if (sub === undefined || !['list', 'show', 'approve', 'deny'].includes(sub)) throw new CliError(usage);
+  if (sub === undefined || !['list', 'show', 'approve', 'deny', 'rerun'].includes(sub)) throw new CliError(usage);
   if (sub !== 'list') required(id);
   const config = loadCliConfig(values.config);
   const { redis, url } = await connectCliRedisAt(config);
   try {
     // Reading needs only the store; deciding goes through the approvals core (BullMQ and all),
     // loaded only then, so `list` and `show` stay quick.
-    const store = new ApprovalStore(redis, config.redis.prefix);
+    const store = openApprovalReader(redis, config.redis.prefix);
     switch (sub) {
       case 'list':
         return await list(store, values.status, values.limit, values.json === true, `${redactRedisUrl(url)} under the key prefix "${config.redis.prefix}"`);
       case 'show':
         return await show(store, required(id));
       default: {
-        const verdict = sub === 'approve' ? 'approve' : 'deny';
+        const verdict = sub === 'approve' ? 'approve' : sub === 'rerun' ? 'rerun' : 'deny';
         const approvals = await openApprovals(redis, url, config);
         try {
           return report(required(id), await approvals.decide(required(id), cliActor(), verdict, values.reason));
@@ -63,7 +62,7 @@ async function openApprovals(redis: Redis, redisUrl: string, config: ReturnType<
   const log: Logger = createLogger({ stderr: true, level: 'warn' });
   // The gateway's own hash-chained history: a CLI decision is audited like any other (with the
   // policy's `show` paths, as the gateway writes them). It never trims.
-  const store = new ApprovalStore(redis, config.redis.prefix);
+  const store = openApprovalReader(redis, config.redis.prefix);
   const audit = operatorLogSink(new AuditStore({ redis, prefix: config.redis.prefix, log, trimIntervalMs: 0 }), {
     showPaths: async (id) => (await store.get(id))?.settings.show,
   });
@@ -98,7 +97,7 @@ function required(id: string | undefined): string {
   return id;
 }
 
-async function list(store: ApprovalStore, status: string | undefined, limitText: string | undefined, json: boolean, where: string): Promise<number> {
+async function list(store: ApprovalReader, status: string | undefined, limitText: string | undefined, json: boolean, where: string): Promise<number> {
   if (status !== undefined && !(approvalStatuses as readonly string[]).includes(status))
     throw new CliError(`--status must be one of ${approvalStatuses.join(', ')}`);
   const limit = limitText === undefined ? 50 : Number(limitText);
@@ -119,7 +118,7 @@ async function list(store: ApprovalStore, status: string | undefined, limitText:
   return 0;
 }
 
-async function show(store: ApprovalStore, id: string): Promise<number> {
+async function show(store: ApprovalReader, id: string): Promise<number> {
   const record = await store.get(id);
   if (!record) {
     process.stderr.write(`airlock: no approval ${id}\n`);
@@ -139,6 +138,9 @@ function report(id: string, result: DecisionResult): number {
       return 0;
     case 'duplicate_vote':
       process.stderr.write(`airlock: you already approved ${id} (${result.approvals} of ${result.quorum})\n`);
+      return 1;
+    case 'not_rerunnable':
+      process.stderr.write(`airlock: ${id} is ${result.record.status}; a re-run is only for a call that failed or whose outcome is unknown\n`);
       return 1;
     case 'already_decided':
       process.stderr.write(`airlock: ${id} was already ${result.record.status}${result.record.decidedBy ? ` by ${result.record.decidedBy.id}` : ''}\n`);

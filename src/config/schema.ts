@@ -18,6 +18,20 @@ export function durationMs() {
   });
 }
 
+/** A size such as "256kb", "1mb" or a number of bytes; yields bytes (at least 1 KiB). */
+export function byteSize() {
+  return z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const match = typeof value === 'number' ? [String(value), String(value), ''] : /^(\d+)\s*(b|kb|mb)?$/i.exec(value.trim());
+    const unit = (match?.[2] ?? '').toLowerCase();
+    const bytes = match ? Number(match[1]) * (unit === 'mb' ? 1_048_576 : unit === 'kb' ? 1_024 : 1) : NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < 1_024) {
+      ctx.addIssue({ code: 'custom', message: `expected a size of at least 1kb such as "256kb" or "1mb", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
 /** A duration field with a default written the way an operator would write it. */
 export function durationMsDefault(defaultValue: string) {
   return durationMs().prefault(defaultValue);
@@ -129,10 +143,18 @@ export const ConfigSchema = z.strictObject({
       answerPendingAfter: durationMsDefault('50s'),
       /** How often a held call sends notifications/progress. */
       progressInterval: durationMsDefault('5s'),
-      /** How long an approved call waits for its identical retry to collect the result. */
+      /** How long an approved call waits for its identical retry, and how long its outcome and result are kept for identical retries. */
       retryValidity: durationMsDefault('10m'),
       /** A held call whose (redacted) canonical arguments exceed this is refused: an approver must be able to read all of it. */
       maxArgumentsBytes: byteCount.default(65_536),
+      /** A running approved call's claim lapses (→ outcome_unknown) this long after its replica last renewed it; renewed every third of it. */
+      executionLease: durationMs()
+        .prefault('30s')
+        .refine((ms) => ms >= 300, 'executionLease must be at least 300ms (it is renewed every third of it)'),
+      /** Results larger than this (as JSON) are kept for retries as a truncated copy, flagged as such. */
+      maxStoredResult: byteSize().prefault('256kb'),
+      /** Most execution outcomes held in memory while Redis is unreachable (then the oldest is given up, logged and counted). */
+      pendingOutcomes: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
   slack: z

@@ -34,12 +34,22 @@ function decideToken(session: ActiveSession): string | undefined {
 export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
   const { approvals, audit } = ctx.deps;
   const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
+  const attentionViews = async () => {
+    const [unknown, failed] = await Promise.all([approvals.list({ status: 'outcome_unknown', limit: 50 }), approvals.list({ status: 'failed', limit: 50 })]);
+    return [...unknown, ...failed].map(toApprovalView);
+  };
 
   router.get(
     '/',
     page(ctx, async (_req, res, session) => {
-      const [views, flash] = await Promise.all([pendingViews(), ctx.sessions.takeFlash(session.id)]);
-      sendPage(res, 200, { title: 'Pending approvals', section: 'pending', session, flash, body: pendingBody(views, decideToken(session), ctx.now()) });
+      const [views, attention, flash] = await Promise.all([pendingViews(), attentionViews(), ctx.sessions.takeFlash(session.id)]);
+      sendPage(res, 200, {
+        title: 'Pending approvals',
+        section: 'pending',
+        session,
+        flash,
+        body: pendingBody(views, decideToken(session), ctx.now(), attention),
+      });
     }),
   );
 
@@ -91,4 +101,5 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
     );
   router.post('/approvals/:id/approve', decide('approve'));
   router.post('/approvals/:id/deny', decide('deny'));
+  router.post('/approvals/:id/rerun', decide('rerun'));
 }

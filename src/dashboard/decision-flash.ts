@@ -13,13 +13,14 @@ export function decisionFlash(id: string, verdict: Verdict, result: DecisionResu
     case 'decided': {
       const { record } = result;
       const call = `${record.tool} from ${record.agent} (${id})`;
+      if (verdict === 'rerun') return { level: 'success', text: `Approved a re-run of ${call}. It runs once more when the agent retries the call.` };
       if (record.status === 'approved') return { level: 'success', text: `Approved ${call}. The call is released to the upstream.` };
       return { level: 'success', text: `Denied ${call}${record.reason ? `: ${record.reason}` : ''}. The agent is told.` };
     }
     case 'vote_recorded':
       return {
         level: 'info',
-        text: `Your approval of ${id} is recorded: ${result.approvals} of ${result.quorum} approvals. It runs once ${result.quorum} approvers agree.`,
+        text: `Your approval of ${verdict === 'rerun' ? `a re-run of ${id}` : id} is recorded: ${result.approvals} of ${result.quorum} approvals. It runs once ${result.quorum} approvers agree.`,
       };
     case 'duplicate_vote':
       return { level: 'info', text: `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far. Nothing changed.` };
@@ -27,9 +28,11 @@ export function decisionFlash(id: string, verdict: Verdict, result: DecisionResu
       const by = result.record.decidedBy ? actorText(result.record.decidedBy) : 'the system';
       return {
         level: 'info',
-        text: `${id} was already ${result.record.status} by ${by}; your ${verdict === 'approve' ? 'approval' : 'denial'} changed nothing.`,
+        text: `${id} was already ${result.record.status} by ${by}; your ${verdict === 'deny' ? 'denial' : 'approval'} changed nothing.`,
       };
     }
+    case 'not_rerunnable':
+      return { level: 'info', text: `${id} is ${result.record.status}: a re-run is only for a call that failed or whose outcome is unknown. Nothing changed.` };
     case 'not_authorized':
       return { level: 'error', text: `Not authorized to decide ${id}: ${result.why}. Nothing changed.` };
     case 'not_found':

@@ -6,7 +6,7 @@
  * behind them.
  */
 import type { Readable } from 'node:stream';
-import type { ApprovalRecord, ApprovalStatus, Actor, DecisionResult, Verdict } from '../approvals/types.js';
+import type { ApprovalChannels } from '../approvals/ports.js';
 import type { AuditEvent, AuditEventType } from '../audit/types.js';
 import type { Logger } from '../log.js';
 import type { LimitUsage } from '../limits/redis-limiter.js';
@@ -15,12 +15,8 @@ import type { Decision } from '../policy/types.js';
 import type { Redis } from '../state/redis.js';
 import type { DashboardRole } from './roles.js';
 
-/** The approvals core (ApprovalService): the same decide() as Slack, the API and the CLI. */
-export interface DashboardApprovals {
-  list(options: { status?: ApprovalStatus; limit: number }): Promise<ApprovalRecord[]>;
-  get(id: string): Promise<ApprovalRecord | undefined>;
-  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
-}
+/** The approvals' channels port: the same decide() as Slack, the API and the CLI. */
+export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide'>;
 
 /** Which audit events to read; times are epoch ms, inclusive. */
 export interface DashboardAuditFilter {

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalCallPath } from '../approvals/ports.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError, isAirlockError } from '../errors.js';
 import type { Agent } from '../identity/tokens.js';
@@ -18,6 +18,7 @@ import type { RateLimiter } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ConstraintViolation, Decision } from '../policy/types.js';
+import { classifyAnswer } from '../upstream/answer-outcome.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
@@ -50,7 +51,7 @@ export interface CallPipelineDeps {
   maxHeldArgumentsBytes: number;
   policy: PolicyPort;
   limiter: RateLimiter;
-  approvals: ApprovalService;
+  approvals: ApprovalCallPath;
   audit: AuditSink;
   held: Omit<HeldCallOptions, 'approvals'>;
   /** Default approval timeout when a policy gives none. */
@@ -80,13 +81,40 @@ export class CallPipeline {
   /** Runs one call to its end; never throws except to relay an upstream's own JSON-RPC error. */
   async callTool(ctx: CallContext, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
     if (this.draining) {
-      return toolErrorResult(
-        new AirlockError('shutting_down', 'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).', {
+      const error = new AirlockError(
+        'shutting_down',
+        'The gateway is shutting down and takes no new calls; retry in a few seconds (another replica will answer).',
+        {
           retryAfterSec: 5,
-        }),
+        },
       );
+      return this.tracked(() => this.refused(ctx, name, args, error));
     }
-    return this.tracked(() => this.run(ctx, name, args).catch((error: unknown) => callErrorToResult(error, this.deps.log)));
+    return this.tracked(() => this.run(ctx, name, args).catch((error: unknown) => this.refused(ctx, name, args, error)));
+  }
+
+  /**
+   * A call that ended in a fault before anything was forwarded (upstream down, unknown tool, Redis
+   * unreachable) is a refusal: audited as `refused` with its code, then answered. Faults of a call
+   * that was forwarded are audited by the step that forwarded it.
+   */
+  private async refused(ctx: CallContext, name: string, args: Record<string, unknown>, error: unknown): Promise<CallToolResult> {
+    if (isAirlockError(error) && refusalCodes.has(error.code) && !forwarded.has(error)) {
+      const event = { agent: ctx.agent.name, session: ctx.sessionId, tool: name, ...(await this.hashIfPossible(args)) };
+      await this.record({ ...event, type: 'refused', reason: error.message, details: { code: error.code, ...error.details } });
+    }
+    return callErrorToResult(error, this.deps.log);
+  }
+
+  /** The keyed hash of arguments for a refusal's audit event, when they have a canonical form and the key is at hand. */
+  private async hashIfPossible(args: Record<string, unknown>): Promise<{ argumentsHash?: string }> {
+    const canonical = canonicalArguments(args, this.deps.argumentLimits);
+    if (!canonical.ok) return {};
+    try {
+      return { argumentsHash: await this.deps.hasher.hash(canonical.json) };
+    } catch {
+      return {}; // the hash key lives in Redis, which may be the very fault being reported
+    }
   }
 
   /** Counts `work` as in flight until it settles, so drain() waits for it. */
@@ -140,7 +168,7 @@ export class CallPipeline {
         await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
         return toolErrorResult(invalidArguments(name, decision, [tooBig]));
       }
-      const live = await this.deps.approvals.findLive(ctx.agent.name, name, facts.argumentsHash);
+      const live = await this.deps.approvals.find({ agent: ctx.agent.name, tool: name, argumentsHash: facts.argumentsHash });
       // An identical retry attaches to its approval without counting against the limits again.
       const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
       if (refused) return refused;
@@ -175,7 +203,7 @@ export class CallPipeline {
       result = await release();
       return result;
     } finally {
-      const outcome = result === undefined ? 'upstream_failure' : result.isError ? 'tool_error' : 'success';
+      const outcome = result === undefined ? 'upstream_failure' : classifyAnswer(result);
       this.recordAfterAnswer({ ...facts, type: 'allowed', outcome, latency: { totalMs: Date.now() - started } });
     }
   }
@@ -231,8 +259,11 @@ export class CallPipeline {
     let outcome = 'upstream_failure';
     try {
       const result = await forwardToUpstream(ctx, tool, args);
-      outcome = result.isError ? 'tool_error' : 'success';
+      outcome = classifyAnswer(result);
       return result;
+    } catch (error) {
+      if (error instanceof Error) forwarded.add(error);
+      throw error;
     } finally {
       this.deps.metrics?.upstreamLatency.observe({ upstream: tool.upstream.name, tool: tool.name, outcome }, (performance.now() - started) / 1_000);
     }
@@ -290,6 +321,12 @@ export class CallPipeline {
     return this.inflight;
   }
 }
+
+/** Errors thrown by a forwarded call: its own step audits them (not a refusal). */
+const forwarded = new WeakSet<Error>();
+
+/** Faults that end a call before anything is forwarded. */
+const refusalCodes: ReadonlySet<string> = new Set(['unknown_tool', 'upstream_unavailable', 'state_store_unavailable', 'shutting_down']);
 
 /** The audit fields every step shares: who, what, with which (redacted) arguments, under which rule. */
 function callFacts(ctx: CallContext, tool: ExposedTool, args: JsonObject, decision: Decision, hash: string) {

@@ -1,6 +1,7 @@
 /**
  * The `approve` step of a tools/call: hold the call, keep the agent's request alive while a
- * person decides, then release it to the upstream exactly once or answer with the reason.
+ * person decides, then have the approvals core release it (at most once, across replicas) and
+ * turn whatever happened into the agent's answer.
  *
  * Keeping the request alive, by what the client supports:
  *  1. it sent a progress token → `notifications/progress` every few seconds until the decision;
@@ -9,15 +10,15 @@
  * If the agent cancels or its connection closes while waiting, the approval is withdrawn.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ApprovalService } from '../approvals/approval-service.js';
-import type { ApprovalRecord, Execution } from '../approvals/types.js';
+import type { ApprovalCallPath, Release, ReleaseOutcome } from '../approvals/ports.js';
+import type { ApprovalRecord } from '../approvals/types.js';
 import { AirlockError } from '../errors.js';
 import { formatDurationMs } from '../util/duration.js';
 import type { CallContext } from './call-context.js';
 import { toolErrorResult } from './wire.js';
 
 export interface HeldCallOptions {
-  approvals: ApprovalService;
+  approvals: ApprovalCallPath;
   /** Answer "pending, retry" after this long when progress cannot keep the request alive. */
   answerPendingAfterMs: number;
   progressIntervalMs: number;
@@ -33,20 +34,20 @@ export interface HeldCallOptions {
 export interface HeldCallInput {
   ctx: CallContext;
   record: ApprovalRecord;
-  /** Sends the call upstream; runs at most once per approval. */
-  release(): Promise<CallToolResult>;
+  /** Sends the call upstream; the approvals core runs it at most once per approved execution. */
+  release: Release;
 }
 
 /** Waits for the decision on a held call and turns it into the agent's answer. */
 export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput): Promise<CallToolResult> {
   const { ctx } = input;
   let record = input.record;
+  const wakeUp = options.stopping ? AbortSignal.any([ctx.signal, options.stopping]) : ctx.signal;
   if (record.status === 'pending') {
     const untilExpiry = record.expiresAt - Date.now() + 2_000;
     const waitMs = ctx.canWaitLong ? untilExpiry : Math.min(options.answerPendingAfterMs, untilExpiry);
-    const stopProgress = ctx.canWaitLong ? startProgress(options, input) : () => undefined;
+    const stopProgress = ctx.canWaitLong ? startProgress(options, ctx, record, () => waitingMessage(options, record)) : () => undefined;
     try {
-      const wakeUp = options.stopping ? AbortSignal.any([ctx.signal, options.stopping]) : ctx.signal;
       record = await options.approvals.waitForOutcome(record.id, waitMs, wakeUp);
     } finally {
       stopProgress();
@@ -56,99 +57,116 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
       throw new AirlockError('cancelled', 'The call was cancelled while waiting for approval; the approval request was withdrawn.');
     }
   }
-  switch (record.status) {
-    case 'pending':
-      return toolErrorResult(pendingError(options, record));
-    case 'approved':
-      return execute(options.approvals, record, input.release);
-    case 'denied':
-      return toolErrorResult(deniedError(record));
-    case 'expired':
+  if (record.status === 'pending' || record.status === 'denied' || record.status === 'expired' || record.status === 'withdrawn') {
+    return toolErrorResult(notApprovedError(options, record));
+  }
+  const outcome = await options.approvals.releaseOnce(record, input.release, {
+    // Another request running the same approval renews its lease while it runs: a client that
+    // can wait long waits for its outcome; others are told to retry.
+    waitMs: ctx.canWaitLong ? Math.max(options.answerPendingAfterMs, record.settings.timeoutMs) : options.answerPendingAfterMs,
+    signal: wakeUp,
+    onWaiting: (running) => (ctx.canWaitLong ? startProgress(options, ctx, running, () => runningMessage(running)) : () => undefined),
+  });
+  return answerFor(options, outcome);
+}
+
+/** The agent's answer for what releasing did; only `released` and `replayed` carry the upstream's result. */
+function answerFor(options: HeldCallOptions, outcome: ReleaseOutcome): CallToolResult {
+  const { record } = outcome;
+  const released = record.claim ? ` at ${new Date(record.claim.at).toISOString()}` : '';
+  const rerun = `An approver can approve a re-run of approval ${record.id} (dashboard, Slack, \`airlock approvals rerun ${record.id}\`, or POST /api/approvals/${record.id}/rerun); after that, retry this exact call once.`;
+  const details = { approvalId: record.id, status: record.status, attempt: record.attempt };
+  switch (outcome.kind) {
+    case 'released':
+      return outcome.result;
+    case 'replayed':
+      return (
+        outcome.result ??
+        toolErrorResult(
+          new AirlockError(
+            'conflict',
+            `${record.tool} already ran for approval ${record.id}${released} (${record.execution?.outcome ?? 'done'}: ${record.execution?.summary ?? ''}), and its result is no longer kept. It will not run again; call with different arguments or after the retry window to ask anew.`,
+            { details },
+          ),
+        )
+      );
+    case 'failed':
       return toolErrorResult(
         new AirlockError(
-          'approval_expired',
-          `Nobody decided on ${record.tool} (approval ${record.id}) within ${formatDurationMs(record.settings.timeoutMs)}, so it was not run. Retrying sends a new approval request; consider telling the user an approval is needed.`,
-          { details: { approvalId: record.id } },
+          'upstream_failed',
+          `${record.tool} (approval ${record.id}) was released to the upstream${released} and the upstream call failed: ${record.execution?.summary ?? 'no detail'}. It may or may not have acted, so Airlock will not run it again on its own. Check its effect first. ${rerun}`,
+          { details },
         ),
+      );
+    case 'outcome_unknown':
+      return toolErrorResult(
+        new AirlockError(
+          'outcome_unknown',
+          `${record.tool} (approval ${record.id}) was approved and sent to the upstream${released}, but the Airlock replica running it stopped (it crashed or lost its state store) before recording what happened, so nobody knows whether it acted. Airlock will not run it again on its own; retrying alone changes nothing. Check its effect first (for run_job: look for the run). If it did not happen: ${rerun}`,
+          { details },
+        ),
+      );
+    case 'executing':
+      return toolErrorResult(
+        new AirlockError(
+          'execution_in_progress',
+          `${record.tool} was approved (approval ${record.id}) and is running right now in another request${released}. It will not run twice. Retry this exact call in about 5 s to collect its result.`,
+          { retryAfterSec: 5, details },
+        ),
+      );
+    case 'not_approved':
+      return toolErrorResult(notApprovedError(options, record));
+  }
+}
+
+function notApprovedError(options: HeldCallOptions, record: ApprovalRecord): AirlockError {
+  switch (record.status) {
+    case 'denied':
+      return deniedError(record);
+    case 'expired':
+      return new AirlockError(
+        'approval_expired',
+        `Nobody decided on ${record.tool} (approval ${record.id}) within ${formatDurationMs(record.settings.timeoutMs)}, so it was not run. Retrying sends a new approval request; consider telling the user an approval is needed.`,
+        { details: { approvalId: record.id } },
       );
     case 'withdrawn':
-      return toolErrorResult(
-        new AirlockError(
-          'approval_withdrawn',
-          `The approval request ${record.id} for ${record.tool} was withdrawn, so it was not run. Call again to ask anew.`,
-          {
-            details: { approvalId: record.id },
-          },
-        ),
+      return new AirlockError(
+        'approval_withdrawn',
+        `The approval request ${record.id} for ${record.tool} was withdrawn, so it was not run. Call again to ask anew.`,
+        {
+          details: { approvalId: record.id },
+        },
       );
+    default:
+      return pendingError(options, record);
   }
 }
 
-/** Runs an approved call once; a concurrent identical retry gets the same result instead of a second run. */
-async function execute(approvals: ApprovalService, record: ApprovalRecord, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  if (record.execution) return collectResult(approvals, record);
-  const claim = await approvals.claimExecution(record.id);
-  if (claim === 'taken') return collectResult(approvals, record);
-  if (claim !== 'claimed') {
-    throw new AirlockError('conflict', `Approval ${record.id} is ${claim}; it cannot be released.`, { details: { approvalId: record.id } });
-  }
-  const started = Date.now();
-  let result: CallToolResult;
-  let outcome: Execution['outcome'];
-  try {
-    result = await release();
-    outcome = result.isError || looksLikeErrorText(result) ? 'tool_error' : 'success';
-  } catch (error) {
-    const execution: Execution = {
-      outcome: 'upstream_failure',
-      at: Date.now(),
-      durationMs: Date.now() - started,
-      summary: (error as Error).message.slice(0, 300),
-    };
-    await approvals.recordExecution(record, execution, null);
-    throw error;
-  }
-  const execution: Execution = { outcome, at: Date.now(), durationMs: Date.now() - started, summary: summarize(result) };
-  await approvals.recordExecution(record, execution, result);
-  return result;
+function waitingMessage(options: HeldCallOptions, record: ApprovalRecord): string {
+  const elapsedSec = Math.round((Date.now() - record.createdAt) / 1_000);
+  const when =
+    elapsedSec < 1
+      ? `sent just now; expires in ${formatDurationMs(record.settings.timeoutMs)}`
+      : `${formatDurationMs(elapsedSec * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)}`;
+  return `waiting for approval ${record.id} from ${options.describeChannel(record.settings.channel)} (${when})`;
 }
 
-/** Waits (briefly) for another request's run of the same approval, then returns its stored result. */
-async function collectResult(approvals: ApprovalService, record: ApprovalRecord): Promise<CallToolResult> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const stored = await approvals.store.result(record.id);
-    if (stored !== undefined && stored !== null) return stored as CallToolResult; // written by execute() from a CallToolResult
-    const fresh = await approvals.get(record.id);
-    if (fresh?.execution && stored === null) {
-      throw new AirlockError('upstream_failed', `The approved call ${record.id} was released but the upstream failed: ${fresh.execution.summary}`, {
-        details: { approvalId: record.id },
-      });
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new AirlockError('upstream_timeout', `The approved call ${record.id} is still running in another request; check its effect before retrying.`);
+function runningMessage(record: ApprovalRecord): string {
+  return `approval ${record.id} approved; ${record.tool} is running in another request, waiting for its result`;
 }
 
 /**
  * Progress every `progressIntervalMs`, the first at once. The second comes after a random part of
  * the interval, so calls held in the same instant do not all tick in the same millisecond ever
- * after (10,000 held calls would otherwise stall the event loop in bursts).
+ * after (10,000 held calls would otherwise stall the event loop in bursts). Progress is the time
+ * since the call was held, so it only grows, as MCP requires.
  */
-function startProgress(options: HeldCallOptions, input: HeldCallInput): () => void {
-  const { record, ctx } = input;
+function startProgress(options: HeldCallOptions, ctx: CallContext, record: ApprovalRecord, message: () => string): () => void {
   const total = Math.max(1, Math.round(record.settings.timeoutMs / 1_000));
-  const where = options.describeChannel(record.settings.channel);
   const tick = () => {
     const elapsedMs = Date.now() - record.createdAt;
-    const elapsedSec = Math.round(elapsedMs / 1_000);
-    const when =
-      elapsedSec < 1
-        ? `sent just now; expires in ${formatDurationMs(record.settings.timeoutMs)}`
-        : `${formatDurationMs(elapsedSec * 1_000)} of ${formatDurationMs(record.settings.timeoutMs)}`;
-    const message = `waiting for approval ${record.id} from ${where} (${when})`;
     // Seconds with one decimal: strictly increasing from tick to tick, as MCP requires.
-    void ctx.sendProgress({ progress: Math.round(elapsedMs / 100) / 10, total, message }).catch(() => undefined);
+    void ctx.sendProgress({ progress: Math.round(elapsedMs / 100) / 10, total, message: message() }).catch(() => undefined);
   };
   tick();
   let timer: NodeJS.Timeout;
@@ -185,23 +203,4 @@ function deniedError(record: ApprovalRecord): AirlockError {
 function quotedSentence(text: string): string {
   const trimmed = text.trim();
   return /[.!?…]["'”’)]*$/.test(trimmed) ? `"${trimmed}"` : `"${trimmed}".`;
-}
-
-/** Servers such as Databricks' report errors as plain text `{"error": …}` without isError. */
-function looksLikeErrorText(result: CallToolResult): boolean {
-  const first = result.content[0];
-  if (first?.type !== 'text') return false;
-  try {
-    const parsed: unknown = JSON.parse(first.text);
-    return parsed !== null && typeof parsed === 'object' && 'error' in parsed;
-  } catch {
-    return false;
-  }
-}
-
-/** A one-line summary for channels: the run id when the result has one, else the start of the text. */
-function summarize(result: CallToolResult): string {
-  const text = result.content.map((c) => (c.type === 'text' ? c.text : `[${c.type}]`)).join(' ');
-  const runId = /"run_id"\s*:\s*(\d+)/.exec(text)?.[1];
-  return runId ? `run_id ${runId}` : text.slice(0, 300);
 }

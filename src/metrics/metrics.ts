@@ -17,10 +17,12 @@ export class Metrics {
   readonly redisErrors: Counter<'connection'>;
   readonly auditWriteFailures: Counter;
   readonly pendingApprovals: Gauge;
+  readonly outcomesAbandoned: Counter;
+  readonly executions: Counter<'tool' | 'outcome'>;
 
   readonly callsInFlight: Gauge;
 
-  constructor(options: { pendingApprovals: () => Promise<number>; callsInFlight?: () => number }) {
+  constructor(options: { pendingApprovals: () => Promise<number>; callsInFlight?: () => number; pendingOutcomes?: () => number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'airlock_', eventLoopMonitoringPrecision: 20 });
     this.toolCalls = new Counter({
@@ -65,6 +67,25 @@ export class Metrics {
       name: 'airlock_audit_write_failures_total',
       help: 'Audit events that could not be stored after retries (each is logged in full at error level)',
       registers,
+    });
+    this.outcomesAbandoned = new Counter({
+      name: 'airlock_execution_outcomes_abandoned_total',
+      help: 'Approved executions whose outcome record or executed event could not be written before Redis came back (each is logged in full at error level)',
+      registers,
+    });
+    this.executions = new Counter({
+      name: 'airlock_approved_executions_total',
+      help: 'Released approved calls by outcome (success, tool_error, upstream_failure, outcome_unknown)',
+      labelNames: ['tool', 'outcome'],
+      registers,
+    });
+    new Gauge({
+      name: 'airlock_execution_outcomes_pending',
+      help: 'Execution outcomes this process has not fully written yet (held in memory until Redis is back during an outage)',
+      registers,
+      collect() {
+        this.set(options.pendingOutcomes?.() ?? 0);
+      },
     });
     this.redisErrors = new Counter({ name: 'airlock_redis_errors_total', help: 'Redis connection errors', labelNames: ['connection'], registers });
     this.callsInFlight = new Gauge({
@@ -115,6 +136,10 @@ export class Metrics {
         if (decisionMs !== undefined) this.timeToDecision.observe({ tool, outcome }, decisionMs / 1_000);
         return;
       }
+      case 'executed':
+      case 'outcome_unknown':
+        this.executions.inc({ tool, outcome: event.type === 'executed' ? (event.outcome ?? 'success') : 'outcome_unknown' });
+        return;
       default:
         return;
     }

@@ -16,6 +16,7 @@ export type KnownBlock = types.KnownBlock;
 /** Interaction ids; interactions.ts routes on them. */
 export const slackIds = {
   approve: 'airlock_approve',
+  rerun: 'airlock_rerun',
   deny: 'airlock_deny',
   decisionBlock: 'airlock_decision',
   denyModal: 'airlock_deny_reason',
@@ -38,6 +39,10 @@ export interface MessageOptions {
 const statusHeading: Record<ApprovalView['status'], string> = {
   pending: '⏸️ Approval needed',
   approved: '✅ Approved',
+  executing: '▶️ Running',
+  executed: '✅ Executed',
+  failed: '❌ Failed',
+  outcome_unknown: '❓ Outcome unknown',
   denied: '⛔ Denied',
   expired: '⌛ Expired',
   withdrawn: '↩️ Withdrawn',
@@ -63,6 +68,7 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const state = stateText(view);
   if (state) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(state, slackLimits.sectionText) } });
   if (view.status === 'pending') blocks.push(decisionButtons(view));
+  if (view.rerunnable) blocks.push(rerunButton(view));
   blocks.push({
     type: 'context',
     elements: [
@@ -129,13 +135,23 @@ function truncationNote(id: string): string {
 function stateText(view: ApprovalView): string | undefined {
   const at = view.decidedAt ? ` · ${slackDate(Date.parse(view.decidedAt))}` : '';
   const voters = view.votes.map((v) => who({ id: v.actor, name: v.name }));
+  const approvedBy = voters.length ? listOf(voters) : view.decidedBy ? who(view.decidedBy) : 'an operator';
+  const attempt = view.attempt > 1 ? ` (re-run ${view.attempt - 1})` : '';
+  const since = view.claim ? ` ${slackDate(Date.parse(view.claim.at))}` : '';
+  const rerunVotes = view.quorum > 1 ? `\n*${view.approvals} of ${view.quorum} re-run approvals*` : '';
   switch (view.status) {
     case 'pending':
       return view.quorum > 1 ? `*${view.approvals} of ${view.quorum} approvals*${voters.length ? `: ${voters.join(', ')}` : ''}` : undefined;
-    case 'approved': {
-      const by = voters.length ? listOf(voters) : view.decidedBy ? who(view.decidedBy) : 'an operator';
-      return `✅ *Approved* by ${by}${at}. The call was released to the upstream.`;
-    }
+    case 'approved':
+      return `✅ *Approved*${attempt} by ${approvedBy}${at}. It runs once, when the agent's call is released.`;
+    case 'executing':
+      return `▶️ *Approved*${attempt} by ${approvedBy}${at}; running upstream since${since}.`;
+    case 'executed':
+      return `✅ *Approved*${attempt} by ${approvedBy}${at}; executed (outcome in the thread).`;
+    case 'failed':
+      return `❌ *Approved*${attempt} by ${approvedBy}${at}; the upstream call failed, so it may or may not have acted. It will not run again unless an approver approves a re-run.${rerunVotes}`;
+    case 'outcome_unknown':
+      return `❓ *Outcome unknown* — approved${attempt} by ${approvedBy} and sent upstream${since}, but the gateway replica running it stopped before recording what happened. It will not run again on its own: check its effect, and approve a re-run only if it did not happen.${rerunVotes}`;
     case 'denied': {
       const by = view.decidedBy ? who(view.decidedBy) : 'an operator';
       return `⛔ *Denied* by ${by}${at}.${view.reason ? `\n${quote(cut(view.reason, 2_500))}` : ''}`;
@@ -177,6 +193,34 @@ function decisionButtons(view: ApprovalView): KnownBlock {
         },
       },
       { type: 'button', action_id: slackIds.deny, text: { type: 'plain_text', text: 'Deny…', emoji: true }, style: 'danger', value },
+    ],
+  };
+}
+
+/** After `failed` or `outcome_unknown`: run the same call once more, a new decision (confirmed first). */
+function rerunButton(view: ApprovalView): KnownBlock {
+  return {
+    type: 'actions',
+    block_id: slackIds.decisionBlock,
+    elements: [
+      {
+        type: 'button',
+        action_id: slackIds.rerun,
+        text: { type: 'plain_text', text: 'Approve re-run', emoji: true },
+        value: view.id.slice(0, slackLimits.buttonValue),
+        confirm: {
+          title: { type: 'plain_text', text: 'Run it again?' },
+          text: {
+            type: 'mrkdwn',
+            text: cut(
+              `\`${view.tool}\` may already have acted. Approve a re-run only after checking it did not; it runs once more when ${escapeMrkdwn(view.agent)} retries the call.`,
+              300,
+            ),
+          },
+          confirm: { type: 'plain_text', text: 'Approve re-run' },
+          deny: { type: 'plain_text', text: 'Cancel' },
+        },
+      },
     ],
   };
 }
@@ -231,16 +275,31 @@ const outcomeWords: Record<string, string> = {
   upstream_failure: '❌ The upstream failed',
 };
 
+/** Which outcome a thread reply told: one reply per attempt and state, however often the event comes. */
+export function outcomeKey(view: ApprovalView): string | undefined {
+  if (view.status === 'outcome_unknown' || (view.execution && (view.status === 'executed' || view.status === 'failed')))
+    return `${view.attempt}:${view.status}`;
+  return undefined;
+}
+
 /**
- * The thread reply telling approvers how the released call went. The summary is the upstream's
- * own text (a run id, or an error that may echo the agent's input), so it goes in a code block:
- * no live formatting, no links, invisible characters shown.
+ * The thread reply telling approvers how the released call went (or that nobody knows). The
+ * summary is the upstream's own text (a run id, or an error that may echo the agent's input), so
+ * it goes in a code block: no live formatting, no links, invisible characters shown.
  */
 export function outcomeReply(view: ApprovalView): SlackMessage | undefined {
-  const execution = view.execution;
-  if (!execution) return undefined;
-  const headline = `${outcomeWords[execution.outcome] ?? execution.outcome} in ${formatDurationMs(execution.durationMs)}`;
-  const summary = execution.summary ? `\n${codeBlock(execution.summary, 2_500).text}` : '';
-  const text = cut(`${headline}${summary}`, slackLimits.sectionText);
+  const attempt = view.attempt > 1 ? ` (re-run ${view.attempt - 1})` : '';
+  let text: string;
+  if (view.status === 'outcome_unknown') {
+    const since = view.claim ? ` ${slackDate(Date.parse(view.claim.at))}` : '';
+    text = `❓ Outcome unknown${attempt}: ${inlineCode(view.tool)} was sent to the upstream${since}, and the gateway replica running it stopped before recording the result. Airlock will not run it again on its own; approve a re-run only after checking it did not happen.`;
+  } else {
+    const execution = view.execution;
+    if (!execution) return undefined;
+    const headline = `${outcomeWords[execution.outcome] ?? execution.outcome}${attempt} in ${formatDurationMs(execution.durationMs)}`;
+    const summary = execution.summary ? `\n${codeBlock(execution.summary, 2_500).text}` : '';
+    text = `${headline}${execution.truncated ? ' _(the kept copy of the result is truncated)_' : ''}${summary}`;
+  }
+  text = cut(text, slackLimits.sectionText);
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text, verbatim: true } }] };
 }

@@ -7,7 +7,7 @@
  * by the notifier through the notification queue.
  */
 import type { App } from '@slack/bolt';
-import type { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalChannels } from '../approvals/ports.js';
 import { toApprovalView } from '../approvals/approval-view.js';
 import type { Actor, ApproverDirectory } from '../approvals/types.js';
 import type { Logger } from '../log.js';
@@ -17,7 +17,7 @@ import { alreadyDecidedReply, decisionReply, failureReply, notAuthorizedReply, n
 import { slackCall, type WebClient } from './web-client.js';
 
 export interface InteractionDeps {
-  approvals: Pick<ApprovalService, 'decide' | 'get' | 'checkDecision'>;
+  approvals: Pick<ApprovalChannels, 'decide' | 'get' | 'check'>;
   directory: ApproverDirectory;
   client: WebClient;
   log: Logger;
@@ -57,6 +57,22 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     }
   });
 
+  // A re-run of a failed or outcome_unknown call: confirmed in Slack before the click is sent.
+  app.action({ type: 'block_actions', action_id: slackIds.rerun }, async ({ ack, body }) => {
+    await ack();
+    const click = parseDecisionClick(body);
+    if (!click) return log.warn('ignored a Slack re-run click whose payload did not parse');
+    try {
+      const result = await approvals.decide(click.approvalId, actorOf(click.user), 'rerun', undefined);
+      log.info({ approval: click.approvalId, user: click.user.id, result: result.kind }, 'Slack re-run click');
+      const text = decisionReply(result, click.approvalId, 'rerun');
+      if (text) await tell(click.channel, click.user.id, text);
+    } catch (error) {
+      log.error({ approval: click.approvalId, user: click.user.id, err: messageOf(error) }, 'could not record a Slack re-run approval');
+      await tell(click.channel, click.user.id, failureReply(click.approvalId));
+    }
+  });
+
   app.action({ type: 'block_actions', action_id: slackIds.deny }, async ({ ack, body }) => {
     await ack();
     const click = parseDecisionClick(body);
@@ -71,7 +87,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
 
   /** Only a user who may deny a still-pending call gets the modal; everyone else is told why not. */
   const openDenyModal = async (click: DecisionClick): Promise<void> => {
-    const check = await approvals.checkDecision(click.approvalId, actorOf(click.user), 'deny');
+    const check = await approvals.check(click.approvalId, actorOf(click.user), 'deny');
     if (check.kind === 'not_found') return tell(click.channel, click.user.id, notFoundReply(click.approvalId));
     if (check.kind === 'already_decided') return tell(click.channel, click.user.id, alreadyDecidedReply(check.record));
     if (check.kind === 'not_authorized') {

@@ -1,23 +1,30 @@
 /**
  * Slack's implementation of the ApprovalNotifier port. The notification queue's worker calls it
- * once per approval event (requested, vote, decided, expired, withdrawn, executed), with retries;
- * it posts the approval message, stores where it went (channel + ts) on the record, re-renders
- * that message in place with `chat.update` on every change, and replies in its thread with the
- * released call's outcome. Each step is idempotent: a retried or repeated event never posts a
- * second message or a second reply. Posting is paced per Slack channel.
+ * once per approval event (requested, vote, decided, expired, withdrawn, executed,
+ * outcome_unknown, rerun_approved), with retries; it posts the approval message, stores where it
+ * went (channel + ts) on the record, re-renders that message in place with `chat.update` on every
+ * change, and replies in its thread with each execution's outcome (or that it is unknown). Each
+ * step is idempotent: a retried or repeated event never posts a second message or a second reply
+ * for the same attempt and state. Posting is paced per Slack channel.
  */
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
-import type { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalChannels } from '../approvals/ports.js';
 import { toApprovalView } from '../approvals/approval-view.js';
 import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from '../approvals/types.js';
 import type { Logger } from '../log.js';
-import { approvalMessage, outcomeReply, type SlackMessage } from './blocks.js';
+import { approvalMessage, outcomeKey, outcomeReply, type SlackMessage } from './blocks.js';
 import type { Pacer } from './pacing.js';
 import { PostedMessageSchema, slackCall, type WebClient } from './web-client.js';
 
 /** Where the approval message lives in Slack, kept on the record as `channelRefs.slack`. */
-export const SlackRefSchema = z.object({ channel: z.string(), ts: z.string(), outcomeTs: z.string().optional() });
+export const SlackRefSchema = z.object({
+  channel: z.string(),
+  ts: z.string(),
+  /** The latest outcome reply in the thread, and which attempt and state it told (`2:executed`). */
+  outcomeTs: z.string().optional(),
+  outcomeFor: z.string().optional(),
+});
 export type SlackRef = z.infer<typeof SlackRefSchema>;
 
 /** The record's Slack message reference, if it was posted. */
@@ -37,7 +44,7 @@ export interface SlackHealth {
 }
 
 export interface SlackNotifierOptions {
-  approvals: Pick<ApprovalService, 'get' | 'store'>;
+  approvals: Pick<ApprovalChannels, 'get' | 'setChannelRef'>;
   client: WebClient;
   pacer: Pacer;
   defaultChannel: string | undefined;
@@ -66,8 +73,11 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   };
 
   const replyOutcome = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
-    if (ref.outcomeTs) return;
-    const reply = outcomeReply(toApprovalView(record));
+    const view = toApprovalView(record);
+    const key = outcomeKey(view);
+    // A reference written before `outcomeFor` existed told the first execution's outcome.
+    if (key === undefined || key === (ref.outcomeFor ?? (ref.outcomeTs ? key : undefined))) return;
+    const reply = outcomeReply(view);
     if (!reply) return;
     const response = await pacer.run(ref.channel, () =>
       slackCall('chat.postMessage', () =>
@@ -75,7 +85,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       ),
     );
     const posted = PostedMessageSchema.parse(response);
-    await options.approvals.store.setChannelRef(record.id, 'slack', { ...ref, outcomeTs: posted.ts });
+    await options.approvals.setChannelRef(record.id, 'slack', { ...ref, outcomeTs: posted.ts, outcomeFor: key });
   };
 
   const post = async (record: ApprovalRecord): Promise<void> => {
@@ -90,13 +100,13 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     );
     const posted = PostedMessageSchema.parse(response);
     const ref: SlackRef = { channel: posted.channel, ts: posted.ts };
-    await options.approvals.store.setChannelRef(record.id, 'slack', ref);
+    await options.approvals.setChannelRef(record.id, 'slack', ref);
     log.info({ approval: record.id, channel: ref.channel, ts: ref.ts }, 'approval request posted to Slack');
     // Events that arrived before the message existed were skipped: catch up with them now.
     const fresh = await options.approvals.get(record.id);
     if (!fresh) return;
     if (fresh.status !== record.status || fresh.votes.length !== record.votes.length) await update(ref, fresh);
-    if (fresh.execution) await replyOutcome(ref, fresh);
+    await replyOutcome(ref, fresh);
   };
 
   const deliver = async (kind: ApprovalEventKind, record: ApprovalRecord): Promise<void> => {
@@ -110,8 +120,8 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       log.debug({ approval: record.id, kind }, 'no Slack message to update yet');
       return;
     }
-    if (kind === 'executed') await replyOutcome(ref, record);
-    else await update(ref, record);
+    await update(ref, record);
+    if (kind === 'executed' || kind === 'outcome_unknown') await replyOutcome(ref, record);
   };
 
   return {

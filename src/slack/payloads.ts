@@ -25,9 +25,9 @@ const BlockActionsSchema = z.object({
   actions: z.array(z.object({ action_id: z.string(), value: z.string().optional() })).min(1),
 });
 
-/** A click on Approve or Deny, as the handlers use it. */
+/** A click on Approve, Deny or Approve re-run, as the handlers use it. */
 export interface DecisionClick {
-  verdict: 'approve' | 'deny';
+  verdict: 'approve' | 'deny' | 'rerun';
   approvalId: string;
   user: { id: string; name: string | undefined };
   triggerId: string;
@@ -40,12 +40,13 @@ export interface DecisionClick {
 export function parseDecisionClick(body: unknown): DecisionClick | undefined {
   const parsed = BlockActionsSchema.safeParse(body);
   if (!parsed.success) return undefined;
-  const action = parsed.data.actions.find((a) => a.action_id === slackIds.approve || a.action_id === slackIds.deny);
+  const verdicts = { [slackIds.approve]: 'approve', [slackIds.deny]: 'deny', [slackIds.rerun]: 'rerun' } as const;
+  const action = parsed.data.actions.find((a) => a.action_id in verdicts);
   const approvalId = ApprovalIdSchema.safeParse(action?.value);
   if (!action || !approvalId.success) return undefined;
   const { user, container, channel, message } = parsed.data;
   return {
-    verdict: action.action_id === slackIds.approve ? 'approve' : 'deny',
+    verdict: verdicts[action.action_id as keyof typeof verdicts], // found among the keys just above
     approvalId: approvalId.data,
     user: { id: user.id, name: user.username ?? user.name },
     triggerId: parsed.data.trigger_id,

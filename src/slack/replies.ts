@@ -12,11 +12,15 @@ export function decisionReply(result: DecisionResult, id: string, verdict: Verdi
     case 'decided':
       return undefined;
     case 'vote_recorded':
+      if (verdict === 'rerun')
+        return `Your approval of a re-run of ${inlineCode(result.record.tool)} is recorded: *${result.approvals} of ${result.quorum}*. It waits for ${result.quorum - result.approvals} more approver${result.quorum - result.approvals === 1 ? '' : 's'}.`;
       return `Your approval of ${inlineCode(result.record.tool)} is recorded: *${result.approvals} of ${result.quorum}*. The call waits for ${result.quorum - result.approvals} more approver${result.quorum - result.approvals === 1 ? '' : 's'}.`;
     case 'duplicate_vote':
       return `You already approved this call; *${result.approvals} of ${result.quorum}* approvals so far. It needs another approver, not a second click.`;
     case 'already_decided':
       return alreadyDecidedReply(result.record);
+    case 'not_rerunnable':
+      return notRerunnableReply(result.record);
     case 'not_authorized':
       return notAuthorizedReply(result.record, result.why, verdict);
     case 'not_found':
@@ -37,9 +41,20 @@ export function alreadyDecidedReply(record: ApprovalRecord): string {
       return `Nothing recorded: this call *expired*${at} — nobody decided in time, so it was refused.`;
     case 'withdrawn':
       return `Nothing recorded: this call was *withdrawn*${at} — the agent cancelled it.`;
+    case 'executing':
+    case 'executed':
+      return `Nothing recorded: this call was already *approved* by ${by}${at} and has run or is running.`;
+    case 'failed':
+    case 'outcome_unknown':
+      return `Nothing recorded: this call was already *approved* by ${by}${at}, and its outcome is ${record.status === 'failed' ? '*failed*' : '*unknown*'}. To run it again, use *Approve re-run*.`;
     case 'pending':
       return 'Nothing recorded: the call changed while you clicked; try again.';
   }
+}
+
+/** Told to whoever asks a re-run of a call that did not fail and whose outcome is known. */
+export function notRerunnableReply(record: ApprovalRecord): string {
+  return `Nothing recorded: a re-run is only for a call that failed or whose outcome is unknown; this call is *${record.status.replace('_', ' ')}*.`;
 }
 
 /** Told to a user who may not decide this call (the core has audited the refusal). */

@@ -8,7 +8,7 @@
  */
 import { App, ExpressReceiver, type Authorize } from '@slack/bolt';
 import express, { type Router } from 'express';
-import type { ApprovalService } from '../approvals/approval-service.js';
+import type { ApprovalChannels } from '../approvals/ports.js';
 import type { ApprovalNotifier, ApproverDirectory } from '../approvals/types.js';
 import type { EnvSettings } from '../config/load.js';
 import type { Logger } from '../log.js';
@@ -22,7 +22,7 @@ import { createPacer } from './pacing.js';
 import { createSlackClient, webClientOptions } from './web-client.js';
 
 export interface SlackChannelOptions {
-  approvals: ApprovalService;
+  approvals: ApprovalChannels;
   env: EnvSettings;
   /** `slack.defaultChannel` from the config: used when a policy names no `approval.channel`. */
   defaultChannel: string | undefined;
@@ -59,6 +59,7 @@ export interface SlackChannel {
 
 export { slackCredentials };
 
+/** Slack as the gateway registers it (channel-registry.ts): undefined when Slack is not configured. */
 /** Builds the Slack channel, or returns undefined (and says so) when Slack is not configured. */
 export function createSlackChannel(options: SlackChannelOptions): SlackChannel | undefined {
   const credentials = slackCredentials(options.env);

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { startApprovalReplica, type Replica, type ReplicaOptions } from './replicas.js';
 
-export { memoryAudit, runJobHold, slackUser, type MemoryAudit, type Replica } from './replicas.js';
+export { memoryAudit, releaseApproved, runJobHold, runJobResult, slackUser, type MemoryAudit, type Replica } from './replicas.js';
 
 export function startReplica(prefix: string, options: ReplicaOptions = {}): Promise<Replica> {
   return startApprovalReplica(inject('redisUrl'), prefix, options);

@@ -180,7 +180,7 @@ export function interactionBody(payload: unknown): string {
 }
 
 export interface ClickOptions {
-  action: 'airlock_approve' | 'airlock_deny';
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun';
   approvalId: string;
   user: string;
   channel?: string;

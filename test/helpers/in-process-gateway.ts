@@ -42,7 +42,16 @@ export const allowAll = { version: '1', default: 'allow' };
 /** The admin token every such gateway accepts (AIRLOCK_ADMIN_TOKEN), unless `env` says otherwise. */
 export const adminToken = 'test-admin-token';
 
-export async function startInProcessGateway(options: InProcessGatewayOptions): Promise<InProcessGateway> {
+/** A gateway's config written to a temp folder, with fresh agent tokens: what in-process and process gateways both start from. */
+export interface WrittenConfig {
+  dir: string;
+  file: string;
+  raw: Record<string, unknown>;
+  tokens: Record<string, string>;
+  policyFile: string;
+}
+
+export function writeGatewayConfig(options: InProcessGatewayOptions): WrittenConfig {
   const dir = mkdtempSync(path.join(tmpdir(), 'airlock-gw-'));
   const tokens: Record<string, string> = {};
   const agents: Record<string, unknown> = {};
@@ -64,6 +73,11 @@ export async function startInProcessGateway(options: InProcessGatewayOptions): P
   };
   const file = path.join(dir, 'airlock.config.json');
   writeFileSync(file, JSON.stringify(raw, null, 2));
+  return { dir, file, raw, tokens, policyFile };
+}
+
+export async function startInProcessGateway(options: InProcessGatewayOptions): Promise<InProcessGateway> {
+  const { dir, file, raw, tokens, policyFile } = writeGatewayConfig(options);
   const env = { AIRLOCK_ADMIN_TOKEN: adminToken, ...options.env };
   const gateway = new Gateway({ config: parseConfig(raw, file, env), env: readEnvSettings(env), log: createLogger({ level: 'silent' }) });
   await gateway.start();

@@ -1,16 +1,22 @@
 /**
- * A throwaway `redis-server` (the binary from PATH) on a free port, with nothing written to disk.
- * Tests that stop and restart Redis start their own; the rest share the one from global setup.
+ * A throwaway `redis-server` (the binary from PATH) on a free port, with nothing written to disk
+ * — or, with `appendOnly`, an append-only file (fsync on every write) in a temp folder, so a
+ * SIGKILLed server restarts with everything it acknowledged. Tests that stop and restart Redis
+ * start their own; the rest share the one from global setup.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 
 export interface RedisServerHandle {
   url: string;
   port: number;
+  /** SIGKILL: a crash, nothing flushed beyond what the append-only file already has. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (after stop). */
+  /** Starts it again on the same port (after stop), from its append-only file when it has one. */
   restart(): Promise<void>;
 }
 
@@ -27,11 +33,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServerHandle> {
+export async function startRedisServer(options: { appendOnly?: boolean } = {}): Promise<RedisServerHandle> {
   const port = await freePort();
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(path.join(tmpdir(), 'airlock-redis-'))]
+    : ['--appendonly', 'no'];
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', ''], {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--logfile', ''], {
       stdio: 'ignore',
     });
     await waitUntilUp(port);

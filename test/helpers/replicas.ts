@@ -4,7 +4,9 @@
  * and held run_job requests shaped like the pipeline builds them. No test runner needed, so the
  * benchmarks use the same replicas as the tests.
  */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ApprovalService, type HoldInput } from '../../src/approvals/approval-service.js';
+import type { ReleaseOutcome } from '../../src/approvals/ports.js';
 import type { AuditEventInput, AuditSink } from '../../src/audit/types.js';
 import { createLogger } from '../../src/log.js';
 import { createRedis, waitForRedis } from '../../src/state/redis.js';
@@ -31,12 +33,16 @@ export function memoryAudit(): MemoryAudit {
 export interface Replica {
   approvals: ApprovalService;
   audit: MemoryAudit;
+  /** The replica's call-path connection (disconnect it to make the replica lose Redis). */
+  redis: ReturnType<typeof createRedis>;
   close(): Promise<void>;
 }
 
 export interface ReplicaOptions {
   runWorkers?: boolean;
   retryValidityMs?: number;
+  executionLeaseMs?: number;
+  maxStoredResultBytes?: number;
 }
 
 export async function startApprovalReplica(redisUrl: string, prefix: string, options: ReplicaOptions = {}): Promise<Replica> {
@@ -52,13 +58,16 @@ export async function startApprovalReplica(redisUrl: string, prefix: string, opt
     audit,
     retryValidityMs: options.retryValidityMs ?? 60_000,
     runWorkers: options.runWorkers ?? true,
+    ...(options.executionLeaseMs === undefined ? {} : { executionLeaseMs: options.executionLeaseMs }),
+    ...(options.maxStoredResultBytes === undefined ? {} : { maxStoredResultBytes: options.maxStoredResultBytes }),
   });
   await approvals.start();
   return {
     approvals,
     audit,
+    redis,
     close: async () => {
-      await approvals.close();
+      await approvals.close(1_000);
       redis.disconnect();
     },
   };
@@ -95,3 +104,23 @@ export function runJobHold(
 }
 
 export const slackUser = (id: string) => ({ kind: 'slack' as const, id, name: id.toLowerCase() });
+
+/** A Databricks-shaped run_job answer. */
+export function runJobResult(runId: number): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify({ run_id: runId, number_in_job: 1 }) }] };
+}
+
+/**
+ * Releases approval `id` as the held-call step would, with `release` standing in for the upstream
+ * call; waits up to `waitMs` for another request's run of it.
+ */
+export async function releaseApproved(
+  approvals: ApprovalService,
+  id: string,
+  release: () => Promise<CallToolResult>,
+  options: { waitMs?: number; signal?: AbortSignal } = {},
+): Promise<ReleaseOutcome> {
+  const record = await approvals.get(id);
+  if (!record) throw new Error(`no approval ${id}`);
+  return approvals.releaseOnce(record, release, { waitMs: options.waitMs ?? 5_000, signal: options.signal ?? new AbortController().signal });
+}

@@ -6,7 +6,7 @@
 import type { ApprovalView } from '../../approvals/approval-view.js';
 import type { AuditEvent } from '../../audit/types.js';
 import { html, SafeHtml } from '../html.js';
-import { approvalFacts, approvalOutcome, approvalPath, approvalProgress, decideForms } from './approval-parts.js';
+import { approvalFacts, approvalOutcome, approvalPath, approvalProgress, decideForms, rerunForm } from './approval-parts.js';
 import { actorText, eventLabel, formatSpan, timeElement, valueText } from './format.js';
 
 export interface ApprovalPageModel {
@@ -51,6 +51,7 @@ function summary(view: ApprovalView, model: ApprovalPageModel): SafeHtml {
     <h2 id="call-heading">The call</h2>
     ${approvalFacts(view, model.nowMs)} ${approvalProgress(view)} ${approvalOutcome(view)}
     ${view.status === 'pending' && decideForms(view, model.csrfToken, approvalPath(view.id))}
+    ${view.rerunnable && rerunForm(view, model.csrfToken, approvalPath(view.id))}
   </section>`;
 }
 

@@ -106,13 +106,47 @@ export function approvalOutcome(view: ApprovalView): SafeHtml | undefined {
       </div>`
     }
     ${
+      view.claim &&
+      html`<div class="fact">
+        <dt>Released${view.attempt > 1 ? html` (re-run ${view.attempt - 1})` : ''}</dt>
+        <dd>${timeElement(view.claim.at)} <span class="muted">by ${view.claim.by}</span></dd>
+      </div>`
+    }
+    ${
+      view.status === 'outcome_unknown' &&
+      html`<div class="fact fact-wide outcome-unknown">
+        <dt>Outcome unknown</dt>
+        <dd>
+          The gateway replica running this call stopped (it crashed or lost its state store)${view.unknownAt && html` before ${timeElement(view.unknownAt)}`}
+          without recording what happened, so nobody knows whether it acted. Airlock will not run it again on its own: check its effect, and approve a re-run
+          only if it did not happen.
+        </dd>
+      </div>`
+    }
+    ${
       view.execution &&
       html`<div class="fact fact-wide">
         <dt>Execution</dt>
-        <dd>${view.execution.outcome} after ${view.execution.durationMs} ms: ${view.execution.summary}</dd>
+        <dd>
+          ${view.execution.outcome} after ${view.execution.durationMs} ms:
+          ${view.execution.summary}${view.execution.truncated && html` <span class="muted">(the kept copy of the result is truncated)</span>`}
+        </dd>
       </div>`
     }
   </dl>`;
+}
+
+/** After `failed` or `outcome_unknown`: approve running the call once more (a new, audited decision). */
+export function rerunForm(view: ApprovalView, csrfToken: string | undefined, returnTo: string): SafeHtml {
+  if (csrfToken === undefined) return html`<p class="muted">Your dashboard role may not approve a re-run; an approver or admin can.</p>`;
+  return html`<div class="decide">
+    <form method="post" action="${approvalPath(view.id)}/rerun" class="rerun-form">
+      <input type="hidden" name="_csrf" value="${csrfToken}" />
+      <input type="hidden" name="return" value="${returnTo}" />
+      <p class="muted">It may already have acted: approve a re-run only after checking it did not. It runs once more when the agent retries the call.</p>
+      <button type="submit" class="button approve">Approve re-run<span class="vh"> of ${view.tool} call ${view.id}</span></button>
+    </form>
+  </div>`;
 }
 
 /**
@@ -159,5 +193,6 @@ export function approvalCard(view: ApprovalView, csrfToken: string | undefined, 
       <a href="${approvalPath(view.id)}"><code>${view.tool}</code> from ${view.agent}</a> <span class="muted id">${view.id}</span>
     </h2>
     ${approvalFacts(view, nowMs)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
+    ${view.rerunnable && html`${approvalOutcome(view)} ${rerunForm(view, csrfToken, '/')}`}
   </article>`;
 }

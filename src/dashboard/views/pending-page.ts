@@ -16,11 +16,22 @@ export function pendingList(views: readonly ApprovalView[], csrfToken: string | 
   </div>`;
 }
 
-/** The page body: heading, a polite live summary, the list. */
-export function pendingBody(views: readonly ApprovalView[], csrfToken: string | undefined, nowMs: number): SafeHtml {
+/**
+ * The page body: heading, a polite live summary, the list; then approved calls that failed or
+ * whose outcome is unknown — they need a person (check the effect, maybe approve a re-run).
+ */
+export function pendingBody(views: readonly ApprovalView[], csrfToken: string | undefined, nowMs: number, attention: readonly ApprovalView[] = []): SafeHtml {
   return html`<h1>Pending approvals</h1>
     <p class="lead" id="pending-summary" aria-live="polite">${pendingSummary(views.length)}</p>
-    ${pendingList(views, csrfToken, nowMs)}`;
+    ${pendingList(views, csrfToken, nowMs)}
+    ${
+      attention.length > 0 &&
+      html`<section aria-labelledby="attention-heading">
+        <h2 id="attention-heading">Failed or outcome unknown</h2>
+        <p class="lead">Approved calls that may or may not have acted upstream. Airlock does not run them again on its own.</p>
+        ${attention.map((v) => approvalCard(v, csrfToken, nowMs))}
+      </section>`
+    }`;
 }
 
 function pendingSummary(count: number): string {

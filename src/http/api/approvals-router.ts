@@ -1,11 +1,13 @@
 /**
- * Admin REST channel for approvals: list, show, approve, deny — through the same core as Slack,
- * the dashboard and the CLI. Guarded by the admin token; the acting operator is named by the
- * `X-Airlock-Actor` header. Bodies are parsed by zod; every answer is JSON.
+ * Admin REST channel for approvals: list, show, approve, deny, approve a re-run — through the
+ * same core as Slack, the dashboard and the CLI. Guarded by the admin token; the acting operator
+ * is named by the `X-Airlock-Actor` header (recorded, but one admin token is one approver for the
+ * quorum whatever name it sends). Bodies are parsed by zod; every answer is JSON; reads while
+ * Redis is unreachable answer 503 `state_store_unavailable`.
  */
 import express, { type Response, type Router } from 'express';
 import { z } from 'zod';
-import type { ApprovalService } from '../../approvals/approval-service.js';
+import type { ApprovalChannels } from '../../approvals/ports.js';
 import { toApprovalView } from '../../approvals/approval-view.js';
 import { approvalStatuses, type DecisionResult, type Verdict } from '../../approvals/types.js';
 import { AirlockError } from '../../errors.js';
@@ -19,7 +21,7 @@ const ListQuery = z.strictObject({
 });
 const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional() });
 
-export function approvalsRouter(approvals: ApprovalService, adminToken: string | undefined): Router {
+export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide'>, adminToken: string | undefined): Router {
   const router = express.Router();
   router.use(requireAdmin(adminToken));
   router.use(express.json({ limit: '64kb' }));
@@ -59,6 +61,7 @@ export function approvalsRouter(approvals: ApprovalService, adminToken: string |
   };
   router.post('/:id/approve', decide('approve'));
   router.post('/:id/deny', decide('deny'));
+  router.post('/:id/rerun', decide('rerun'));
   router.use((error: unknown, _req: AdminRequest, res: Response, _next: express.NextFunction) => {
     const type = (error as { type?: string }).type;
     sendJsonError(res, type === 'entity.parse.failed' ? new AirlockError('parse_error', 'Malformed JSON body.') : error);
@@ -74,7 +77,14 @@ export function respondToDecision(res: Response, id: string, result: DecisionRes
       res.json({ result: result.kind, approval: toApprovalView(result.record) });
       return;
     case 'duplicate_vote':
-      sendJsonError(res, new AirlockError('conflict', `You already approved ${id}; ${result.approvals} of ${result.quorum} approvals so far.`));
+      sendJsonError(
+        res,
+        new AirlockError(
+          'conflict',
+          `The admin token already approved ${id} (one admin token is one approver, whatever X-Airlock-Actor names it); ${result.approvals} of ${result.quorum} approvals so far. Another person must approve.`,
+          { details: { approvals: result.approvals, quorum: result.quorum } },
+        ),
+      );
       return;
     case 'already_decided': {
       const by = result.record.decidedBy?.name ?? result.record.decidedBy?.id ?? 'the system';
@@ -86,6 +96,18 @@ export function respondToDecision(res: Response, id: string, result: DecisionRes
       );
       return;
     }
+    case 'not_rerunnable':
+      sendJsonError(
+        res,
+        new AirlockError(
+          'conflict',
+          `Approval ${id} is ${result.record.status}: a re-run is only for a call that failed or whose outcome is unknown; nothing changed.`,
+          {
+            details: { status: result.record.status },
+          },
+        ),
+      );
+      return;
     case 'not_authorized':
       sendJsonError(res, new AirlockError('forbidden', `Not allowed to decide ${id}: ${result.why}.`));
       return;

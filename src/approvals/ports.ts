@@ -1,0 +1,83 @@
+/**
+ * The approvals contract, as the two ports the rest of the gateway uses. The front (the
+ * tools/call pipeline) sees only `ApprovalCallPath`; Slack, the dashboard, the REST API and the
+ * CLI see only `ApprovalChannels`. Neither sees the Redis store or the service behind them; only
+ * the composition root (src/gateway.ts) and the CLI build that service.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Actor, ApprovalRecord, ApprovalStatus, DecisionResult, HeldRequest, Verdict } from './types.js';
+
+/** A call to hold: the request minus what the core assigns (id, times). */
+export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
+
+/** The same agent asking the same tool with the same arguments (by hash). */
+export interface CallKey {
+  agent: string;
+  tool: string;
+  argumentsHash: string;
+}
+
+/** Sends the call upstream; the front builds it (the arguments never leave the request). */
+export type Release = () => Promise<CallToolResult>;
+
+export interface ReleaseOptions {
+  /** How long to wait for another request's run of the same approval before answering `executing`. */
+  waitMs: number;
+  /** The agent gave up: stop waiting (a run already started is not cancelled by this). */
+  signal: AbortSignal;
+  /** Called when this request starts waiting for another one's run; returns a function that stops what it started. */
+  onWaiting?(record: ApprovalRecord): () => void;
+}
+
+/**
+ * What `releaseOnce` did. Only `released` means this request ran the call; every other kind
+ * says why it did not, and nothing ever runs an approved call twice.
+ */
+export type ReleaseOutcome =
+  /** This request ran it; `result` is the upstream's answer, whole. */
+  | { kind: 'released'; result: CallToolResult; record: ApprovalRecord }
+  /** It ran before (in this or another request, on any replica); `result` is the kept copy, or undefined when no longer kept. */
+  | { kind: 'replayed'; result: CallToolResult | undefined; record: ApprovalRecord }
+  /** It was released and the upstream call failed; it may or may not have acted. */
+  | { kind: 'failed'; record: ApprovalRecord }
+  /** Its claimant died or lost Redis mid-call: nobody knows whether it acted. */
+  | { kind: 'outcome_unknown'; record: ApprovalRecord }
+  /** Another request is running it now (its lease is alive); retry to collect the result. */
+  | { kind: 'executing'; record: ApprovalRecord }
+  /** Not approved (pending, denied, expired, withdrawn): nothing to release. */
+  | { kind: 'not_approved'; record: ApprovalRecord };
+
+/** The call path's port: find or hold, wait for the decision, withdraw, release once. */
+export interface ApprovalCallPath {
+  /** The approval an identical earlier call is bound to — waiting, approved, running, or with its outcome kept — if any. */
+  find(call: CallKey): Promise<ApprovalRecord | undefined>;
+  /** Holds a call, or attaches to the approval an identical call is bound to (then no second request goes to the channels). */
+  hold(input: HoldInput): Promise<{ record: ApprovalRecord; attached: boolean }>;
+  /** Waits until the held call is no longer pending, `timeoutMs` passes or `signal` aborts; the record as it then is. */
+  waitForOutcome(id: string, timeoutMs: number, signal: AbortSignal): Promise<ApprovalRecord>;
+  /** Withdraws a pending approval because the agent gave up; a later approval runs nothing. */
+  withdraw(id: string, reason: string): Promise<void>;
+  /**
+   * Runs an approved call at most once across all replicas: claims it under a lease renewed
+   * while `release` runs, keeps the outcome (and a bounded copy of the result) for identical
+   * retries, and audits the execution. If `release` throws, the failure is recorded and rethrown.
+   */
+  releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome>;
+}
+
+/** A decision attempt that was not (yet) recorded: refused, or allowed to go ahead. */
+export type CheckResult = Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord };
+
+/** The channels' port: read, check, decide, and remember where a channel showed a call. */
+export interface ApprovalChannels {
+  /** One held call; `state_store_unavailable` when Redis cannot be reached. */
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  /** Newest first; `state_store_unavailable` when Redis cannot be reached. */
+  list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]>;
+  /** Whether `actor` may record `verdict` now, without deciding (Slack asks a reason first); a refusal is audited. */
+  check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult>;
+  /** Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception. */
+  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
+  /** Remembers where a channel posted the call (e.g. Slack's channel and ts). */
+  setChannelRef(id: string, channel: string, ref: unknown): Promise<void>;
+}

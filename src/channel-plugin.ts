@@ -1,0 +1,46 @@
+/**
+ * What an approval channel (Slack today; Teams, e-mail… tomorrow) gives the gateway: a notifier
+ * the approvals core delivers events to, optionally a directory of approver groups and HTTP
+ * routes, and a lifecycle. A channel is built from the channels' port of approvals and the
+ * config, and registered with one line in channel-registry.ts; nothing else names it.
+ */
+import type { Router } from 'express';
+import type { ApprovalChannels } from './approvals/ports.js';
+import type { ApprovalNotifier, ApproverDirectory } from './approvals/types.js';
+import type { EnvSettings, LoadedConfig } from './config/load.js';
+import type { Logger } from './log.js';
+
+/** What a channel may use to build itself. */
+export interface ChannelContext {
+  approvals: ApprovalChannels;
+  config: LoadedConfig;
+  env: EnvSettings;
+  log: Logger;
+  now?: () => number;
+}
+
+/** What a started channel hands the approvals core. */
+export interface StartedChannel {
+  readonly notifier: ApprovalNotifier;
+  /** Resolves approver groups named in policies (Slack user groups). */
+  readonly directory?: ApproverDirectory;
+}
+
+/**
+ * A configured channel. Building one must be cheap (config checks only): a channel's libraries
+ * load in `start()`, so a gateway without, say, Slack never pays for Bolt.
+ */
+export interface ApprovalChannelPlugin {
+  /** Names its notification queue and its metrics label. */
+  readonly name: string;
+  /** Endpoints it serves (mounted before any body parser), e.g. `/slack` for Slack's events; they may answer 503 until started. */
+  readonly mount?: { path: string; router: Router };
+  /** Where a policy's `approval.channel` (or the default) sends requests, in words for agents; undefined when this channel does not serve it. */
+  describe?(channel: string | undefined): string | undefined;
+  /** Loads and starts the channel; what it returns is registered with the approvals core. */
+  start(): Promise<StartedChannel>;
+  close(): Promise<void>;
+}
+
+/** Builds a channel from the config, or returns undefined when it is not configured (cheap: no heavy imports). */
+export type ChannelFactory = (context: ChannelContext) => ApprovalChannelPlugin | undefined;
