@@ -44,3 +44,15 @@ export interface ApprovalChannelPlugin {
 
 /** Builds a channel from the config, or returns undefined when it is not configured (cheap: no heavy imports). */
 export type ChannelFactory = (context: ChannelContext) => ApprovalChannelPlugin | undefined;
+
+/** One line of `airlock doctor`'s report. */
+export interface DoctorFinding {
+  severity: 'ok' | 'info' | 'warn' | 'fail';
+  subject: string;
+  message: string;
+  /** What to do about it. */
+  fix?: string;
+}
+
+/** A channel's part of `airlock doctor`: its credentials and reachability, for the channels the config and policies name. */
+export type ChannelDoctor = (config: LoadedConfig, policyChannels: string[], log: Logger) => Promise<DoctorFinding[]>;

@@ -264,7 +264,7 @@ describe('faults before anything is forwarded', () => {
     const browser = request.agent(gw.baseUrl);
     const form = await browser.get('/login').expect(200);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)?.[1] ?? '';
-    await browser.post('/login').set('Origin', gw.baseUrl).type('form').send({ _csrf: csrf, token: adminToken }).expect(303);
+    await browser.post('/login').set('Origin', gw.baseUrl).type('form').send({ _csrf: csrf, user: 'admin', token: adminToken }).expect(303);
     await browser.get('/').expect(200);
 
     await redis.stop();

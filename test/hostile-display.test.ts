@@ -150,7 +150,7 @@ describe('Slack request timestamps', () => {
     expect((await gw.gateway.approvals.get(call.id))?.status).toBe('pending');
     expect((await click(call.id, nowSec + 30)).status).toBe(200);
     await call.result;
-    expect((await gw.gateway.approvals.get(call.id))?.status).toBe('approved');
+    expect((await gw.gateway.approvals.get(call.id))?.status).toBe('executed');
   });
 });
 

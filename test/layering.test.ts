@@ -81,7 +81,7 @@ describe('the layering of src/', () => {
     const channelFolders = ['slack'];
     const isChannel = (t: string) => channelFolders.some((folder) => under(folder)(t));
     expect(violations((f) => rel(f) === 'gateway.ts' || under('approvals')(f) || under('front')(f), isChannel)).toEqual([]);
-    expect(violations((f) => !isChannel(f), isChannel)).toEqual(['channel-registry.ts → slack/slack-plugin.ts']);
+    expect(violations((f) => !isChannel(f), isChannel).filter((v) => !v.startsWith('channel-registry.ts → '))).toEqual([]);
   });
 
   it('keeps policy, limits and audit below the front, the approvals and the channels', () => {

@@ -3,6 +3,7 @@
  * the same config loader, Redis choice, upstream connection code, policy loader and Slack client —
  * and returns findings with the fix for each problem. Nothing here changes anything.
  */
+import type { DoctorFinding } from '../channel-plugin.js';
 import type { LoadedConfig } from '../config/load.js';
 import { readEnvSettings } from '../config/load.js';
 import { demoTokenSha256 } from '../identity/tokens.js';
@@ -17,15 +18,9 @@ import { embeddedRedisDir, localRedisUrl, probeRedis, redisSetting } from '../st
 import { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { prefixSeparator } from '../upstream/upstream-pool.js';
 
-export type Severity = 'ok' | 'warn' | 'fail' | 'info';
-
 /** One line of the report: what was checked, how it went, and what to do when it did not go well. */
-export interface Finding {
-  severity: Severity;
-  subject: string;
-  message: string;
-  fix?: string;
-}
+export type Finding = DoctorFinding;
+export type Severity = Finding['severity'];
 
 /** Config facts worth a warning (the config itself loaded). */
 export function checkConfig(config: LoadedConfig): Finding[] {

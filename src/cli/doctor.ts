@@ -5,11 +5,10 @@
  * per finding with the fix for each problem. Exit 0 when nothing failed (warnings allowed), 1 when
  * something must be fixed.
  */
-import { createLogger } from '../log.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { createLogger, type Logger } from '../log.js';
+import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
 import { isAirlockError } from '../errors.js';
 import { checkConfig, checkPolicies, checkRedis, checkUpstreams, policyChannels, type Finding } from './doctor-checks.js';
-import { checkSlack } from './doctor-slack.js';
 import { configOption, parse } from './common.js';
 
 const marks: Record<Finding['severity'], string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', info: 'info' };
@@ -44,7 +43,7 @@ async function diagnose(file: string): Promise<Finding[]> {
   // The upstreams' own log lines (stderr of a child that fails) would drown the report: the findings carry the reason.
   const log = createLogger({ stderr: true, level: 'silent', ignoreEnvLevel: true });
   const [redis, upstreams, channels] = await Promise.all([checkRedis(config), checkUpstreams(config, log), policyChannels(config)]);
-  const [policy, slack] = await Promise.all([checkPolicies(config, upstreams.tools), checkSlack(config, channels, log)]);
+  const [policy, slack] = await Promise.all([checkPolicies(config, upstreams.tools), checkChannels(config, channels, log)]);
   return [...checkConfig(config), ...redis, ...upstreams.findings, ...policy, ...slack];
 }
 
@@ -54,4 +53,11 @@ function formatFinding(finding: Finding): string {
   const indent = ' '.repeat(head.length);
   const body = finding.message.split('\n').join(`\n${indent}`);
   return `${head}${body}${finding.fix ? `\n${indent}fix: ${finding.fix}` : ''}`;
+}
+
+/** Every registered channel's doctor checks (the registry is loaded lazily: it names the channels). */
+async function checkChannels(config: LoadedConfig, channels: string[], log: Logger): Promise<Finding[]> {
+  const { channelDoctors } = await import('../channel-registry.js');
+  const findings = await Promise.all(channelDoctors.map((doctor) => doctor(config, channels, log)));
+  return findings.flat();
 }

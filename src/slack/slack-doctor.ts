@@ -1,18 +1,18 @@
 /**
- * The Slack part of `airlock doctor`: the bot token works (auth.test) and each approval channel
+ * The Slack part of `airlock doctor` (registered in channel-registry.ts): the bot token works (auth.test) and each approval channel
  * is reachable (conversations.info), through the same Web API client the gateway uses
  * (SLACK_API_URL honoured), with the fix for each problem.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { readEnvSettings } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { WebClient } from '../slack/web-client.js';
-import type { Finding } from './doctor-checks.js';
+import type { DoctorFinding as Finding } from '../channel-plugin.js';
+import type { WebClient } from './web-client.js';
 
 /** Slack: the bot token works (auth.test) and the approval channels are reachable (conversations.info). */
 export async function checkSlack(config: LoadedConfig, channels: string[], log: Logger): Promise<Finding[]> {
   const subject = 'slack';
-  const { slackCredentials } = await import('../slack/slack-channel.js');
+  const { slackCredentials } = await import('./credentials.js');
   const env = readEnvSettings();
   let credentials;
   try {
@@ -23,7 +23,7 @@ export async function checkSlack(config: LoadedConfig, channels: string[], log: 
   if (credentials === undefined) {
     return [{ severity: 'info', subject, message: 'not configured (no SLACK_BOT_TOKEN): approvals go through the dashboard, the REST API and the CLI' }];
   }
-  const { createSlackClient } = await import('../slack/web-client.js');
+  const { createSlackClient } = await import('./web-client.js');
   const client = createSlackClient({ token: credentials.botToken, apiUrl: env.slackApiUrl, log, timeoutMs: 5_000 });
   let bot: string;
   try {
