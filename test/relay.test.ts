@@ -16,6 +16,7 @@ import {
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi } from './helpers/admin-api.js';
 import { startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
 import { freePort } from './helpers/redis-server.js';
 import { repoRoot, type RunningServer } from './helpers/upstreams.js';
@@ -189,6 +190,78 @@ describe('a shared stdio upstream', () => {
     // The shared child was initialized by the gateway, which cannot route sampling: the server says so.
     expect(textOf(sampling)).toMatch(/does not support sampling|per-agent/);
     expect(alice.sampled).toEqual([]);
+  });
+});
+
+describe('resources and prompts under policy', () => {
+  let gw: TestGateway;
+  let alice: Agent;
+  const policy = {
+    version: '1',
+    default: 'allow',
+    resources: {
+      'test://static-binary': { action: 'deny', reason: 'Binary blobs are off limits for agents.' },
+      'test://watched-*': { rules: [{ when: { operation: { eq: 'subscribe' } }, action: 'deny', reason: 'No subscriptions to watched resources.' }] },
+    },
+    prompts: { test_simple_prompt: { action: 'approve', reason: 'Prompts from this server need a look first.' } },
+  };
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ mcpServers: { reference: referenceStdio('shared') }, policy });
+    alice = await connectAgent(gw, 'agent-a', 'alice');
+  });
+  afterAll(() => gw.close());
+
+  it('neither lists nor reads a denied resource, says why, and audits the refusal', async () => {
+    const listed = await alice.client.listResources();
+    const uris = listed.resources.map((r) => r.uri);
+    expect(uris).toContain('test://static-text');
+    expect(uris).not.toContain('test://static-binary');
+    await expect(alice.client.readResource({ uri: 'test://static-binary' })).rejects.toThrow(/Binary blobs are off limits for agents/);
+    const text = await alice.client.readResource({ uri: 'test://static-text' });
+    expect(text.contents[0]?.uri).toBe('test://static-text');
+    const denied = await gw.gateway.auditStore.query({ type: 'denied', tool: 'resource:test://static-binary' });
+    expect(denied.events).toHaveLength(1);
+    expect(denied.events[0]).toMatchObject({
+      agent: 'agent-a',
+      reason: 'Binary blobs are off limits for agents.',
+      arguments: { uri: 'test://static-binary', operation: 'read' },
+    });
+    const allowed = await gw.gateway.auditStore.query({ type: 'allowed', tool: 'resource:test://static-text' });
+    expect(allowed.events.length).toBeGreaterThan(0);
+  });
+
+  it('decides subscriptions by operation: the watched resource can be read but not subscribed to', async () => {
+    const read = await alice.client.readResource({ uri: 'test://watched-resource' });
+    expect(read.contents[0]?.uri).toBe('test://watched-resource');
+    await expect(alice.client.subscribeResource({ uri: 'test://watched-resource' })).rejects.toThrow(/No subscriptions to watched resources/);
+  });
+
+  it('holds a prompt under approve like a tool, and answers with the prompt once approved', async () => {
+    const pending = alice.client.getPrompt({ name: 'test_simple_prompt' }, { onprogress: () => undefined, resetTimeoutOnProgress: true });
+    const api = adminApi(gw.baseUrl);
+    const [held] = await api.waitForPending(1);
+    expect(held?.tool).toBe('prompt:test_simple_prompt');
+    expect((await api.approve(held?.id ?? '')).status).toBe(200);
+    const prompt = await pending;
+    expect(prompt.messages.length).toBeGreaterThan(0);
+    const executed = await gw.gateway.auditStore.query({ type: 'executed', tool: 'prompt:test_simple_prompt' });
+    expect(executed.events).toHaveLength(1);
+  });
+
+  it('refuses completions for a prompt the agent may not use, and lets through those it may', async () => {
+    const denyPolicy = { ...policy, prompts: { ...policy.prompts, test_prompt_with_arguments: { action: 'deny' } } };
+    const other = await startTestGateway({ mcpServers: { reference: referenceStdio('shared') }, policy: denyPolicy });
+    try {
+      const bob = await connectAgent(other, 'agent-b', 'bob');
+      const prompts = await bob.client.listPrompts();
+      expect(prompts.prompts.map((p) => p.name)).not.toContain('test_prompt_with_arguments');
+      await expect(
+        bob.client.complete({ ref: { type: 'ref/prompt', name: 'test_prompt_with_arguments' }, argument: { name: 'arg1', value: 'a' } }),
+      ).rejects.toThrow(/not available to this agent/);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -7,6 +7,11 @@
  * keyed hash binds an approval, the audit records it, and it is what the upstream receives.
  * Each step either passes the call on or ends it with an answer the agent can act on, and every
  * ending is audited. The pipeline also counts calls in flight so shutdown can wait for them.
+ *
+ * `govern()` runs the same steps for the other governed requests — resources/read and subscribe
+ * (policy section `resources`, by URI) and prompts/get (section `prompts`) — whose refusals are
+ * JSON-RPC errors rather than tool results; `auditRelayed()` records the rest of what is relayed
+ * (lists, filtered by policy; completions; logging levels).
  */
 import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -17,25 +22,43 @@ import type { Agent } from '../identity/tokens.js';
 import type { RateLimiter } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ConstraintViolation, Decision } from '../policy/types.js';
+import type { ConstraintViolation, Decision, SubjectKind } from '../policy/types.js';
 import { classifyAnswer } from '../upstream/answer-outcome.js';
+import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
-import { runHeldCall, type HeldCallOptions } from './held-call.js';
+import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
 
 /** What the pipeline needs from the policy engine (adapted in gateway.ts). */
 export interface PolicyPort {
-  evaluate(agent: Agent, tool: string, args: Record<string, unknown>): Decision;
+  evaluate(agent: Agent, name: string, args: Record<string, unknown>, kind?: SubjectKind): Decision;
   /** Checks arguments against the upstream tool's own inputSchema. */
   validateInput(definition: Tool, args: Record<string, unknown>): ConstraintViolation[];
-  /** Whether the agent could ever call the tool (tools/list hides the rest). */
-  isVisible(agent: Agent, tool: string): boolean;
+  /** Whether the agent could ever use the tool, resource or prompt (lists hide the rest). */
+  isVisible(agent: Agent, name: string, kind?: SubjectKind): boolean;
 }
+
+/** A governed request other than tools/call. */
+export interface GovernedRequest {
+  kind: 'resource' | 'prompt';
+  /** The MCP method, e.g. `resources/read`, `prompts/get`. */
+  method: string;
+  /** The resource URI, or the prompt name as agents see it. */
+  name: string;
+  upstream: UpstreamConnection;
+  /** What policy conditions see: `{uri, operation}` for a resource, the prompt's arguments for a prompt. */
+  args: Record<string, unknown>;
+  /** Sends it upstream on the agent's own session. */
+  forward(): Promise<Record<string, unknown>>;
+}
+
+/** How a held request's answer travels through the approvals core, which keeps tool-shaped results. */
+const heldAnswerKey = 'airlock/answer';
 
 /** The keyed argument hash (ArgumentsHasher): `hmac-sha256:<hex>` of canonical argument bytes. */
 export interface ArgumentsHashPort {
@@ -71,6 +94,11 @@ export class CallPipeline {
 
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
+  }
+
+  /** Whether the agent's policy could ever let it use this resource or prompt (lists hide the rest). */
+  isVisible(agent: Agent, name: string, kind: SubjectKind): boolean {
+    return this.deps.policy.isVisible(agent, name, kind);
   }
 
   /** The tools this agent may see: the upstream catalog minus what its policy can never allow. */
@@ -163,41 +191,11 @@ export class CallPipeline {
 
     const release = () => this.forward(ctx, tool, canonical);
     if (decision.kind === 'approve') {
-      const tooBig = this.heldSizeViolation(decision, canonical.json, facts.arguments);
-      if (tooBig) {
-        await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
-        return toolErrorResult(invalidArguments(name, decision, [tooBig]));
-      }
-      const live = await this.deps.approvals.find({ agent: ctx.agent.name, tool: name, argumentsHash: facts.argumentsHash });
-      // An identical retry attaches to its approval without counting against the limits again.
-      const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
-      if (refused) return refused;
-      const held = live
-        ? { record: live, attached: true }
-        : await this.deps.approvals.hold({
-            agent: ctx.agent.name,
-            ...(ctx.agent.owner ? { owner: ctx.agent.owner } : {}),
-            sessionId: ctx.sessionId,
-            upstream: tool.upstream.name,
-            tool: name,
-            displayArguments: facts.arguments,
-            argumentsHash: facts.argumentsHash,
-            policyVersion: decision.policyVersion,
-            rule: decision.rule.id,
-            ...(decision.reason ? { holdReason: decision.reason } : {}),
-            settings: {
-              approvers: decision.approval.approvers,
-              quorum: decision.approval.quorum,
-              timeoutMs: decision.approval.timeoutMs ?? this.deps.defaultApprovalTimeoutMs,
-              ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
-              show: decision.approval.show,
-              allowSelfApproval: decision.approval.allowSelfApproval,
-            },
-          });
-      return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, name, release);
+      return 'result' in held ? held.result : toolErrorResult(held.refusal);
     }
     const refused = await this.checkLimits(ctx, decision, facts);
-    if (refused) return refused;
+    if (refused) return toolErrorResult(refused);
     let result: CallToolResult | undefined;
     try {
       result = await release();
@@ -209,6 +207,147 @@ export class CallPipeline {
   }
 
   /**
+   * The approve step: a held call over the size an approver can read is refused; else an identical
+   * retry attaches to its approval (without counting against the limits again), a new call passes
+   * the limits and is held; then wait for the decision and release once.
+   */
+  private async holdAndWait(
+    ctx: CallContext,
+    decision: Extract<Decision, { kind: 'approve' }>,
+    facts: ReturnType<typeof callFacts>,
+    canonicalArgumentsJson: string,
+    subject: string,
+    release: () => Promise<CallToolResult>,
+  ): Promise<HeldOutcome> {
+    const tooBig = this.heldSizeViolation(decision, canonicalArgumentsJson, facts.arguments);
+    if (tooBig) {
+      await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
+      return { refusal: invalidArguments(subject, decision, [tooBig]) };
+    }
+    const live = await this.deps.approvals.find({ agent: ctx.agent.name, tool: facts.tool, argumentsHash: facts.argumentsHash });
+    const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
+    if (refused) return { refusal: refused };
+    const held = live
+      ? { record: live, attached: true }
+      : await this.deps.approvals.hold({
+          agent: ctx.agent.name,
+          ...(ctx.agent.owner ? { owner: ctx.agent.owner } : {}),
+          sessionId: ctx.sessionId,
+          upstream: facts.upstream,
+          tool: facts.tool,
+          displayArguments: facts.arguments,
+          argumentsHash: facts.argumentsHash,
+          policyVersion: decision.policyVersion,
+          rule: decision.rule.id,
+          ...(decision.reason ? { holdReason: decision.reason } : {}),
+          settings: {
+            approvers: decision.approval.approvers,
+            quorum: decision.approval.quorum,
+            timeoutMs: decision.approval.timeoutMs ?? this.deps.defaultApprovalTimeoutMs,
+            ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
+            show: decision.approval.show,
+            allowSelfApproval: decision.approval.allowSelfApproval,
+          },
+        });
+    return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+  }
+
+  /**
+   * Runs a governed request other than tools/call to its end: the same canonical form, policy (of
+   * its section), limits, hold and audit as a tool call. Resolves with the upstream's answer;
+   * a refusal is thrown as an AirlockError (the relay answers it as a JSON-RPC error).
+   */
+  async govern(ctx: CallContext, request: GovernedRequest): Promise<Record<string, unknown>> {
+    if (this.draining) {
+      throw new AirlockError('shutting_down', 'The gateway is shutting down and takes no new requests; retry in a few seconds (another replica will answer).', {
+        retryAfterSec: 5,
+      });
+    }
+    return this.tracked(() => this.runGoverned(ctx, request));
+  }
+
+  private async runGoverned(ctx: CallContext, request: GovernedRequest): Promise<Record<string, unknown>> {
+    const started = Date.now();
+    const subject = subjectLabel(request.kind, request.name);
+    const who = { agent: ctx.agent.name, session: ctx.sessionId, upstream: request.upstream.name, tool: subject };
+    const canonical = canonicalArguments(request.args, this.deps.argumentLimits);
+    if (!canonical.ok) {
+      const { violation } = canonical;
+      await this.record({ ...who, type: 'invalid_arguments', reason: `${violation.path}: ${violation.problem}`, details: { violations: [violation] } });
+      throw argumentsRejected(subject, [violation], { rule: 'arguments' });
+    }
+    const decision = this.deps.policy.evaluate(ctx.agent, request.name, canonical.value, request.kind);
+    const facts = {
+      ...who,
+      arguments: redactPaths(canonical.value, decision.redact.map(parsePath)),
+      argumentsHash: await this.deps.hasher.hash(canonical.json),
+      policyVersion: decision.policyVersion,
+      rule: decision.rule.id,
+    };
+    if (decision.kind === 'deny') {
+      await this.record({ ...facts, type: 'denied', reason: decision.reason });
+      throw new AirlockError(
+        'policy_denied',
+        `Blocked by Airlock policy (rule ${decision.rule.id}): ${decision.reason} Do not retry this request; it will be blocked again.`,
+        {
+          details: { rule: decision.rule.id, reason: decision.reason },
+        },
+      );
+    }
+    if (decision.kind === 'invalid_arguments') {
+      await this.record({ ...facts, type: 'invalid_arguments', details: { violations: decision.violations } });
+      throw invalidArguments(subject, decision, decision.violations);
+    }
+    if (decision.kind === 'approve') {
+      if (request.method === 'resources/subscribe') {
+        // A subscription would deliver every later change unseen by anyone: reads are what approvers approve.
+        const reason = `${request.name} needs a person's approval for each read, so it cannot be subscribed to. Read it with resources/read instead (each read is held for approval).`;
+        await this.record({ ...facts, type: 'denied', reason });
+        throw new AirlockError('policy_denied', reason, { details: { rule: decision.rule.id, reason } });
+      }
+      // The approvals core keeps tool-shaped results; a resource's or prompt's answer rides in _meta.
+      const release = async (): Promise<CallToolResult> => {
+        const answer = await request.forward();
+        return { content: [{ type: 'text', text: `${request.method} answered` }], _meta: { [heldAnswerKey]: answer } };
+      };
+      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, subject, release);
+      if ('refusal' in held) throw held.refusal;
+      const answer = held.result._meta?.[heldAnswerKey];
+      if (answer === null || typeof answer !== 'object') {
+        throw new AirlockError('conflict', `${subject} ran for its approval, but its answer is no longer kept whole; request it again to ask anew.`);
+      }
+      return answer as Record<string, unknown>; // what request.forward() resolved with, kept as it was
+    }
+    const refused = await this.checkLimits(ctx, decision, facts);
+    if (refused) throw refused;
+    let answered = false;
+    try {
+      const answer = await request.forward();
+      answered = true;
+      return answer;
+    } finally {
+      this.recordAfterAnswer({ ...facts, type: 'allowed', outcome: answered ? 'success' : 'upstream_failure', latency: { totalMs: Date.now() - started } });
+    }
+  }
+
+  /**
+   * Audits a relayed request that has no decision of its own beyond what the policy filtered:
+   * lists (how many items the agent was shown of how many), completions, log levels. Written
+   * after the answer, like an allowed call's event.
+   */
+  auditRelayed(ctx: Pick<CallContext, 'agent' | 'sessionId'>, event: { method: string; upstream?: string; details: Record<string, unknown> }): void {
+    this.recordAfterAnswer({
+      type: 'allowed',
+      agent: ctx.agent.name,
+      session: ctx.sessionId,
+      ...(event.upstream ? { upstream: event.upstream } : {}),
+      tool: event.method,
+      outcome: 'success',
+      details: event.details,
+    });
+  }
+
+  /**
    * The rate-limit step: undefined when every limit admits the call, else the refusal (audited).
    * When Redis cannot be reached, fails closed unless the policy chose `on_state_error: "open"`.
    */
@@ -216,14 +355,14 @@ export class CallPipeline {
     ctx: CallContext,
     decision: Extract<Decision, { limits: unknown }>,
     facts: Omit<AuditEventInput, 'type'>,
-  ): Promise<CallToolResult | undefined> {
+  ): Promise<AirlockError | undefined> {
     if (decision.limits.length === 0) return undefined;
     try {
       const result = await this.deps.limiter.check(decision.limits, { agent: ctx.agent.name, sessionId: ctx.sessionId });
       if (result.admitted) return undefined;
       const error = rateLimitedError(result);
       await this.record({ ...facts, type: 'rate_limited', reason: error.message, details: error.details });
-      return toolErrorResult(error);
+      return error;
     } catch (error) {
       if (decision.onStateError === 'open' && decision.kind === 'allow' && isAirlockError(error) && error.code === 'state_store_unavailable') {
         this.deps.log.warn(
@@ -340,6 +479,11 @@ function callFacts(ctx: CallContext, tool: ExposedTool, args: JsonObject, decisi
     policyVersion: decision.policyVersion,
     rule: decision.rule.id,
   };
+}
+
+/** The name a resource or prompt request goes by in approvals and the audit: `resource:<uri>`, `prompt:<name>`. */
+export function subjectLabel(kind: SubjectKind, name: string): string {
+  return kind === 'tool' ? name : `${kind}:${name}`;
 }
 
 function invalidArguments(tool: string, decision: Decision, violations: ConstraintViolation[]): AirlockError {

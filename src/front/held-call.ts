@@ -15,7 +15,6 @@ import type { ApprovalRecord } from '../approvals/types.js';
 import { AirlockError } from '../errors.js';
 import { formatDurationMs } from '../util/duration.js';
 import type { CallContext } from './call-context.js';
-import { toolErrorResult } from './wire.js';
 
 export interface HeldCallOptions {
   approvals: ApprovalCallPath;
@@ -38,8 +37,11 @@ export interface HeldCallInput {
   release: Release;
 }
 
+/** What a held call came to: the upstream's answer (run now or kept from its run), or why there is none. */
+export type HeldOutcome = { result: CallToolResult } | { refusal: AirlockError };
+
 /** Waits for the decision on a held call and turns it into the agent's answer. */
-export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput): Promise<CallToolResult> {
+export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput): Promise<HeldOutcome> {
   const { ctx } = input;
   let record = input.record;
   const wakeUp = options.stopping ? AbortSignal.any([ctx.signal, options.stopping]) : ctx.signal;
@@ -58,7 +60,7 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
     }
   }
   if (record.status === 'pending' || record.status === 'denied' || record.status === 'expired' || record.status === 'withdrawn') {
-    return toolErrorResult(notApprovedError(options, record));
+    return { refusal: notApprovedError(options, record) };
   }
   const outcome = await options.approvals.releaseOnce(record, input.release, {
     // Another request running the same approval renews its lease while it runs: a client that
@@ -71,51 +73,50 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
 }
 
 /** The agent's answer for what releasing did; only `released` and `replayed` carry the upstream's result. */
-function answerFor(options: HeldCallOptions, outcome: ReleaseOutcome): CallToolResult {
+function answerFor(options: HeldCallOptions, outcome: ReleaseOutcome): HeldOutcome {
   const { record } = outcome;
   const released = record.claim ? ` at ${new Date(record.claim.at).toISOString()}` : '';
   const rerun = `An approver can approve a re-run of approval ${record.id} (dashboard, Slack, \`airlock approvals rerun ${record.id}\`, or POST /api/approvals/${record.id}/rerun); after that, retry this exact call once.`;
   const details = { approvalId: record.id, status: record.status, attempt: record.attempt };
   switch (outcome.kind) {
     case 'released':
-      return outcome.result;
+      return { result: outcome.result };
     case 'replayed':
-      return (
-        outcome.result ??
-        toolErrorResult(
-          new AirlockError(
-            'conflict',
-            `${record.tool} already ran for approval ${record.id}${released} (${record.execution?.outcome ?? 'done'}: ${record.execution?.summary ?? ''}), and its result is no longer kept. It will not run again; call with different arguments or after the retry window to ask anew.`,
-            { details },
-          ),
-        )
-      );
+      return outcome.result
+        ? { result: outcome.result }
+        : {
+            refusal: new AirlockError(
+              'conflict',
+              `${record.tool} already ran for approval ${record.id}${released} (${record.execution?.outcome ?? 'done'}: ${record.execution?.summary ?? ''}), and its result is no longer kept. It will not run again; call with different arguments or after the retry window to ask anew.`,
+              { details },
+            ),
+          };
     case 'failed':
-      return toolErrorResult(
-        new AirlockError(
+      return {
+        refusal: new AirlockError(
           'upstream_failed',
           `${record.tool} (approval ${record.id}) was released to the upstream${released} and the upstream call failed: ${record.execution?.summary ?? 'no detail'}. It may or may not have acted, so Airlock will not run it again on its own. Check its effect first. ${rerun}`,
           { details },
         ),
-      );
+      };
     case 'outcome_unknown':
-      return toolErrorResult(
-        new AirlockError(
+      return {
+        refusal: new AirlockError(
           'outcome_unknown',
           `${record.tool} (approval ${record.id}) was approved and sent to the upstream${released}, but the Airlock replica running it stopped (it crashed or lost its state store) before recording what happened, so nobody knows whether it acted. Airlock will not run it again on its own; retrying alone changes nothing. Check its effect first (for run_job: look for the run). If it did not happen: ${rerun}`,
           { details },
         ),
-      );
+      };
     case 'executing':
-      return toolErrorResult(
-        new AirlockError(
+      return {
+        refusal: new AirlockError(
           'execution_in_progress',
           `${record.tool} was approved (approval ${record.id}) and is running right now in another request${released}. It will not run twice. Retry this exact call in about 5 s to collect its result.`,
           { retryAfterSec: 5, details },
         ),
-      );
+      };
     case 'not_approved':
-      return toolErrorResult(notApprovedError(options, record));
+      return { refusal: notApprovedError(options, record) };
   }
 }
 

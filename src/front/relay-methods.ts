@@ -59,11 +59,11 @@ export class RelayMethods {
       ['tools/call', (relay, request, entry, info) => this.callTool(relay, request, entry, info)],
       ['resources/list', (relay, request, entry) => this.listFromUpstreams(relay, request, entry, 'resources', 'resources')],
       ['resources/templates/list', (relay, request, entry) => this.listFromUpstreams(relay, request, entry, 'resources', 'resourceTemplates')],
-      ['resources/read', (relay, request, entry) => this.forwardResource(relay, request, entry)],
-      ['resources/subscribe', (relay, request, entry) => this.forwardResource(relay, request, entry)],
-      ['resources/unsubscribe', (relay, request, entry) => this.forwardResource(relay, request, entry)],
+      ['resources/read', (relay, request, entry, info) => this.forwardResource(relay, request, entry, info)],
+      ['resources/subscribe', (relay, request, entry, info) => this.forwardResource(relay, request, entry, info)],
+      ['resources/unsubscribe', (relay, request, entry, info) => this.forwardResource(relay, request, entry, info)],
       ['prompts/list', (relay, request, entry) => this.listFromUpstreams(relay, request, entry, 'prompts', 'prompts')],
-      ['prompts/get', (relay, request, entry) => this.getPrompt(relay, request, entry)],
+      ['prompts/get', (relay, request, entry, info) => this.getPrompt(relay, request, entry, info)],
       ['completion/complete', (relay, request, entry) => this.complete(relay, request, entry)],
       ['logging/setLevel', (relay, request, entry) => this.setLogLevel(relay, request, entry)],
     ]);
@@ -206,26 +206,29 @@ export class RelayMethods {
     const upstreams = this.withCapability(capability);
     const { pool } = this.deps;
     const cursor = request.params?.['cursor'];
+    const options = { signal: entry.controller.signal, channel: entry.channel };
+    // Only what the agent's policy could ever allow is listed; how many were shown is audited.
+    const kind = capability === 'prompts' ? 'prompt' : 'resource';
+    const field = key === 'resourceTemplates' ? 'uriTemplate' : key === 'prompts' ? 'name' : 'uri';
+    const visible = (items: unknown[]) =>
+      items.filter((item) => isRecord(item) && typeof item[field] === 'string' && this.deps.pipeline.isVisible(relay.agent, item[field], kind));
+    const audit = (shown: number, of: number) => this.deps.pipeline.auditRelayed(relay, { method: request.method, details: { shown, of } });
     if (!pool.prefixed) {
       const [only] = upstreams;
       if (!only) return { [key]: [] };
-      const page = await relay.forward(only, request.method, typeof cursor === 'string' ? { cursor } : undefined, {
-        signal: entry.controller.signal,
-        channel: entry.channel,
-      });
+      const page = await relay.forward(only, request.method, typeof cursor === 'string' ? { cursor } : undefined, options);
       const items = Array.isArray(page[key]) ? (page[key] as unknown[]) : [];
       if (key === 'resources') relay.rememberOwners(only.name, items);
-      return { ...page, [key]: items };
+      const shown = visible(items);
+      audit(shown.length, items.length);
+      return { ...page, [key]: shown };
     }
     const all = await Promise.all(
       upstreams.map(async (upstream) => {
         const items: unknown[] = [];
         let next: string | undefined;
         do {
-          const page = await relay.forward(upstream, request.method, next === undefined ? undefined : { cursor: next }, {
-            signal: entry.controller.signal,
-            channel: entry.channel,
-          });
+          const page = await relay.forward(upstream, request.method, next === undefined ? undefined : { cursor: next }, options);
           if (Array.isArray(page[key])) items.push(...(page[key] as unknown[]));
           next = typeof page['nextCursor'] === 'string' ? page['nextCursor'] : undefined;
         } while (next !== undefined);
@@ -235,35 +238,61 @@ export class RelayMethods {
           : items;
       }),
     );
-    return { [key]: all.flat() };
+    const items = all.flat();
+    const shown = visible(items);
+    audit(shown.length, items.length);
+    return { [key]: shown };
   }
 
-  private async forwardResource(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest): Promise<Record<string, unknown>> {
+  /**
+   * resources/read and subscribe pass the policy's `resources` section (conditions see the URI and
+   * the operation) and are audited; unsubscribe only narrows what the agent gets, so it is relayed
+   * and audited. Routed to the upstream that listed the URI, else each resource upstream in turn.
+   */
+  private async forwardResource(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest, info: TransportInfo): Promise<Record<string, unknown>> {
     const uri = request.params?.['uri'];
     if (typeof uri !== 'string' || uri === '') throw new AirlockError('invalid_request', `${request.method} needs params.uri: the resource's URI (a string).`);
     const candidates = relay.ownerOf(uri) ?? this.withCapability('resources');
     if (candidates.length === 0) throw new AirlockError('not_found', `No upstream offers the resource ${uri}. Call resources/list to see what is available.`);
-    let lastError: unknown;
-    for (const upstream of candidates) {
-      try {
-        return await relay.forward(upstream, request.method, request.params, { signal: entry.controller.signal, channel: entry.channel });
-      } catch (error) {
-        lastError = error;
+    const options = { signal: entry.controller.signal, channel: entry.channel };
+    const send = async (): Promise<Record<string, unknown>> => {
+      let lastError: unknown;
+      for (const upstream of candidates) {
+        try {
+          return await relay.forward(upstream, request.method, request.params, options);
+        } catch (error) {
+          lastError = error;
+        }
       }
+      throw lastError;
+    };
+    const [first] = candidates;
+    if (request.method === 'resources/unsubscribe' || !first) {
+      const answer = await send();
+      this.deps.pipeline.auditRelayed(relay, { method: request.method, details: { uri } });
+      return answer;
     }
-    throw lastError;
+    const operation = request.method === 'resources/subscribe' ? 'subscribe' : 'read';
+    const ctx = this.context(relay, request, entry, isRecord(request.params?.['_meta']) ? request.params['_meta'] : undefined, info);
+    return this.deps.pipeline.govern(ctx, { kind: 'resource', method: request.method, name: uri, upstream: first, args: { uri, operation }, forward: send });
   }
 
-  private async getPrompt(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest): Promise<Record<string, unknown>> {
+  /** prompts/get passes the policy's `prompts` section (conditions see the prompt's arguments), like a tool call. */
+  private async getPrompt(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest, info: TransportInfo): Promise<Record<string, unknown>> {
     const name = request.params?.['name'];
     if (typeof name !== 'string' || name === '') throw new AirlockError('invalid_request', 'prompts/get needs params.name: the name of the prompt (a string).');
+    const args = request.params?.['arguments'] ?? {};
+    if (!isRecord(args)) throw new AirlockError('invalid_request', `prompts/get "${name}": params.arguments must be an object of strings.`);
     const upstream = this.promptUpstream(name);
-    return relay.forward(
-      upstream,
-      'prompts/get',
-      { ...request.params, name: this.deps.pool.upstreamName(name) },
-      { signal: entry.controller.signal, channel: entry.channel },
-    );
+    const ctx = this.context(relay, request, entry, isRecord(request.params?.['_meta']) ? request.params['_meta'] : undefined, info);
+    const forward = () =>
+      relay.forward(
+        upstream,
+        'prompts/get',
+        { ...request.params, name: this.deps.pool.upstreamName(name) },
+        { signal: entry.controller.signal, channel: entry.channel },
+      );
+    return this.deps.pipeline.govern(ctx, { kind: 'prompt', method: 'prompts/get', name, upstream, args, forward });
   }
 
   private async complete(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest): Promise<Record<string, unknown>> {
@@ -271,14 +300,27 @@ export class RelayMethods {
     if (!isRecord(ref))
       throw new AirlockError('invalid_request', 'completion/complete needs params.ref: {"type": "ref/prompt", "name"} or {"type": "ref/resource", "uri"}.');
     const options = { signal: entry.controller.signal, channel: entry.channel };
+    // Completing an argument of a prompt or resource the agent may never use would leak what it
+    // cannot see: the ref must be visible under its policy; each completion is audited.
+    const governed = async (kind: 'prompt' | 'resource', name: string, upstream: UpstreamConnection, params: Record<string, unknown> | undefined) => {
+      const label = `completion/complete ${kind}:${name}`;
+      if (!this.deps.pipeline.isVisible(relay.agent, name, kind)) {
+        const reason = `The ${kind} ${name} is not available to this agent under the Airlock policy, so neither are completions for it.`;
+        this.deps.pipeline.auditRelayed(relay, { method: label, upstream: upstream.name, details: { refused: true, reason } });
+        throw new AirlockError('policy_denied', reason, { details: { reason } });
+      }
+      const answer = await relay.forward(upstream, 'completion/complete', params, options);
+      this.deps.pipeline.auditRelayed(relay, { method: label, upstream: upstream.name, details: { argument: request.params?.['argument'] } });
+      return answer;
+    };
     if (ref['type'] === 'ref/prompt' && typeof ref['name'] === 'string') {
       const upstream = this.promptUpstream(ref['name']);
-      return relay.forward(upstream, 'completion/complete', { ...request.params, ref: { ...ref, name: this.deps.pool.upstreamName(ref['name']) } }, options);
+      return governed('prompt', ref['name'], upstream, { ...request.params, ref: { ...ref, name: this.deps.pool.upstreamName(ref['name']) } });
     }
     if (ref['type'] === 'ref/resource' && typeof ref['uri'] === 'string') {
       const [upstream] = relay.ownerOf(ref['uri']) ?? this.withCapability('completions');
       if (!upstream) throw new AirlockError('not_found', `No upstream offers completions for ${ref['uri']}.`);
-      return relay.forward(upstream, 'completion/complete', request.params, options);
+      return governed('resource', ref['uri'], upstream, request.params);
     }
     throw new AirlockError(
       'invalid_request',
@@ -289,11 +331,13 @@ export class RelayMethods {
   private async setLogLevel(relay: SessionRelay, request: JsonRpcRequest, entry: InflightRequest): Promise<Record<string, unknown>> {
     const level = request.params?.['level'];
     if (typeof level !== 'string') throw new AirlockError('invalid_request', 'logging/setLevel needs params.level, e.g. "info" or "debug".');
+    // Only what the upstream tells this agent changes: always relayed, and audited.
     await Promise.all(
       this.withCapability('logging').map((upstream) =>
         relay.forward(upstream, 'logging/setLevel', request.params, { signal: entry.controller.signal, channel: entry.channel }),
       ),
     );
+    this.deps.pipeline.auditRelayed(relay, { method: 'logging/setLevel', details: { level } });
     return {};
   }
 
