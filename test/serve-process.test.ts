@@ -109,7 +109,7 @@ describe('airlock serve with no Redis of its own', () => {
     // The CLI finds the gateway's embedded Redis from the config alone.
     const listed = runCli(['approvals', 'list', '--config', file]);
     expect(listed.status).toBe(0);
-    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+approved\\s+run_job\\s+demo-agent`));
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+executed\\s+run_job\\s+demo-agent`));
 
     first.child.kill('SIGTERM');
     expect((await first.exited).code).toBe(0);
@@ -121,7 +121,7 @@ describe('airlock serve with no Redis of its own', () => {
     expect(Number(restarted['pid'])).not.toBe(redisPid);
     const after = await api.get<{ approval: { status: string; execution?: { outcome: string } } }>(`/approvals/${id}`);
     expect(after.status).toBe(200);
-    expect(after.body.approval).toMatchObject({ status: 'approved', execution: { outcome: 'success' } });
+    expect(after.body.approval).toMatchObject({ status: 'executed', execution: { outcome: 'success' } });
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   });

@@ -37,16 +37,23 @@ export async function startGatewayProcess(options: InProcessGatewayOptions & { w
   const baseUrl = `http://127.0.0.1:${port}`;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
+  let lastAnswer = 'no answer yet';
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited early (${child.exitCode}): ${output}`);
     const ready = await fetch(`${baseUrl}/${options.waitFor === 'healthy' ? 'healthz' : 'readyz'}`, { signal: AbortSignal.timeout(1_000) }).then(
-      (r) => r.status === 200,
-      () => false,
+      async (r) => {
+        lastAnswer = `${r.status} ${await r.text()}`;
+        return r.status === 200;
+      },
+      (error: unknown) => {
+        lastAnswer = String(error);
+        return false;
+      },
     );
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`gateway on port ${port} did not become ready: ${output}`);
+      throw new Error(`gateway on port ${port} did not become ready (last answer: ${lastAnswer}): ${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
