@@ -9,6 +9,7 @@ import type { ApprovalChannels } from './approvals/ports.js';
 import type { ApprovalNotifier, ApproverDirectory } from './approvals/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import type { Logger } from './log.js';
+import type { PostingSlots } from './state/posting-slots.js';
 
 /** What a channel may use to build itself. */
 export interface ChannelContext {
@@ -17,6 +18,8 @@ export interface ChannelContext {
   env: EnvSettings;
   log: Logger;
   now?: () => number;
+  /** Posting slots shared by every replica (Redis): a channel with a posting rate keeps it cluster-wide. */
+  postingSlots?: PostingSlots;
 }
 
 /** What a started channel hands the approvals core. */

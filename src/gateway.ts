@@ -39,6 +39,7 @@ import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
+import { createPostingSlots } from './state/posting-slots.js';
 import { RedisAvailability } from './state/redis-availability.js';
 import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
@@ -163,7 +164,8 @@ export class Gateway {
       onOutcomeAbandoned: () => this.metrics.outcomesAbandoned.inc(),
       ...optional('now', options.now),
     });
-    const channelContext = { approvals: this.approvals, config, env, log, ...optional('now', options.now) };
+    const postingSlots = createPostingSlots(this.redis, prefix);
+    const channelContext = { approvals: this.approvals, config, env, log, postingSlots, ...optional('now', options.now) };
     this.channels = channelFactories.flatMap((factory) => factory(channelContext) ?? []);
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
