@@ -116,14 +116,14 @@ export const ConfigSchema = z.strictObject({
   redis: z
     .strictObject({
       /**
-       * `redis://…` or `rediss://…`; `"embedded"` starts a redis-server child next to this file.
+       * `redis://…`, `rediss://…`, `redis+sentinel://host:26379[,host:26379…]/master`; `"embedded"` starts a redis-server child next to this file.
        * Unset: the Redis on 127.0.0.1:6379 when one answers there, else embedded (`airlock serve`).
        */
       url: z
         .string()
         .regex(
-          /^(rediss?:\/\/.+|embedded)$/,
-          'redis.url is a redis:// or rediss:// URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
+          /^(rediss?:\/\/.+|redis\+sentinel:\/\/.+|embedded)$/,
+          'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
         )
         .optional(),
       /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */

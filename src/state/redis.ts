@@ -19,6 +19,34 @@ export interface RedisConnectOptions {
   log?: Logger;
 }
 
+/**
+ * A connection to the Redis a URL names: `redis://` / `rediss://` as ioredis reads them, or
+ * `redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[?db=N]` for a master found through
+ * Redis Sentinel (ioredis follows a failover to the new master by itself). Every connection
+ * Airlock opens — the call path, BullMQ, the CLI, doctor — goes through here.
+ */
+export function openRedis(url: string, options: RedisOptions): Redis {
+  const sentinel = parseSentinelUrl(url);
+  return sentinel ? new Redis({ ...options, ...sentinel }) : new Redis(url, options);
+}
+
+/** The ioredis options of a `redis+sentinel://` URL, or undefined for any other URL. */
+export function parseSentinelUrl(url: string): RedisOptions | undefined {
+  const match = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/?]+)(?:\?db=(\d+))?$/.exec(url);
+  if (!match) return undefined;
+  const [, password, hosts = '', name = '', db] = match;
+  const sentinels = hosts.split(',').map((hostPort) => {
+    const at = hostPort.lastIndexOf(':');
+    return at > 0 ? { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) } : { host: hostPort, port: 26379 };
+  });
+  return {
+    sentinels,
+    name: decodeURIComponent(name),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+  };
+}
+
 /** Creates a connection; it connects in the background (check readiness with `pingRedis`). */
 export function createRedis(url: string, options: RedisConnectOptions): Redis {
   const common: RedisOptions = {
@@ -31,7 +59,7 @@ export function createRedis(url: string, options: RedisConnectOptions): Redis {
       ? // Auto-pipelining sends the commands of one event-loop tick (limit checks, audit appends of many calls) in one write.
         { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000, enableAutoPipelining: true }
       : { maxRetriesPerRequest: null, enableReadyCheck: true };
-  const redis = new Redis(url, { ...common, ...specific });
+  const redis = openRedis(url, { ...common, ...specific });
   let reported = false;
   redis.on('error', (error: Error) => {
     // ioredis emits an error per failed reconnect, on every connection. Whether Redis is reachable
