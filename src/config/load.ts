@@ -9,6 +9,7 @@ import { AirlockError, formatProblems, type LoadProblem } from '../errors.js';
 import { zodProblems } from '../util/zod-problems.js';
 import { interpolateEnv } from './interpolate.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { clusterPrefixProblem } from '../state/redis.js';
 
 export interface LoadedConfig extends Config {
   /**
@@ -74,6 +75,8 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     config.port = n;
   }
   if (env['REDIS_URL']) config.redis.url = env['REDIS_URL'];
+  const prefixProblem = clusterPrefixProblem(config.redis.url, config.redis.prefix);
+  if (prefixProblem) throw configError([{ file, path: '$.redis.prefix', message: prefixProblem }]);
   const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
   config.policy = resolve(config.policy);
   config.audit.file = resolve(config.audit.file);

@@ -122,8 +122,8 @@ export const ConfigSchema = z.strictObject({
       url: z
         .string()
         .regex(
-          /^(rediss?:\/\/.+|redis\+sentinel:\/\/.+|embedded)$/,
-          'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
+          /^(rediss?:\/\/.+|redis\+(sentinel|cluster):\/\/.+|embedded)$/,
+          'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER or redis+cluster://HOST:PORT[,HOST:PORT] URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
         )
         .optional(),
       /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */

@@ -4,7 +4,7 @@
  * SIGKILLed server restarts with everything it acknowledged. Tests that stop and restart Redis
  * start their own; the rest share the one from global setup.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,4 +115,34 @@ export async function startRedisSentinel(masterPort: number, masterName: string)
       });
     },
   };
+}
+
+/** A Redis Cluster of `masters` nodes on loopback (no replicas), every slot assigned, state ok. */
+export async function startRedisCluster(masters = 3): Promise<{ url: string; nodes: RedisServerHandle[] }> {
+  const nodes: RedisServerHandle[] = [];
+  for (let i = 0; i < masters; i++) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airlock-cluster-'));
+    nodes.push(await startRedisServer({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--dir', dir] }));
+  }
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const probe = new Redis({ port: nodes[0]?.port ?? 0, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined); // retried below
+    const state = await probe
+      .connect()
+      .then(() => probe.call('CLUSTER', 'INFO'))
+      .then((info) => /cluster_state:(\w+)/.exec(String(info))?.[1])
+      .catch(() => undefined)
+      .finally(() => probe.disconnect());
+    if (state === 'ok') break;
+    if (Date.now() > deadline) throw new Error(`the cluster did not reach state ok (last: ${state ?? 'no answer'})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url: `redis+cluster://${addresses.join(',')}`, nodes };
 }
