@@ -37,6 +37,8 @@ function record(overrides: Partial<ApprovalRecord> = {}, hold = runJobHold()): A
     attempt: 1,
     claim: undefined,
     unknownAt: undefined,
+      reminded: [],
+      escalated: [],
     execution: undefined,
     channelRefs: {},
     ...overrides,

@@ -18,10 +18,12 @@ import { authorizeDecision } from './authorize.js';
 import { principalOf } from './deciders.js';
 import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
+import { NudgeQueue, nudgeJobId, type Nudge } from './nudge-queue.js';
 import { OutcomeOutbox } from './outcome-outbox.js';
 import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
 import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
 import {
+  approversOf,
   rerunnableStatuses,
   type Actor,
   type ApprovalEventKind,
@@ -68,6 +70,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly options: ApprovalServiceOptions;
   private readonly store: ApprovalStore;
   private readonly holds: HoldQueue;
+  private readonly nudges: NudgeQueue;
   private readonly notifications: NotificationQueue;
   private readonly events: ApprovalEvents;
   private readonly outbox: OutcomeOutbox;
@@ -91,6 +94,13 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       log: options.log,
       runWorker: options.runWorkers,
       finalize: (r) => this.finalizeDue(r),
+    });
+    this.nudges = new NudgeQueue({
+      redisUrl: options.redisUrl,
+      prefix: bullPrefix,
+      log: options.log,
+      runWorker: options.runWorkers,
+      run: (nudge) => this.nudge(nudge),
     });
     this.notifications = new NotificationQueue({
       redisUrl: options.redisUrl,
@@ -142,6 +152,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   async start(): Promise<void> {
     await this.holds.start();
+    await this.nudges.start();
     if (!this.options.runWorkers) return;
     await this.events.start();
     const sweep = () => void this.sweep();
@@ -156,6 +167,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     await this.outbox.drain(drainMs);
     await this.events.close();
     await this.notifications.close();
+    await this.nudges.close();
     await this.holds.close();
   }
 
@@ -204,6 +216,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
     if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
     await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
+    await withStateStore(() => this.nudges.schedule(request));
     await this.audit({ type: 'approval_requested', ...callFields(request), latency: {} });
     await this.notifications.publish('requested', request.id);
     // Just written, so known without reading it back; a decision that lands meanwhile is seen by
@@ -220,6 +233,8 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       unknownAt: undefined,
       execution: undefined,
       channelRefs: {},
+      reminded: [],
+      escalated: [],
     };
     return { record, attached: false };
   }
@@ -245,6 +260,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     const record = await this.requireRecord(id);
     await this.audit({ type: 'withdrawn', ...callFields(record), actor: system, reason });
     await this.holds.promote(id);
+    await this.nudges.cancel(record);
     await this.notifications.publish('withdrawn', id);
     await this.store.expireTerminal(id);
   }
@@ -310,6 +326,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         const details = type === 'approved' ? { details: voteDetails } : {};
         await this.audit({ type, ...callFields(record), actor, ...(reason ? { reason } : {}), latency: { decisionMs: now - record.createdAt }, ...details });
         await this.holds.promote(id);
+        await this.nudges.cancel(record);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
         return { kind: 'decided', record: fresh };
@@ -334,12 +351,39 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         reason: 'approval timeout',
         latency: { heldMs: this.now() - request.createdAt },
       });
+      await this.nudges.cancel(request);
       await this.notifications.publish('expired', request.id);
       await this.store.expireTerminal(request.id);
       return 'expired';
     }
     if (result === 'not_found') return 'expired';
     return result;
+  }
+
+  /**
+   * The worker's step when a reminder or escalation comes due: recorded once, and only while the
+   * call is still pending (a decision that raced it wins), then audited and told to the channels.
+   */
+  private async nudge(nudge: Nudge): Promise<void> {
+    const kind = nudge.kind === 'remind' ? 'reminded' : 'escalated';
+    const outcome = await withStateStore(() => this.store.recordNudge(nudge.approvalId, kind, nudge.index));
+    if (outcome !== 'ok') return; // decided meanwhile, or this step was already taken
+    const record = await this.requireRecord(nudge.approvalId);
+    const step = nudge.kind === 'escalate' ? record.settings.escalate?.[nudge.index] : undefined;
+    const fraction = nudge.kind === 'remind' ? record.settings.remind?.[nudge.index] : undefined;
+    await this.audit({
+      type: nudge.kind === 'remind' ? 'approval_reminded' : 'approval_escalated',
+      ...callFields(record),
+      actor: system,
+      details: {
+        step: nudge.index,
+        ...(fraction === undefined ? {} : { fractionOfTimeout: fraction }),
+        ...(step ? { afterMs: step.afterMs, ...(step.channel ? { channel: step.channel } : {}), addedApprovers: step.approvers } : {}),
+        approvers: approversOf(record),
+      },
+    });
+    // A stable job id: a retried step never queues a second message.
+    await this.notifications.publish(kind, record.id, { jobId: nudgeJobId(nudge) });
   }
 
   /** Marks executions whose lease lapsed (their claimant died or lost Redis) as outcome_unknown. */

@@ -115,6 +115,20 @@ publish(KEYS[2], ARGV[5], ARGV[1])
 return 'ok'
 `;
 
+// A reminder or escalation step, recorded at most once and only while the call is pending.
+const nudgeScript = `
+-- KEYS[1] record. ARGV: field (reminded|escalated), index
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'not_found' end
+if status ~= 'pending' then return status end
+local list = cjson.decode(redis.call('HGET', KEYS[1], ARGV[1]) or '[]')
+local index = tonumber(ARGV[2])
+for _, seen in ipairs(list) do if seen == index then return 'duplicate' end end
+table.insert(list, index)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(list))
+return 'ok'
+`;
+
 // While a call runs and after it ran, its identical retry must find this approval (and never ask
 // anew): the dedup key lives at least \`keepMs\` past the latest claim, renewal or outcome.
 const keepDedup = `local function keepDedup(record, id, keepMs)
@@ -457,6 +471,16 @@ export class ApprovalStore {
       .exec();
   }
 
+  /**
+   * Records that reminder or escalation step `index` happened, only while the call is still
+   * pending and only once: `ok` for the one caller that recorded it, `duplicate` for a repeat,
+   * else the status that ended it (a decision ends every reminder and escalation).
+   */
+  async recordNudge(id: string, kind: 'reminded' | 'escalated', index: number): Promise<'ok' | 'duplicate' | 'not_found' | ApprovalStatus> {
+    const reply = String(await this.redis.eval(nudgeScript, 1, this.recordKey(id), kind, String(index)));
+    return reply === 'ok' || reply === 'duplicate' || reply === 'not_found' ? reply : StatusSchema.parse(reply);
+  }
+
   async setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {
     await this.redis.hset(this.recordKey(id), `ref:${channel}`, JSON.stringify(ref));
   }
@@ -505,6 +529,13 @@ function numberField(hash: Record<string, string>, key: string): number | undefi
   return text === undefined || text === '' ? undefined : Number(text);
 }
 
+const IndexList = z.array(z.number().int().min(0));
+
+/** A list of step indexes written by the nudge script (absent: none). */
+function indexList(text: string | undefined): number[] {
+  return text ? IndexList.parse(JSON.parse(text)) : [];
+}
+
 function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRecord | undefined {
   if (!hash['request']) return undefined;
   const request = HeldRequestSchema.parse(JSON.parse(hash['request']));
@@ -523,5 +554,7 @@ function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRec
     unknownAt: numberField(hash, 'unknownAt'),
     execution: hash['execution'] ? ExecutionSchema.parse(JSON.parse(hash['execution'])) : undefined,
     channelRefs,
+    reminded: indexList(hash['reminded']),
+    escalated: indexList(hash['escalated']),
   };
 }

@@ -4,7 +4,7 @@
  * The full arguments never leave the core.
  */
 import { getPath, parsePath } from '../util/paths.js';
-import { currentVotes, rerunnableStatuses, type ApprovalRecord } from './types.js';
+import { approversOf, currentVotes, rerunnableStatuses, type ApprovalRecord } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -23,8 +23,13 @@ export interface ApprovalView {
   rule: string;
   /** Why the policy holds this call, when the policy says. */
   holdReason: string | undefined;
+  /** Who may decide now: the policy's approvers plus those of every escalation step taken. */
   approvers: string[];
   quorum: number;
+  /** Reminders sent so far (indexes into the policy's `remind`). */
+  reminded: number[];
+  /** Escalation steps taken so far, each with where it posted and whom it added. */
+  escalations: Array<{ step: number; afterMs: number; channel: string | undefined; approvers: string[] }>;
   /** Approvals toward what is being decided now: the call, or (after `failed` / `outcome_unknown`) its re-run. */
   approvals: number;
   /** Every vote, each with the execution it approved (1, then 2… for re-runs). */
@@ -61,8 +66,13 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
     policyVersion: record.policyVersion,
     rule: record.rule,
     holdReason: record.holdReason,
-    approvers: record.settings.approvers,
+    approvers: approversOf(record),
     quorum: record.settings.quorum,
+    reminded: record.reminded,
+    escalations: record.escalated.flatMap((step) => {
+      const spec = record.settings.escalate?.[step];
+      return spec ? [{ step, afterMs: spec.afterMs, channel: spec.channel, approvers: spec.approvers }] : [];
+    }),
     approvals: currentVotes(record).length,
     votes: record.votes.map((v) => ({ actor: v.actor.id, name: v.actor.name, principal: v.principal, at: iso(v.at), attempt: v.attempt })),
     channel: record.settings.channel,

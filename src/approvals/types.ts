@@ -30,6 +30,10 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Fractions of the timeout at which a still-pending call reminds its approvers. */
+  remind: z.array(z.number()).optional(),
+  /** Escalation steps: after `afterMs`, post to `channel` and/or let `approvers` decide too. */
+  escalate: z.array(z.object({ afterMs: z.number(), channel: z.string().optional(), approvers: z.array(z.string()) })).optional(),
 });
 
 /** The whole held request, as written once when the call is held (BullMQ job data and the record). */
@@ -102,6 +106,16 @@ export interface ApprovalRecord extends HeldRequest {
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+  /** Indexes into `settings.remind` of the reminders sent, in order. */
+  reminded: number[];
+  /** Indexes into `settings.escalate` of the steps taken, in order. */
+  escalated: number[];
+}
+
+/** Who may decide now: the policy's approvers plus those of every escalation step taken. */
+export function approversOf(record: ApprovalRecord): string[] {
+  const extra = record.escalated.flatMap((index) => record.settings.escalate?.[index]?.approvers ?? []);
+  return [...new Set([...record.settings.approvers, ...extra])];
 }
 
 /** Approvals counted toward what is being decided now: the call itself, or the re-run after `attempt`. */
@@ -125,7 +139,20 @@ export type DecisionResult =
 export type Verdict = 'approve' | 'deny' | 'rerun';
 
 /** Events channels hear about, through the notification queue. */
-export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved'] as const;
+export const approvalEventKinds = [
+  'requested',
+  'vote',
+  'decided',
+  'expired',
+  'withdrawn',
+  'executed',
+  'outcome_unknown',
+  'rerun_approved',
+  /** A reminder of `settings.remind` was due (the last of `reminded`). */
+  'reminded',
+  /** An escalation step was taken (the last of `escalated`). */
+  'escalated',
+] as const;
 export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 
 /**

@@ -11,6 +11,8 @@ export const auditEventTypes = [
   'rate_limited',
   'approval_requested',
   'approval_vote',
+  'approval_reminded',
+  'approval_escalated',
   'approved',
   'approval_denied',
   'expired',

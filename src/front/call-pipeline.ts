@@ -247,6 +247,8 @@ export class CallPipeline {
             ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
+            ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
+            ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),
           },
         });
     return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });

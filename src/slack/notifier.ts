@@ -1,9 +1,11 @@
 /**
  * Slack's implementation of the ApprovalNotifier port. The notification queue's worker calls it
  * once per approval event (requested, vote, decided, expired, withdrawn, executed,
- * outcome_unknown, rerun_approved), with retries; it posts the approval message, stores where it
+ * outcome_unknown, rerun_approved, reminded, escalated), with retries; it posts the approval message, stores where it
  * went (channel + ts) on the record, re-renders that message in place with `chat.update` on every
- * change, and replies in its thread with each execution's outcome (or that it is unknown). Each
+ * change, and replies in its thread with each execution's outcome (or that it is unknown), each
+ * reminder (mentioning the approvers) and each escalation step (whose channel also gets the
+ * message, kept up to date with the original). Each
  * step is idempotent: a retried or repeated event never posts a second message or a second reply
  * for the same attempt and state. Posting is paced per Slack channel.
  */
@@ -14,6 +16,7 @@ import { toApprovalView } from '../approvals/approval-view.js';
 import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from '../approvals/types.js';
 import type { Logger } from '../log.js';
 import { approvalMessage, outcomeKey, outcomeReply, type SlackMessage } from './blocks.js';
+import { escalationReply, reminderReply } from './nudge-replies.js';
 import type { Pacer } from './pacing.js';
 import { PostedMessageSchema, slackCall, type WebClient } from './web-client.js';
 
@@ -24,6 +27,12 @@ export const SlackRefSchema = z.object({
   /** The latest outcome reply in the thread, and which attempt and state it told (`2:executed`). */
   outcomeTs: z.string().optional(),
   outcomeFor: z.string().optional(),
+  /** Reminders replied in the thread (indexes into the policy's `remind`). */
+  reminded: z.array(z.number()).optional(),
+  /** Escalation steps announced in the thread. */
+  escalated: z.array(z.number()).optional(),
+  /** Copies of the approval message posted to escalation channels; updated with the original. */
+  escalationPosts: z.array(z.object({ step: z.number(), channel: z.string(), ts: z.string() })).optional(),
 });
 export type SlackRef = z.infer<typeof SlackRefSchema>;
 
@@ -69,7 +78,47 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   };
 
   const update = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
-    await slackCall('chat.update', () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...render(record) }));
+    const message = render(record);
+    await slackCall('chat.update', () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...message }));
+    for (const copy of ref.escalationPosts ?? []) await slackCall('chat.update', () => client.chat.update({ channel: copy.channel, ts: copy.ts, ...message }));
+  };
+
+  const replyInThread = async (ref: SlackRef, message: SlackMessage): Promise<void> => {
+    await pacer.run(ref.channel, () =>
+      slackCall('chat.postMessage', () =>
+        client.chat.postMessage({ channel: ref.channel, thread_ts: ref.ts, ...message, unfurl_links: false, unfurl_media: false }),
+      ),
+    );
+  };
+
+  /** A thread reply mentioning the approvers, once per reminder. */
+  const remind = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
+    const index = record.reminded.at(-1);
+    if (index === undefined || record.status !== 'pending' || ref.reminded?.includes(index)) return;
+    await replyInThread(ref, reminderReply(toApprovalView(record)));
+    await options.approvals.setChannelRef(record.id, 'slack', { ...ref, reminded: [...(ref.reminded ?? []), index] });
+  };
+
+  /** Each escalation step taken: the message posted to its channel too, and a thread reply saying what it did. */
+  const escalate = async (start: SlackRef, record: ApprovalRecord): Promise<void> => {
+    let ref = start;
+    for (const index of record.escalated) {
+      const step = record.settings.escalate?.[index];
+      if (!step || ref.escalated?.includes(index)) continue;
+      const target = step.channel;
+      if (target && !ref.escalationPosts?.some((copy) => copy.step === index)) {
+        const response = await pacer.run(target, () =>
+          slackCall('chat.postMessage', () => client.chat.postMessage({ channel: target, ...render(record), unfurl_links: false, unfurl_media: false })),
+        );
+        const posted = PostedMessageSchema.parse(response);
+        ref = { ...ref, escalationPosts: [...(ref.escalationPosts ?? []), { step: index, channel: posted.channel, ts: posted.ts }] };
+        await options.approvals.setChannelRef(record.id, 'slack', ref);
+        log.info({ approval: record.id, channel: posted.channel, step: index }, 'approval escalated to another Slack channel');
+      }
+      await replyInThread(ref, escalationReply(toApprovalView(record), { channel: step.channel, approvers: step.approvers }));
+      ref = { ...ref, escalated: [...(ref.escalated ?? []), index] };
+      await options.approvals.setChannelRef(record.id, 'slack', ref);
+    }
   };
 
   const replyOutcome = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
@@ -120,7 +169,9 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
       log.debug({ approval: record.id, kind }, 'no Slack message to update yet');
       return;
     }
+    if (kind === 'reminded') return remind(ref, record);
     await update(ref, record);
+    if (kind === 'escalated') await escalate(ref, record);
     if (kind === 'executed' || kind === 'outcome_unknown') await replyOutcome(ref, record);
   };
 

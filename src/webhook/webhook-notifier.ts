@@ -1,14 +1,15 @@
 /**
  * One webhook endpoint as an ApprovalNotifier: each approval event is POSTed as signed JSON
  * (signature.ts) to the endpoint's URL. It has a notification queue of its own (named
- * `webhook-<endpoint>`), so a receiver that is down delays only its own deliveries: a failed
+ * `webhook-<endpoint>`; an endpoint limited to some `channels` also hears of calls escalated to
+ * one of them), so a receiver that is down delays only its own deliveries: a failed
  * attempt (network error, timeout, 5xx, 408, 429) is retried with exponential backoff by that
  * queue, a 429 or 503 with `Retry-After` waits that long, and an answer no retry can fix (another
  * 4xx) is given up at once, logged and counted. Each attempt is signed with a fresh timestamp.
  */
 import { UnrecoverableError } from 'bullmq';
 import { RetryLaterError } from '../approvals/notification-queue.js';
-import type { ApprovalNotifier } from '../approvals/types.js';
+import type { ApprovalEventKind, ApprovalNotifier, ApprovalRecord } from '../approvals/types.js';
 import type { Logger } from '../log.js';
 import { deliveryHeader, eventHeader, signedHeaders } from './signature.js';
 import { webhookPayload } from './webhook-payload.js';
@@ -40,9 +41,10 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Approval
   return {
     name: notifierName(endpoint.name),
     async notify(kind, record) {
-      if (endpoint.channels && !endpoint.channels.includes(record.settings.channel ?? '')) return;
+      const reach = reachOf(endpoint, kind, record);
+      if (reach === 'none') return;
       const nowMs = now();
-      const payload = webhookPayload(kind, record, { endpoint: endpoint.name, publicUrl: options.publicUrl, nowMs });
+      const payload = webhookPayload(kind, record, { endpoint: endpoint.name, publicUrl: options.publicUrl, nowMs, firstSight: reach === 'first' });
       const body = JSON.stringify(payload);
       const headers = {
         'content-type': 'application/json',
@@ -67,6 +69,19 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Approval
       throw failure(endpoint.name, response);
     },
   };
+}
+
+/**
+ * Whether this endpoint hears of this event: every event, without `channels`; with them, events
+ * on approvals whose policy channel is listed, or — from the escalation step that posted it to a
+ * listed channel on — those too; that step's event is the endpoint's first sight of the call.
+ */
+function reachOf(endpoint: WebhookEndpoint, kind: ApprovalEventKind, record: ApprovalRecord): 'all' | 'first' | 'none' {
+  const listed = endpoint.channels;
+  if (!listed || listed.includes(record.settings.channel ?? '')) return 'all';
+  const reachedAt = record.escalated.find((index) => listed.includes(record.settings.escalate?.[index]?.channel ?? ''));
+  if (reachedAt === undefined) return 'none';
+  return kind === 'escalated' && record.escalated.at(-1) === reachedAt ? 'first' : 'all';
 }
 
 /** What a non-2xx answer means for the delivery: wait as told, retry with backoff, or give up. */

@@ -11,9 +11,9 @@ import type { ApprovalEventKind, ApprovalRecord } from '../approvals/types.js';
 export const decisionPath = '/webhooks/decisions';
 
 export interface WebhookPayload {
-  /** `approval.requested` for a new held call; `approval.updated` for every later event on it. */
+  /** `approval.requested` for a new held call (or one just escalated to this endpoint); `approval.updated` for every later event on it. */
   type: 'approval.requested' | 'approval.updated';
-  /** Which event: requested, vote, decided, expired, withdrawn, executed, outcome_unknown, rerun_approved. */
+  /** Which event: requested, vote, decided, expired, withdrawn, executed, outcome_unknown, rerun_approved, reminded, escalated. */
   event: ApprovalEventKind;
   /** Stable across retries of the same delivery: receivers drop one they have seen. */
   deliveryId: string;
@@ -29,6 +29,8 @@ export interface PayloadOptions {
   /** `publicUrl` from the config, when set: the decision URL is absolute then. */
   publicUrl: string | undefined;
   nowMs: number;
+  /** This event is the endpoint's first sight of the call (an escalation to its channel): sent as `approval.requested`. */
+  firstSight?: boolean;
 }
 
 /** The payload for one event on one approval, as it is now. */
@@ -36,7 +38,7 @@ export function webhookPayload(kind: ApprovalEventKind, record: ApprovalRecord, 
   const view = toApprovalView(record);
   const pending = record.status === 'pending';
   return {
-    type: kind === 'requested' ? 'approval.requested' : 'approval.updated',
+    type: kind === 'requested' || options.firstSight === true ? 'approval.requested' : 'approval.updated',
     event: kind,
     deliveryId: deliveryId(options.endpoint, kind, record),
     sentAt: new Date(options.nowMs).toISOString(),
@@ -56,6 +58,6 @@ export function webhookPayload(kind: ApprovalEventKind, record: ApprovalRecord, 
 
 /** Derived from the endpoint, the event and the state it tells, so a retried delivery repeats its id. */
 function deliveryId(endpoint: string, kind: ApprovalEventKind, record: ApprovalRecord): string {
-  const state = [endpoint, record.id, kind, record.status, record.attempt, record.votes.length].join(':');
+  const state = [endpoint, record.id, kind, record.status, record.attempt, record.votes.length, record.reminded.length, record.escalated.length].join(':');
   return `dlv_${createHash('sha256').update(state).digest('hex').slice(0, 24)}`;
 }

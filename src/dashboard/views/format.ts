@@ -67,6 +67,8 @@ const eventLabels: Record<AuditEventType, string> = {
   rate_limited: 'Rate limited',
   approval_requested: 'Approval requested',
   approval_vote: 'Approval vote',
+  approval_reminded: 'Approvers reminded',
+  approval_escalated: 'Escalated',
   approved: 'Approved',
   approval_denied: 'Denied by approver',
   expired: 'Expired',
