@@ -187,6 +187,7 @@ export class Gateway {
       defaultApprovalTimeoutMs: config.approvals.defaultTimeout,
       log,
     });
+    this.approvals.setEditCheck((record, edited) => this.pipeline.checkEdit(this.authenticator.agents.get(record.agent), record, edited));
     this.methods = new RelayMethods({ pool: this.pool, pipeline: this.pipeline, taskStore: this.taskStore, log });
     this.httpFront = new HttpFront({
       authenticator: this.authenticator,

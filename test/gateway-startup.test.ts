@@ -119,6 +119,7 @@ describe('a policy that names no approvers', () => {
       attempt: 1,
       claim: undefined,
       unknownAt: undefined,
+      edit: undefined,
       reminded: [],
       escalated: [],
     });

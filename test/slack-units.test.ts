@@ -37,6 +37,7 @@ function record(overrides: Partial<ApprovalRecord> = {}, hold = runJobHold()): A
     attempt: 1,
     claim: undefined,
     unknownAt: undefined,
+      edit: undefined,
       reminded: [],
       escalated: [],
     execution: undefined,

@@ -20,8 +20,9 @@ import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
 import { NudgeQueue, nudgeJobId, type Nudge } from './nudge-queue.js';
 import { OutcomeOutbox } from './outcome-outbox.js';
-import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
+import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, EditCheck, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
 import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
+import { planEdit, editDetails } from './edit-plan.js';
 import {
   approversOf,
   rerunnableStatuses,
@@ -32,6 +33,8 @@ import {
   type ApprovalStatus,
   type ApproverDirectory,
   type DecisionResult,
+  type Edit,
+  type EditRefused,
   type Execution,
   type HeldRequest,
   type Verdict,
@@ -76,6 +79,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly outbox: OutcomeOutbox;
   private readonly execution: ReleaseOnceDeps;
   private directory: ApproverDirectory | undefined;
+  private editCheck: EditCheck | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   /** When the call-path connection last became ready (undefined while it is down). */
   private connectedSince: number | undefined;
@@ -233,6 +237,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       unknownAt: undefined,
       execution: undefined,
       channelRefs: {},
+      edit: undefined,
       reminded: [],
       escalated: [],
     };
@@ -295,19 +300,57 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
     const check = await this.check(id, actor, verdict);
     if (check.kind !== 'allowed') return check;
+    const outcome = await this.recordDecision(check.record, actor, verdict, reason, undefined);
+    if (outcome.kind === 'edit_refused') throw new Error('unreachable: a decision without an edit has no edit to refuse');
+    return outcome;
+  }
+
+  /** Tells the core how to check an edited call (the front's policy and schemas); without it, edits are refused. */
+  setEditCheck(check: EditCheck): void {
+    this.editCheck = check;
+  }
+
+  async decideEdited(id: string, actor: Actor, edits: Record<string, unknown>, reason: string | undefined): Promise<DecisionResult | EditRefused> {
+    const check = await this.check(id, actor, 'approve');
+    if (check.kind !== 'allowed') return check;
     const { record } = check;
+    const planned = planEdit(record, edits);
+    if (!planned.ok) return this.refuseEdit(record, actor, planned.why);
+    if (planned.changes.length === 0) return this.decide(id, actor, 'approve', reason); // nothing changed: a plain approval
+    const verdict = this.editCheck ? await this.editCheck(record, planned.edited) : { ok: false as const, why: 'this process cannot check edited calls' };
+    if (!verdict.ok) return this.refuseEdit(record, actor, verdict.why);
+    const edit: Edit = { changes: planned.changes, editor: actor, at: this.now(), displayArguments: planned.edited };
+    return this.recordDecision(record, actor, 'approve', reason, edit);
+  }
+
+  private async refuseEdit(record: ApprovalRecord, actor: Actor, why: string): Promise<EditRefused> {
+    await this.audit({ type: 'edit_refused', ...callFields(record), actor, reason: why });
+    return { kind: 'edit_refused', record, why };
+  }
+
+  /** Records an allowed decision (with the approver's edit, if any) and tells the audit, the channels and the hold. */
+  private async recordDecision(
+    record: ApprovalRecord,
+    actor: Actor,
+    verdict: Verdict,
+    reason: string | undefined,
+    edit: Edit | undefined,
+  ): Promise<DecisionResult | EditRefused> {
+    const id = record.id;
     const now = this.now();
     const rerun = verdict === 'rerun';
     const attempt = rerun ? record.attempt + 1 : record.attempt;
     const quorum = record.settings.quorum;
     const vote = { actor, principal: principalOf(actor), verdict, reason, now };
-    const outcome = await withStateStore(() => this.store.decide(id, vote, quorum, attempt, this.options.retryValidityMs));
+    const outcome = await withStateStore(() => this.store.decide(id, vote, quorum, attempt, this.options.retryValidityMs, edit));
     const fresh = await this.requireRecord(id);
-    const progress = { approvals: outcome.kind === 'not_found' || outcome.kind === 'already_decided' ? 0 : outcome.approvals, quorum };
-    const voteDetails = { ...progress, principal: vote.principal, ...(rerun ? { rerun: true, attempt } : {}) };
+    const progress = { approvals: 'approvals' in outcome ? outcome.approvals : 0, quorum };
+    const voteDetails = { ...progress, principal: vote.principal, ...(rerun ? { rerun: true, attempt } : {}), ...(edit ? { edit: editDetails(edit) } : {}) };
     switch (outcome.kind) {
       case 'not_found':
         return { kind: 'not_found' };
+      case 'edit_conflict':
+        return this.refuseEdit(fresh, actor, 'the call was already approved as asked (or edited) by another approver; an edit must come before any approval');
       case 'already_decided':
         return rerun && !rerunnableStatuses.includes(fresh.status) ? { kind: 'not_rerunnable', record: fresh } : { kind: 'already_decided', record: fresh };
       case 'duplicate_vote':
@@ -415,9 +458,15 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     await this.audit({
       type: 'executed',
       ...callFields(record),
+      ...(record.edit ? { arguments: record.edit.displayArguments } : {}),
       outcome: execution.outcome,
       latency: { heldMs: (record.decidedAt ?? execution.at) - record.createdAt, upstreamMs: execution.durationMs },
-      details: { summary: execution.summary, ...(execution.truncated ? { resultTruncated: true } : {}), ...details },
+      details: {
+        summary: execution.summary,
+        ...(execution.truncated ? { resultTruncated: true } : {}),
+        ...(record.edit ? { edit: editDetails(record.edit), originalArguments: record.displayArguments } : {}),
+        ...details,
+      },
     });
   }
 

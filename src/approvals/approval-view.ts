@@ -26,6 +26,17 @@ export interface ApprovalView {
   /** Who may decide now: the policy's approvers plus those of every escalation step taken. */
   approvers: string[];
   quorum: number;
+  /** Argument paths an approver may change before approving. */
+  editable: string[];
+  /** The approver's edit the call runs with: who, what changed (before → after), and the arguments as edited. */
+  edit:
+    | {
+        editor: { id: string; name: string | undefined; kind: string };
+        at: string;
+        changes: Array<{ path: string; before: unknown; after: unknown }>;
+        arguments: unknown;
+      }
+    | undefined;
   /** Reminders sent so far (indexes into the policy's `remind`). */
   reminded: number[];
   /** Escalation steps taken so far, each with where it posted and whom it added. */
@@ -68,6 +79,15 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
     holdReason: record.holdReason,
     approvers: approversOf(record),
     quorum: record.settings.quorum,
+    editable: record.settings.editable ?? [],
+    edit: record.edit
+      ? {
+          editor: { id: record.edit.editor.id, name: record.edit.editor.name, kind: record.edit.editor.kind },
+          at: iso(record.edit.at),
+          changes: record.edit.changes,
+          arguments: record.edit.displayArguments,
+        }
+      : undefined,
     reminded: record.reminded,
     escalations: record.escalated.flatMap((step) => {
       const spec = record.settings.escalate?.[step];

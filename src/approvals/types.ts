@@ -30,6 +30,8 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Argument paths an approver may change before approving. */
+  editable: z.array(z.string()).optional(),
   /** Fractions of the timeout at which a still-pending call reminds its approvers. */
   remind: z.array(z.number()).optional(),
   /** Escalation steps: after `afterMs`, post to `channel` and/or let `approvers` decide too. */
@@ -84,6 +86,17 @@ export const ExecutionSchema = z.object({
 });
 export type Execution = z.infer<typeof ExecutionSchema>;
 
+/** An approver's change of the arguments before approving ("Edit & approve"): what runs instead of the call as asked. */
+export const EditSchema = z.object({
+  /** Each changed path with its value as asked and as approved. */
+  changes: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
+  editor: ActorSchema,
+  at: z.number(),
+  /** The arguments as edited (redacted paths masked): what approvers see and the audit records. */
+  displayArguments: z.unknown(),
+});
+export type Edit = z.infer<typeof EditSchema>;
+
 /** Who runs (or ran) the current execution, and until when its lease holds (Redis time). */
 export interface Claim {
   by: string;
@@ -106,6 +119,8 @@ export interface ApprovalRecord extends HeldRequest {
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+  /** The approver's edit the call runs with, when it was edited before approval. */
+  edit: Edit | undefined;
   /** Indexes into `settings.remind` of the reminders sent, in order. */
   reminded: number[];
   /** Indexes into `settings.escalate` of the steps taken, in order. */
@@ -134,6 +149,9 @@ export type DecisionResult =
   | { kind: 'not_rerunnable'; record: ApprovalRecord }
   | { kind: 'not_authorized'; record: ApprovalRecord; why: string }
   | { kind: 'not_found' };
+
+/** An edit-and-approve that was not recorded: the edit is not allowed, or the edited call would not pass the policy. */
+export type EditRefused = { kind: 'edit_refused'; record: ApprovalRecord; why: string };
 
 /** `rerun`: approve running a `failed` or `outcome_unknown` call once more (a new decision). */
 export type Verdict = 'approve' | 'deny' | 'rerun';

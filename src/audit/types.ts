@@ -18,6 +18,7 @@ export const auditEventTypes = [
   'expired',
   'withdrawn',
   'unauthorized_approver',
+  'edit_refused',
   'executed',
   'outcome_unknown',
   'rerun_approved',

@@ -134,6 +134,10 @@ export const ApprovalSchema = z
     show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
+    editable: z
+      .array(argumentPath)
+      .optional()
+      .describe('Argument paths an approver may change before approving ("Edit & approve"); the changed call is checked again and runs once.'),
     remind: z
       .array(z.number().gt(0, 'a reminder is a fraction of the timeout above 0').lt(1, 'a reminder is a fraction of the timeout below 1 (0.5 = halfway)'))
       .max(10, 'at most 10 reminders')

@@ -74,6 +74,7 @@ const eventLabels: Record<AuditEventType, string> = {
   expired: 'Expired',
   withdrawn: 'Withdrawn',
   unauthorized_approver: 'Refused: not an approver',
+  edit_refused: 'Edit refused',
   executed: 'Executed',
   outcome_unknown: 'Outcome unknown',
   rerun_approved: 'Re-run approved',
