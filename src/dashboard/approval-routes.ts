@@ -26,6 +26,24 @@ const DecisionForm = CsrfField.extend({
   return: z.string().max(200).optional(),
 });
 
+const editPrefix = 'edit:';
+const EditForm = DecisionForm.catchall(z.string().max(60_000));
+
+/** The edited values from the form's `edit:<path>` fields, each parsed as JSON. */
+function editsOf(form: Record<string, unknown>): { ok: true; values: Record<string, unknown> } | { ok: false; why: string } {
+  const values: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(form)) {
+    if (!key.startsWith(editPrefix) || typeof text !== 'string') continue;
+    const path = key.slice(editPrefix.length);
+    try {
+      values[path] = JSON.parse(text) as unknown;
+    } catch (error) {
+      return { ok: false, why: `The value for ${path} is not JSON (${(error as Error).message}); write it as JSON, e.g. "text" in quotes, {"key": "value"}.` };
+    }
+  }
+  return { ok: true, values };
+}
+
 /** The CSRF token for decision forms, or undefined when the role may not decide (the pages then show none). */
 function decideToken(session: ActiveSession): string | undefined {
   return may(session.role, 'decide') ? session.csrfToken : undefined;
@@ -99,6 +117,34 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
       },
       'decide',
     );
+  // Edit, then approve: one textarea per editable path (`edit:<path>`), each holding JSON.
+  router.post(
+    '/approvals/:id/edit',
+    action(
+      ctx,
+      EditForm,
+      async (req, res, session, form) => {
+        const id = approvalId.safeParse(req.params['id']);
+        const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
+        const back = id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/';
+        const edits = editsOf(form);
+        if (!edits.ok) {
+          await ctx.sessions.setFlash(session.id, { level: 'error', text: `${edits.why} Nothing was approved; ${target} still waits.` });
+          return res.redirect(303, back);
+        }
+        const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
+        const result = id.success ? await approvals.decideEdited(id.data, session.actor, edits.values, reason) : ({ kind: 'not_found' } as const);
+        ctx.deps.log.info({ approvalId: target, verdict: 'approve', edited: true, actor: session.actor.id, result: result.kind }, 'dashboard edit and approve');
+        const flash =
+          result.kind === 'edit_refused'
+            ? { level: 'error' as const, text: `Edit refused: ${result.why}. Nothing was approved; ${target} still waits.` }
+            : decisionFlash(target, 'approve', result);
+        await ctx.sessions.setFlash(session.id, flash);
+        res.redirect(303, back);
+      },
+      'decide',
+    ),
+  );
   router.post('/approvals/:id/approve', decide('approve'));
   router.post('/approvals/:id/deny', decide('deny'));
   router.post('/approvals/:id/rerun', decide('rerun'));

@@ -62,6 +62,11 @@ details.approve-confirm > summary::-webkit-details-marker { display: none; }
 details.approve-confirm[open] > summary { background: var(--bg); color: #1a7f37; border-color: #1a7f37; }
 .approve-form { margin-top: 0.5rem; max-width: 28rem; }
 .approve-form p { margin: 0 0 0.5rem; }
+details.edit-confirm > summary { list-style: none; }
+details.edit-confirm > summary::-webkit-details-marker { display: none; }
+.edit-form { display: flex; flex-direction: column; gap: 0.35rem; margin-top: 0.5rem; max-width: 36rem; }
+.edit-form p { margin: 0; }
+.edit-facts { border-left: 3px solid var(--warn-bg); padding-left: 0.75rem; margin: 0.5rem 0; overflow-wrap: anywhere; }
 .key-arguments { list-style: none; margin: 0; padding: 0; }
 .button.deny { background: #cf222e; }
 .button.secondary { background: var(--bg); color: var(--link); border-color: var(--line); }
