@@ -18,6 +18,8 @@ export const slackIds = {
   approve: 'airlock_approve',
   rerun: 'airlock_rerun',
   deny: 'airlock_deny',
+  edit: 'airlock_edit',
+  editModal: 'airlock_edit_values',
   decisionBlock: 'airlock_decision',
   denyModal: 'airlock_deny_reason',
   reasonBlock: 'reason',
@@ -192,6 +194,10 @@ function decisionButtons(view: ApprovalView): KnownBlock {
           deny: { type: 'plain_text', text: 'Cancel' },
         },
       },
+      // Edit, then approve: only where the policy lists editable paths, and before anyone approved the call as asked.
+      ...(view.editable.length > 0 && view.approvals === 0
+        ? [{ type: 'button' as const, action_id: slackIds.edit, text: { type: 'plain_text' as const, text: 'Edit & approve…', emoji: true }, value }]
+        : []),
       { type: 'button', action_id: slackIds.deny, text: { type: 'plain_text', text: 'Deny…', emoji: true }, style: 'danger', value },
     ],
   };

@@ -180,7 +180,7 @@ export function interactionBody(payload: unknown): string {
 }
 
 export interface ClickOptions {
-  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun';
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_edit';
   approvalId: string;
   user: string;
   channel?: string;
