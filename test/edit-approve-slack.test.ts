@@ -121,6 +121,9 @@ describe('edit, then approve, in Slack', () => {
         .filter((c) => c.tool === 'run_job')
         .map((c) => c.arguments),
     ).toEqual([{ params: { job_id: 123, notebook_params: { env: 'staging', date: '2026-11-01' } } }]);
+    // The shared message says the call ran edited, and by whom.
+    const [update] = await slack.waitFor('chat.update', 1);
+    expect(JSON.stringify(update?.args['blocks'])).toMatch(/Edited before approval\* by <@U0APPROVER1>/);
   });
 
   it('shows a refused edit in the modal (constraint broken, or not JSON) and nothing runs', async () => {

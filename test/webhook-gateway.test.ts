@@ -206,6 +206,29 @@ describe('webhook approvals through the gateway', () => {
     expect(types.filter((t) => t === 'approved')).toHaveLength(1);
   });
 
+  it('approves with edited arguments when the policy lets approvers edit them, and refuses an edit it does not', async () => {
+    const callLog = createCallLog();
+    const { gw, receiver } = await setup(callLog, { editable: ['params.notebook_params'] });
+    const pending = heldCall(gw);
+    const [request] = await receiver.waitFor(1);
+    const approvalId = request?.body.approval.id ?? '';
+    expect(request?.body.approval['editable']).toEqual(['params.notebook_params']);
+    const refused = await sendDecision(
+      gw,
+      signedDecision('approver1', keySecrets.approver1, { approvalId, verdict: 'approve', edits: { 'params.job_id': 1 } }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.message).toMatch(/not editable/);
+    const edited = { env: 'prod', date: '2026-11-03' };
+    const answer = await sendDecision(
+      gw,
+      signedDecision('approver1', keySecrets.approver1, { approvalId, verdict: 'approve', edits: { 'params.notebook_params': edited } }),
+    );
+    expect(answer).toMatchObject({ status: 200, body: { result: 'decided' } });
+    expect(textOf(await pending)).toContain('→ {"date":"2026-11-03","env":"prod"}');
+    expect(callLog.calls().map((c) => c.arguments)).toEqual([{ params: { job_id: 123, notebook_params: edited } }]);
+  });
+
   it('refuses to start when a webhook secret variable is unset, naming it', async () => {
     await expect(
       startTestGateway({

@@ -67,6 +67,13 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const shown = highlightsText(view);
   if (shown) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: shown } });
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: argumentsText(view) } });
+  if (view.edit) {
+    const changes = view.edit.changes.map(
+      (c) => `• ${inlineCode(c.path)}: ${inlineCode(formatJson(c.before, false))} → ${inlineCode(formatJson(c.after, false))}`,
+    );
+    const text = `✏️ *Edited before approval* by ${who(view.edit.editor)}; it runs with:\n${changes.join('\n')}`;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(text, slackLimits.sectionText) } });
+  }
   const state = stateText(view);
   if (state) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(state, slackLimits.sectionText) } });
   if (view.status === 'pending') blocks.push(decisionButtons(view));

@@ -15,7 +15,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { ApprovalChannels } from '../approvals/ports.js';
 import { toApprovalView } from '../approvals/approval-view.js';
-import type { Actor, DecisionResult } from '../approvals/types.js';
+import type { Actor, DecisionResult, EditRefused } from '../approvals/types.js';
 import type { OnceStore } from '../channel-plugin.js';
 import { AirlockError } from '../errors.js';
 import { sendJsonError } from '../http/json-errors.js';
@@ -32,7 +32,7 @@ export interface WebhookKey {
 }
 
 export interface DecisionRouterOptions {
-  approvals: Pick<ApprovalChannels, 'decide'>;
+  approvals: Pick<ApprovalChannels, 'decide' | 'decideEdited'>;
   keys: ReadonlyMap<string, WebhookKey>;
   once: OnceStore;
   replayWindowMs: number;
@@ -48,7 +48,10 @@ const DecisionSchema = z
     approvalId: z.string().regex(/^apr_[a-z0-9]{1,40}$/, 'approvalId is the id from the request payload (apr_…)'),
     verdict: z.enum(['approve', 'deny']),
     reason: z.string().trim().max(2_000).optional(),
+    /** Edit, then approve: argument path → new value, for paths the policy's `approval.editable` lists. */
+    edits: z.record(z.string().min(1).max(256), z.unknown()).optional(),
   })
+  .refine((d) => d.edits === undefined || d.verdict === 'approve', { message: '"edits" go with "verdict": "approve" only', path: ['edits'] })
   .refine((d) => d.verdict !== 'deny' || (d.reason ?? '') !== '', { message: 'a deny needs a "reason": the agent reads it', path: ['reason'] });
 
 export function decisionRouter(options: DecisionRouterOptions): Router {
@@ -58,7 +61,10 @@ export function decisionRouter(options: DecisionRouterOptions): Router {
       const { key, keyName } = await authenticate(req, options);
       const decision = parseDecision(req.body);
       const actor: Actor = { kind: 'webhook', id: key.identity, name: key.name };
-      const result = await options.approvals.decide(decision.approvalId, actor, decision.verdict, decision.reason);
+      const result =
+        decision.edits === undefined
+          ? await options.approvals.decide(decision.approvalId, actor, decision.verdict, decision.reason)
+          : await options.approvals.decideEdited(decision.approvalId, actor, decision.edits, decision.reason);
       options.log.info({ approval: decision.approvalId, key: keyName, identity: key.identity, result: result.kind }, 'webhook decision');
       respond(res, decision.approvalId, keyName, result);
     } catch (error) {
@@ -132,8 +138,10 @@ function refused(options: DecisionRouterOptions, req: Request, why: string): Air
 }
 
 /** 200 for a decision or a vote counted; 409/403/404 otherwise, always saying what happened. */
-function respond(res: Response, id: string, keyName: string, result: DecisionResult): void {
+function respond(res: Response, id: string, keyName: string, result: DecisionResult | EditRefused): void {
   switch (result.kind) {
+    case 'edit_refused':
+      throw new AirlockError('invalid_request', `Edit refused: ${result.why}. Nothing was approved; ${id} still waits.`);
     case 'decided':
     case 'vote_recorded':
       res.json({ result: result.kind, approval: toApprovalView(result.record) });

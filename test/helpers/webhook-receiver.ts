@@ -74,7 +74,7 @@ export function hmacV0(secret: string, timestampSec: number, body: string): stri
 export function signedDecision(
   key: string,
   secret: string,
-  decision: { approvalId: string; verdict: 'approve' | 'deny'; reason?: string },
+  decision: { approvalId: string; verdict: 'approve' | 'deny'; reason?: string; edits?: Record<string, unknown> },
   timestampSec = Math.floor(Date.now() / 1_000),
 ): { headers: Record<string, string>; body: string } {
   const body = JSON.stringify(decision);
