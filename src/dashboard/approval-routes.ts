@@ -15,7 +15,7 @@ import { decisionFlash } from './decision-flash.js';
 import { approvalPath } from './views/approval-parts.js';
 import { approvalBody, approvalTitle } from './views/approval-page.js';
 import { errorBody } from './views/layout.js';
-import { pendingBody, pendingList } from './views/pending-page.js';
+import { pendingBody, pendingList, type PendingListFilter } from './views/pending-page.js';
 
 /** Most pending calls one page shows. */
 const pendingLimit = 200;
@@ -49,9 +49,20 @@ function decideToken(session: ActiveSession): string | undefined {
   return may(session.role, 'decide') ? session.csrfToken : undefined;
 }
 
+/** The pending list's filter (`?agent=…&tool=…`, exact names); a bad value is ignored rather than refused. */
+const PendingFilter = z.object({ agent: z.string().trim().max(128).optional().catch(undefined), tool: z.string().trim().max(256).optional().catch(undefined) });
+
 export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
   const { approvals, audit } = ctx.deps;
-  const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
+  const pendingViews = async (filter: PendingListFilter = {}) =>
+    (await approvals.list({ status: 'pending', limit: pendingLimit }))
+      .filter((r) => (!filter.agent || r.agent === filter.agent) && (!filter.tool || r.tool === filter.tool))
+      .map(toApprovalView);
+  const filterOf = (query: unknown): PendingListFilter => {
+    const parsed = PendingFilter.safeParse(query);
+    if (!parsed.success) return {};
+    return { ...(parsed.data.agent ? { agent: parsed.data.agent } : {}), ...(parsed.data.tool ? { tool: parsed.data.tool } : {}) };
+  };
   const attentionViews = async () => {
     const [unknown, failed] = await Promise.all([approvals.list({ status: 'outcome_unknown', limit: 50 }), approvals.list({ status: 'failed', limit: 50 })]);
     return [...unknown, ...failed].map(toApprovalView);
@@ -59,22 +70,23 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
 
   router.get(
     '/',
-    page(ctx, async (_req, res, session) => {
-      const [views, attention, flash] = await Promise.all([pendingViews(), attentionViews(), ctx.sessions.takeFlash(session.id)]);
+    page(ctx, async (req, res, session) => {
+      const filter = filterOf(req.query);
+      const [views, attention, flash] = await Promise.all([pendingViews(filter), attentionViews(), ctx.sessions.takeFlash(session.id)]);
       sendPage(res, 200, {
         title: 'Pending approvals',
         section: 'pending',
         session,
         flash,
-        body: pendingBody(views, decideToken(session), ctx.now(), attention),
+        body: pendingBody(views, decideToken(session), ctx.now(), attention, filter),
       });
     }),
   );
 
   router.get(
     '/fragments/pending',
-    fragment(ctx, async (_req, res, session) => {
-      const views = await pendingViews();
+    fragment(ctx, async (req, res, session) => {
+      const views = await pendingViews(filterOf(req.query));
       res
         .status(200)
         .type('html')

@@ -226,8 +226,17 @@ export function approvalSignature(view: ApprovalView): string {
 /** One pending call as a card in the list. */
 export function approvalCard(view: ApprovalView, csrfToken: string | undefined, nowMs: number): SafeHtml {
   const headingId = `h-${view.id}`;
-  return html`<article class="card approval" id="${view.id}" data-approval-id="${view.id}" data-sig="${approvalSignature(view)}" aria-labelledby="${headingId}">
+  const selectable = csrfToken !== undefined && view.status === 'pending';
+  return html`<article
+    class="card approval"
+    id="${view.id}"
+    data-approval-id="${view.id}"
+    data-sig="${approvalSignature(view)}"
+    aria-labelledby="${headingId}"
+    tabindex="-1"
+  >
     <h2 id="${headingId}">
+      ${selectable && html`<input type="checkbox" name="ids" value="${view.id}" form="batch-decide" class="select-call" aria-label="Select ${view.tool} call ${view.id}" />`}
       <a href="${approvalPath(view.id)}"><code>${view.tool}</code> from ${view.agent}</a> <span class="muted id">${view.id}</span>
     </h2>
     ${approvalFacts(view, nowMs)} ${editFacts(view)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
