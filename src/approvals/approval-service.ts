@@ -305,6 +305,10 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     return outcome;
   }
 
+  async mayDecide(record: ApprovalRecord, actor: Actor): Promise<boolean> {
+    return (await authorizeDecision(actor, record, 'approve', this.directory)).allowed;
+  }
+
   /** Tells the core how to check an edited call (the front's policy and schemas); without it, edits are refused. */
   setEditCheck(check: EditCheck): void {
     this.editCheck = check;

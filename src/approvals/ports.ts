@@ -83,6 +83,8 @@ export interface ApprovalChannels {
   list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]>;
   /** Whether `actor` may record `verdict` now, without deciding (Slack asks a reason first); a refusal is audited. */
   check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult>;
+  /** Whether `actor` may approve this call (the approvers rule, escalation, self-approval), without recording or auditing anything: for lists of what waits for someone. */
+  mayDecide(record: ApprovalRecord, actor: Actor): Promise<boolean>;
   /** Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception. */
   decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
   /**

@@ -64,6 +64,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'chat.postEphemeral':
         return { ok: true, message_ts: nextTs() };
       case 'views.open':
+      case 'views.publish':
         return { ok: true, view: { id: `V${tsCounter}`, ...(typeof args['view'] === 'object' ? args['view'] : {}) } };
       case 'conversations.info':
         // The bot is a member of every channel here; failNext() gives channel_not_found and the like.
