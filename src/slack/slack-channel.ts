@@ -107,7 +107,9 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     router.post('/events', refuseFutureTimestamps({ now, log }));
     router.use(receiver.router);
   } else {
-    app = new App({ ...common, socketMode: true, appToken: credentials.appToken });
+    // The Socket Mode client has a Web API client of its own (for apps.connections.open): it must
+    // use the same base URL and settings, or SLACK_API_URL would be ignored for the connection.
+    app = new App({ ...common, socketMode: true, appToken: credentials.appToken, installerOptions: { clientOptions: webClientOptions(clientSettings) } });
   }
   app.error(async (error) => {
     log.error({ err: error.message, code: error.code }, 'Slack interaction failed');
