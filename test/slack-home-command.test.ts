@@ -3,7 +3,8 @@
  * /slack/events the way Slack posts them; the fake Slack Web API records what the gateway sends):
  * the App Home tab lists exactly the held calls the viewing user may decide, and `/airlock`
  * answers ephemerally — `pending`, `show`, `approve` (refused and audited for a non-approver,
- * releasing the call for an approver), `deny` with a reason the agent reads.
+ * releasing the call for an approver), `deny` with a reason the agent reads; with the policy's
+ * `direct_message`, each named approver also gets the request as a DM, kept up to date.
  */
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,6 +96,30 @@ async function openHome(gw: TestGateway, user: string): Promise<void> {
 }
 
 describe('Slack as the approver’s home', () => {
+  it('with direct_message, also sends the request to each approver named by user ID, and keeps those messages up to date', async () => {
+    const slack = await startFakeSlack();
+    cleanups.push(() => slack.close());
+    const gw = await startTestGateway({
+      mcpServers: { databricks: databricksMockStdio({ callLog: createCallLog() }) },
+      policy: {
+        version: '1',
+        default: 'allow',
+        tools: { run_job: { action: 'approve', approval: { approvers: ['U0DATA', 'U0OTHER', 'S0GROUP'], channel: 'C0APPROVALS', direct_message: true } } },
+      },
+      env: { SLACK_BOT_TOKEN: 'xoxb-home', SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: slack.url },
+    });
+    cleanups.push(() => gw.close());
+    const pending = call(gw, 'run_job', { params: { job_id: 123 } });
+    const posts = await slack.waitFor('chat.postMessage', 3);
+    expect(posts.map((p) => p.args['channel']).sort()).toEqual(['C0APPROVALS', 'U0DATA', 'U0OTHER']);
+    const [held] = await adminApi(gw.baseUrl).waitForPending();
+    expect((await adminApi(gw.baseUrl).approve(held?.id ?? '')).status).toBe(200);
+    expect(JSON.parse(textOf(await pending))).toHaveProperty('run_id');
+    const updates = await slack.waitFor('chat.update', 3);
+    expect(new Set(updates.map((u) => u.args['channel']))).toEqual(new Set(['C0APPROVALS', 'U0DATA', 'U0OTHER']));
+    expect(slack.calls('chat.postMessage').filter((p) => !p.args['thread_ts'])).toHaveLength(3);
+  });
+
   it('the Home tab lists exactly the held calls the viewing user may decide', async () => {
     const { gw, slack } = await setup(createCallLog());
     void call(gw, 'run_job', { params: { job_id: 123 } }).catch(() => undefined);

@@ -30,6 +30,8 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Also DM each approver named by user ID. */
+  directMessage: z.boolean().optional(),
   /** Argument paths an approver may change before approving. */
   editable: z.array(z.string()).optional(),
   /** Fractions of the timeout at which a still-pending call reminds its approvers. */

@@ -277,6 +277,7 @@ export class CallPipeline {
             ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
+            ...(decision.approval.directMessage ? { directMessage: true } : {}),
             ...(decision.approval.editable ? { editable: decision.approval.editable } : {}),
             ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
             ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),

@@ -33,6 +33,7 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
     channel: merged.channel,
     show: frozen([...(merged.show ?? [])]),
     allowSelfApproval: merged.allow_self_approval ?? false,
+    ...(merged.direct_message ? { directMessage: true } : {}),
     ...(merged.editable ? { editable: frozen([...merged.editable]) } : {}),
     ...(merged.remind ? { remind: frozen([...merged.remind].sort((a, b) => a - b)) } : {}),
     ...(merged.escalate

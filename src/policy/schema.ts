@@ -138,6 +138,10 @@ export const ApprovalSchema = z
       .array(argumentPath)
       .optional()
       .describe('Argument paths an approver may change before approving ("Edit & approve"); the changed call is checked again and runs once.'),
+    direct_message: z
+      .boolean()
+      .optional()
+      .describe('Also send the request to each approver named by Slack user ID as a direct message, kept up to date like the channel message (default false).'),
     remind: z
       .array(z.number().gt(0, 'a reminder is a fraction of the timeout above 0').lt(1, 'a reminder is a fraction of the timeout below 1 (0.5 = halfway)'))
       .max(10, 'at most 10 reminders')

@@ -47,6 +47,8 @@ export interface ApprovalSettings {
   show: string[];
   /** Whether the Slack user who owns the agent may approve its calls. */
   allowSelfApproval: boolean;
+  /** Also DM each approver named by user ID (absent: no). */
+  directMessage?: boolean;
   /** Argument paths an approver may change before approving (absent: none). */
   editable?: string[];
   /** Fractions of the timeout at which a still-pending call reminds its approvers (absent: none). */

@@ -33,6 +33,8 @@ export const SlackRefSchema = z.object({
   escalated: z.array(z.number()).optional(),
   /** Copies of the approval message posted to escalation channels; updated with the original. */
   escalationPosts: z.array(z.object({ step: z.number(), channel: z.string(), ts: z.string() })).optional(),
+  /** Direct messages to named approvers (policy `direct_message`); updated with the original. */
+  directMessages: z.array(z.object({ user: z.string(), channel: z.string(), ts: z.string() })).optional(),
 });
 export type SlackRef = z.infer<typeof SlackRefSchema>;
 
@@ -80,7 +82,25 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
   const update = async (ref: SlackRef, record: ApprovalRecord): Promise<void> => {
     const message = render(record);
     await slackCall('chat.update', () => client.chat.update({ channel: ref.channel, ts: ref.ts, ...message }));
-    for (const copy of ref.escalationPosts ?? []) await slackCall('chat.update', () => client.chat.update({ channel: copy.channel, ts: copy.ts, ...message }));
+    for (const copy of [...(ref.escalationPosts ?? []), ...(ref.directMessages ?? [])]) {
+      await slackCall('chat.update', () => client.chat.update({ channel: copy.channel, ts: copy.ts, ...message }));
+    }
+  };
+
+  /** With `direct_message`: the message to each approver named by user ID (besides the channel post), once each, while the call is pending. */
+  const directMessage = async (start: SlackRef, record: ApprovalRecord, users: readonly string[]): Promise<SlackRef> => {
+    let ref = start;
+    if (!record.settings.directMessage || record.status !== 'pending') return ref;
+    for (const user of users) {
+      if (!/^[UW][A-Z0-9]{2,}$/.test(user) || ref.directMessages?.some((dm) => dm.user === user)) continue;
+      const response = await pacer.run(user, () =>
+        slackCall('chat.postMessage', () => client.chat.postMessage({ channel: user, ...render(record), unfurl_links: false, unfurl_media: false })),
+      );
+      const posted = PostedMessageSchema.parse(response);
+      ref = { ...ref, directMessages: [...(ref.directMessages ?? []), { user, channel: posted.channel, ts: posted.ts }] };
+      await options.approvals.setChannelRef(record.id, 'slack', ref);
+    }
+    return ref;
   };
 
   const replyInThread = async (ref: SlackRef, message: SlackMessage): Promise<void> => {
@@ -115,6 +135,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
         await options.approvals.setChannelRef(record.id, 'slack', ref);
         log.info({ approval: record.id, channel: posted.channel, step: index }, 'approval escalated to another Slack channel');
       }
+      ref = await directMessage(ref, record, step.approvers);
       await replyInThread(ref, escalationReply(toApprovalView(record), { channel: step.channel, approvers: step.approvers }));
       ref = { ...ref, escalated: [...(ref.escalated ?? []), index] };
       await options.approvals.setChannelRef(record.id, 'slack', ref);
@@ -137,7 +158,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     await options.approvals.setChannelRef(record.id, 'slack', { ...ref, outcomeTs: posted.ts, outcomeFor: key });
   };
 
-  const post = async (record: ApprovalRecord): Promise<void> => {
+  const post = async (record: ApprovalRecord): Promise<SlackRef> => {
     const channel = record.settings.channel ?? options.defaultChannel;
     if (!channel) {
       const message = `no Slack channel for approval ${record.id}: set approval.channel in the policy or slack.defaultChannel in the config; decide it meanwhile with \`airlock approvals approve|deny ${record.id}\``;
@@ -153,15 +174,17 @@ export function createSlackNotifier(options: SlackNotifierOptions): SlackNotifie
     log.info({ approval: record.id, channel: ref.channel, ts: ref.ts }, 'approval request posted to Slack');
     // Events that arrived before the message existed were skipped: catch up with them now.
     const fresh = await options.approvals.get(record.id);
-    if (!fresh) return;
+    if (!fresh) return ref;
     if (fresh.status !== record.status || fresh.votes.length !== record.votes.length) await update(ref, fresh);
     await replyOutcome(ref, fresh);
+    return slackRef(fresh) ?? ref;
   };
 
   const deliver = async (kind: ApprovalEventKind, record: ApprovalRecord): Promise<void> => {
     const ref = slackRef(record);
     if (kind === 'requested') {
-      if (!ref) await post(record);
+      // A retried delivery finishes the direct messages a failed attempt left unsent.
+      await directMessage(ref ?? (await post(record)), record, record.settings.approvers);
       return;
     }
     if (!ref) {
