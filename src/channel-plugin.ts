@@ -9,6 +9,7 @@ import type { ApprovalChannels } from './approvals/ports.js';
 import type { ApprovalNotifier, ApproverDirectory } from './approvals/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import type { Logger } from './log.js';
+import type { PostingSlots } from './state/posting-slots.js';
 
 /** What a channel may use to build itself. */
 export interface ChannelContext {
@@ -19,6 +20,8 @@ export interface ChannelContext {
   /** Shared across replicas: lets a channel refuse a replayed request (e.g. a signature seen before). */
   once: OnceStore;
   now?: () => number;
+  /** Posting slots shared by every replica (Redis): a channel with a posting rate keeps it cluster-wide. */
+  postingSlots?: PostingSlots;
 }
 
 /** A set of keys shared by every replica, each remembered for a while (Redis `SET NX PX`). */

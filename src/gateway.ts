@@ -40,6 +40,7 @@ import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
 import { redisOnceStore } from './state/once-store.js';
+import { createPostingSlots } from './state/posting-slots.js';
 import { RedisAvailability } from './state/redis-availability.js';
 import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
@@ -165,7 +166,8 @@ export class Gateway {
       ...optional('now', options.now),
     });
     const once = redisOnceStore(this.redis, `${prefix}once:`);
-    const channelContext = { approvals: this.approvals, config, env, log, once, ...optional('now', options.now) };
+    const postingSlots = createPostingSlots(this.redis, prefix);
+    const channelContext = { approvals: this.approvals, config, env, log, once, postingSlots, ...optional('now', options.now) };
     this.channels = channelFactories.flatMap((factory) => factory(channelContext) ?? []);
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);

@@ -188,6 +188,8 @@ export const ConfigSchema = z.strictObject({
         .string()
         .optional()
         .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
+      /** Least time between two messages to one Slack channel, across all replicas (Slack allows about one per second). */
+      postInterval: durationMsDefault('1s'),
     })
     .prefault({}),
   webhooks: z

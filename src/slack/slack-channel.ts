@@ -19,6 +19,7 @@ import { registerHomeAndCommand } from './home-and-command.js';
 import { registerInteractions } from './interactions.js';
 import { refuseFutureTimestamps } from './request-freshness.js';
 import { createSlackNotifier, type SlackHealth } from './notifier.js';
+import type { PostingSlots } from '../state/posting-slots.js';
 import { createPacer } from './pacing.js';
 import { createSlackClient, webClientOptions } from './web-client.js';
 
@@ -33,6 +34,8 @@ export interface SlackChannelOptions {
   now?: () => number;
   /** Least time between two messages posted to one Slack channel (Slack allows ~1/s). */
   postIntervalMs?: number;
+  /** Posting slots shared by every replica (Redis), so replicas together keep that pace. */
+  postingSlots?: PostingSlots;
   /** How long user-group members are cached (default 60 s). */
   directoryTtlMs?: number;
   webClientOptions?: { timeoutMs?: number };
@@ -80,7 +83,11 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
   const notifier = createSlackNotifier({
     approvals: options.approvals,
     client,
-    pacer: createPacer({ intervalMs: options.postIntervalMs ?? 1_000 }),
+    pacer: createPacer({
+      intervalMs: options.postIntervalMs ?? 1_000,
+      ...(options.postingSlots ? { shared: options.postingSlots } : {}),
+      onSharedError: (error) => log.warn({ err: (error as Error).message }, 'shared Slack pacing unavailable (Redis); posting at this replica’s own pace'),
+    }),
     defaultChannel: options.defaultChannel,
     log,
     now,

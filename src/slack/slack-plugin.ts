@@ -37,6 +37,8 @@ export const slackChannelFactory: ChannelFactory = (context) => {
         env: context.env,
         defaultChannel,
         log: context.log,
+        postIntervalMs: context.config.slack.postInterval,
+        ...(context.postingSlots ? { postingSlots: context.postingSlots } : {}),
         ...(context.now ? { now: context.now } : {}),
       });
       if (!channel) throw new Error('unreachable: Slack credentials were checked when the channel was built');
