@@ -6,13 +6,13 @@
 import { z } from 'zod';
 
 /** Every kind of actor that may appear on a decision or a vote. */
-export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'system'] as const;
+export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'webhook', 'system'] as const;
 export type DeciderKind = (typeof deciderKinds)[number];
 
 /** Whoever acts on a held call: the authenticated identity (`id`) and a display name. */
 export interface Actor {
   kind: DeciderKind;
-  /** Slack user id, dashboard user (or its Slack id), `admin:<name>`, `cli:<login>`, `airlock`. */
+  /** Slack user id, dashboard user (or its Slack id), `admin:<name>`, `cli:<login>`, a webhook key's bound Slack id, `airlock`. */
   id: string;
   name?: string | undefined;
 }
@@ -33,6 +33,8 @@ export const deciders: Readonly<Record<DeciderKind, DeciderRule>> = {
   admin: { trusted: true, principal: () => 'admin' },
   // An operator with Redis access, named by their OS login.
   cli: { trusted: true, principal: (actor) => actor.id },
+  // A decision signed with a webhook key, acting as the Slack user the config binds the key to: the same person as that user's clicks.
+  webhook: { trusted: false, principal: (actor) => actor.id },
   // The gateway itself (expiry, withdrawal): never votes.
   system: { trusted: false, principal: () => 'system' },
 };

@@ -30,6 +30,14 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Also DM each approver named by user ID. */
+  directMessage: z.boolean().optional(),
+  /** Argument paths an approver may change before approving. */
+  editable: z.array(z.string()).optional(),
+  /** Fractions of the timeout at which a still-pending call reminds its approvers. */
+  remind: z.array(z.number()).optional(),
+  /** Escalation steps: after `afterMs`, post to `channel` and/or let `approvers` decide too. */
+  escalate: z.array(z.object({ afterMs: z.number(), channel: z.string().optional(), approvers: z.array(z.string()) })).optional(),
 });
 
 /** The whole held request, as written once when the call is held (BullMQ job data and the record). */
@@ -80,6 +88,17 @@ export const ExecutionSchema = z.object({
 });
 export type Execution = z.infer<typeof ExecutionSchema>;
 
+/** An approver's change of the arguments before approving ("Edit & approve"): what runs instead of the call as asked. */
+export const EditSchema = z.object({
+  /** Each changed path with its value as asked and as approved. */
+  changes: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
+  editor: ActorSchema,
+  at: z.number(),
+  /** The arguments as edited (redacted paths masked): what approvers see and the audit records. */
+  displayArguments: z.unknown(),
+});
+export type Edit = z.infer<typeof EditSchema>;
+
 /** Who runs (or ran) the current execution, and until when its lease holds (Redis time). */
 export interface Claim {
   by: string;
@@ -102,6 +121,18 @@ export interface ApprovalRecord extends HeldRequest {
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+  /** The approver's edit the call runs with, when it was edited before approval. */
+  edit: Edit | undefined;
+  /** Indexes into `settings.remind` of the reminders sent, in order. */
+  reminded: number[];
+  /** Indexes into `settings.escalate` of the steps taken, in order. */
+  escalated: number[];
+}
+
+/** Who may decide now: the policy's approvers plus those of every escalation step taken. */
+export function approversOf(record: ApprovalRecord): string[] {
+  const extra = record.escalated.flatMap((index) => record.settings.escalate?.[index]?.approvers ?? []);
+  return [...new Set([...record.settings.approvers, ...extra])];
 }
 
 /** Approvals counted toward what is being decided now: the call itself, or the re-run after `attempt`. */
@@ -121,11 +152,27 @@ export type DecisionResult =
   | { kind: 'not_authorized'; record: ApprovalRecord; why: string }
   | { kind: 'not_found' };
 
+/** An edit-and-approve that was not recorded: the edit is not allowed, or the edited call would not pass the policy. */
+export type EditRefused = { kind: 'edit_refused'; record: ApprovalRecord; why: string };
+
 /** `rerun`: approve running a `failed` or `outcome_unknown` call once more (a new decision). */
 export type Verdict = 'approve' | 'deny' | 'rerun';
 
 /** Events channels hear about, through the notification queue. */
-export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved'] as const;
+export const approvalEventKinds = [
+  'requested',
+  'vote',
+  'decided',
+  'expired',
+  'withdrawn',
+  'executed',
+  'outcome_unknown',
+  'rerun_approved',
+  /** A reminder of `settings.remind` was due (the last of `reminded`). */
+  'reminded',
+  /** An escalation step was taken (the last of `escalated`). */
+  'escalated',
+] as const;
 export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 
 /**

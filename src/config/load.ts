@@ -29,6 +29,8 @@ export interface EnvSettings {
   adminToken: string | undefined;
   /** `AIRLOCK_HASH_SECRET`: keys the argument hashes; unset → generated once and kept in Redis. */
   hashSecret?: string | undefined;
+  /** Any other variable, by name: secrets the config names (e.g. a webhook's `secretEnv`); an empty value reads as unset. */
+  variable?(name: string): string | undefined;
 }
 
 export const defaultConfigFile = 'airlock.config.json';
@@ -98,6 +100,7 @@ export function readEnvSettings(env: NodeJS.ProcessEnv = process.env): EnvSettin
     slackApiUrl: get('SLACK_API_URL'),
     adminToken: get('AIRLOCK_ADMIN_TOKEN'),
     hashSecret: get('AIRLOCK_HASH_SECRET'),
+    variable: get,
   };
 }
 

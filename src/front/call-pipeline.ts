@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalCallPath } from '../approvals/ports.js';
+import type { ApprovalRecord, Edit } from '../approvals/types.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError, isAirlockError } from '../errors.js';
 import type { Agent } from '../identity/tokens.js';
@@ -29,7 +30,8 @@ import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
-import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
+import { applyEdit, checkEditedCall, editNoLongerValid, withEditNote, type EditedCallDeps } from './edited-call.js';
+import { runHeldCall, type HeldCallInput, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
@@ -94,6 +96,27 @@ export class CallPipeline {
 
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
+  }
+
+  /**
+   * The approvals core's EditCheck: whether an approver's edit of a held tool call (on the
+   * arguments approvers see) passes as if the agent had made it; fails closed when the agent or
+   * the tool cannot be found now.
+   */
+  async checkEdit(agent: Agent | undefined, record: ApprovalRecord, edited: Record<string, unknown>): Promise<{ ok: true } | { ok: false; why: string }> {
+    if (!agent) return { ok: false, why: `agent "${record.agent}" is no longer configured, so the edited call cannot be checked` };
+    const tool = this.deps.pool.resolveTool(record.tool);
+    if (!tool)
+      return {
+        ok: false,
+        why: `tool ${record.tool} is not available right now (its upstream is down), so the edited call cannot be checked against its schema; try again shortly`,
+      };
+    const verdict = checkEditedCall(this.editDeps(), agent, tool.definition, record, edited);
+    return verdict.ok ? { ok: true } : verdict;
+  }
+
+  private editDeps(): EditedCallDeps {
+    return { policy: this.deps.policy, argumentLimits: this.deps.argumentLimits };
   }
 
   /** Whether the agent's policy could ever let it use this resource or prompt (lists hide the rest). */
@@ -191,7 +214,13 @@ export class CallPipeline {
 
     const release = () => this.forward(ctx, tool, canonical);
     if (decision.kind === 'approve') {
-      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, name, release);
+      const editedRelease = (record: ApprovalRecord, edit: Edit) => {
+        const verdict = checkEditedCall(this.editDeps(), ctx.agent, tool.definition, record, applyEdit(canonical.value, edit));
+        if (!verdict.ok) return { refusal: editNoLongerValid(record, verdict.why) };
+        const edited = verdict.call;
+        return { release: async () => withEditNote(await this.forward(ctx, tool, edited), edit) };
+      };
+      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, name, release, editedRelease);
       return 'result' in held ? held.result : toolErrorResult(held.refusal);
     }
     const refused = await this.checkLimits(ctx, decision, facts);
@@ -218,6 +247,7 @@ export class CallPipeline {
     canonicalArgumentsJson: string,
     subject: string,
     release: () => Promise<CallToolResult>,
+    editedRelease?: HeldCallInput['editedRelease'],
   ): Promise<HeldOutcome> {
     const tooBig = this.heldSizeViolation(decision, canonicalArgumentsJson, facts.arguments);
     if (tooBig) {
@@ -247,9 +277,16 @@ export class CallPipeline {
             ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
+            ...(decision.approval.directMessage ? { directMessage: true } : {}),
+            ...(decision.approval.editable ? { editable: decision.approval.editable } : {}),
+            ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
+            ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),
           },
         });
-    return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+    return runHeldCall(
+      { approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal },
+      { ctx, record: held.record, release, ...(editedRelease ? { editedRelease } : {}) },
+    );
   }
 
   /**

@@ -33,7 +33,33 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
     channel: merged.channel,
     show: frozen([...(merged.show ?? [])]),
     allowSelfApproval: merged.allow_self_approval ?? false,
+    ...(merged.direct_message ? { directMessage: true } : {}),
+    ...(merged.editable ? { editable: frozen([...merged.editable]) } : {}),
+    ...(merged.remind ? { remind: frozen([...merged.remind].sort((a, b) => a - b)) } : {}),
+    ...(merged.escalate
+      ? {
+          escalate: frozen(
+            merged.escalate.map((step) => ({
+              afterMs: parseDurationMs(step.after) ?? 0, // the schema checked it parses
+              ...(step.channel ? { channel: step.channel } : {}),
+              approvers: [...(step.approvers ?? [])],
+            })),
+          ),
+        }
+      : {}),
   };
+}
+
+/** An escalation step at or after the timeout never happens: a load problem, naming the step. */
+export function escalationProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
+  const { timeoutMs, escalate } = settings;
+  if (timeoutMs === undefined || !escalate) return undefined;
+  const index = escalate.findIndex((step) => step.afterMs >= timeoutMs);
+  if (index < 0) return undefined;
+  const where = [...layers].reverse().find((layer) => layer.spec?.escalate !== undefined) ?? layers.at(-1);
+  const path = jsonPath([...(where?.path ?? []), 'escalate', index, 'after']);
+  const message = `this escalation step comes at or after the approval timeout (${timeoutMs / 1_000}s), so it would never happen; make "after" shorter than the timeout`;
+  return file === undefined ? { path, message } : { file, path, message };
 }
 
 /**

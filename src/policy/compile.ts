@@ -6,7 +6,7 @@
  */
 import { jsonPath, type LoadProblem } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
-import { mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
+import { escalationProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
 import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type CompiledSection, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
@@ -65,6 +65,16 @@ function outcome(ctx: Context, action: Action, rule: RuleRef, reason: string, la
   if (action === 'approve') {
     const found = quorumProblem(settings.approval, layers, ctx.file);
     if (found) ctx.problems.push(found);
+    const late = escalationProblem(settings.approval, layers, ctx.file);
+    if (late) ctx.problems.push(late);
+    const isRedacted = redactionTest(settings.redact);
+    const hidden = (settings.approval.editable ?? []).find(isRedacted);
+    if (hidden !== undefined) {
+      const where = [...layers].reverse().find((layer) => layer.spec?.editable !== undefined) ?? layers.at(-1);
+      const path = jsonPath([...(where?.path ?? []), 'editable']);
+      const message = `"${hidden}" is both editable and redacted: an approver cannot change a value they may not see; remove it from one of the lists`;
+      ctx.problems.push(ctx.file === undefined ? { path, message } : { file: ctx.file, path, message });
+    }
   }
   return { action, rule, reason, approval: settings.approval, redact: settings.redact, traceLine: describeAction(action, rule, reason) };
 }

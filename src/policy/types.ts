@@ -47,6 +47,21 @@ export interface ApprovalSettings {
   show: string[];
   /** Whether the Slack user who owns the agent may approve its calls. */
   allowSelfApproval: boolean;
+  /** Also DM each approver named by user ID (absent: no). */
+  directMessage?: boolean;
+  /** Argument paths an approver may change before approving (absent: none). */
+  editable?: string[];
+  /** Fractions of the timeout at which a still-pending call reminds its approvers (absent: none). */
+  remind?: number[];
+  /** Steps taken while still pending (absent: none). */
+  escalate?: EscalationStep[];
+}
+
+/** After `afterMs`, post to `channel` and/or let `approvers` decide too. */
+export interface EscalationStep {
+  afterMs: number;
+  channel?: string;
+  approvers: string[];
 }
 
 /** When the state store (Redis) cannot be reached: refuse (closed, the default) or let through (open). */

@@ -18,6 +18,8 @@ export const slackIds = {
   approve: 'airlock_approve',
   rerun: 'airlock_rerun',
   deny: 'airlock_deny',
+  edit: 'airlock_edit',
+  editModal: 'airlock_edit_values',
   decisionBlock: 'airlock_decision',
   denyModal: 'airlock_deny_reason',
   reasonBlock: 'reason',
@@ -65,6 +67,13 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const shown = highlightsText(view);
   if (shown) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: shown } });
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: argumentsText(view) } });
+  if (view.edit) {
+    const changes = view.edit.changes.map(
+      (c) => `• ${inlineCode(c.path)}: ${inlineCode(formatJson(c.before, false))} → ${inlineCode(formatJson(c.after, false))}`,
+    );
+    const text = `✏️ *Edited before approval* by ${who(view.edit.editor)}; it runs with:\n${changes.join('\n')}`;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(text, slackLimits.sectionText) } });
+  }
   const state = stateText(view);
   if (state) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(state, slackLimits.sectionText) } });
   if (view.status === 'pending') blocks.push(decisionButtons(view));
@@ -192,6 +201,10 @@ function decisionButtons(view: ApprovalView): KnownBlock {
           deny: { type: 'plain_text', text: 'Cancel' },
         },
       },
+      // Edit, then approve: only where the policy lists editable paths, and before anyone approved the call as asked.
+      ...(view.editable.length > 0 && view.approvals === 0
+        ? [{ type: 'button' as const, action_id: slackIds.edit, text: { type: 'plain_text' as const, text: 'Edit & approve…', emoji: true }, value }]
+        : []),
       { type: 'button', action_id: slackIds.deny, text: { type: 'plain_text', text: 'Deny…', emoji: true }, style: 'danger', value },
     ],
   };

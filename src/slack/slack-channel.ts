@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { boltLogger } from './bolt-logger.js';
 import { slackCredentials } from './credentials.js';
 import { createSlackDirectory } from './directory.js';
+import { registerHomeAndCommand } from './home-and-command.js';
 import { registerInteractions } from './interactions.js';
 import { refuseFutureTimestamps } from './request-freshness.js';
 import { createSlackNotifier, type SlackHealth } from './notifier.js';
@@ -113,12 +114,15 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     router.post('/events', refuseFutureTimestamps({ now, log }));
     router.use(receiver.router);
   } else {
-    app = new App({ ...common, socketMode: true, appToken: credentials.appToken });
+    // The Socket Mode client has a Web API client of its own (for apps.connections.open): it must
+    // use the same base URL and settings, or SLACK_API_URL would be ignored for the connection.
+    app = new App({ ...common, socketMode: true, appToken: credentials.appToken, installerOptions: { clientOptions: webClientOptions(clientSettings) } });
   }
   app.error(async (error) => {
     log.error({ err: error.message, code: error.code }, 'Slack interaction failed');
   });
   registerInteractions(app, { approvals: options.approvals, directory, client, log });
+  registerHomeAndCommand(app, { approvals: options.approvals, client, log });
   log.info({ mode: credentials.mode, defaultChannel: options.defaultChannel }, 'Slack approvals enabled');
 
   let started = false;

@@ -43,7 +43,7 @@ export const slackChannelFactory: ChannelFactory = (context) => {
       });
       if (!channel) throw new Error('unreachable: Slack credentials were checked when the channel was built');
       await channel.start();
-      return { notifier: channel.notifier, directory: channel.directory };
+      return { notifiers: [channel.notifier], directory: channel.directory };
     },
     close: async () => {
       await channel?.close();

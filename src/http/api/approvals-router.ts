@@ -19,9 +19,13 @@ const ListQuery = z.strictObject({
   status: z.enum(approvalStatuses).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
-const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional() });
+const DecisionBody = z.strictObject({
+  reason: z.string().trim().max(2_000).optional(),
+  /** Edit, then approve: argument path → new value, for paths the policy's `approval.editable` lists. */
+  edits: z.record(z.string().min(1).max(256), z.unknown()).optional(),
+});
 
-export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide'>, adminToken: string | undefined): Router {
+export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide' | 'decideEdited'>, adminToken: string | undefined): Router {
   const router = express.Router();
   router.use(requireAdmin(adminToken));
   router.use(express.json({ limit: '64kb' }));
@@ -53,7 +57,19 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
       if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
       const id = String(req.params['id']);
       const actor = req.actor ?? { kind: 'admin' as const, id: 'admin:admin', name: 'admin' };
-      const result = await approvals.decide(id, actor, verdict, body.data.reason);
+      const { edits, reason } = body.data;
+      if (edits !== undefined && verdict !== 'approve')
+        throw new AirlockError('invalid_request', '"edits" go with approve only: POST /api/approvals/ID/approve.');
+      const result = edits === undefined ? await approvals.decide(id, actor, verdict, reason) : await approvals.decideEdited(id, actor, edits, reason);
+      if (result.kind === 'edit_refused') {
+        throw new AirlockError(
+          'invalid_request',
+          `Edit refused: ${result.why}. Nothing was approved; ${id} still waits (fix the edit, or approve or deny it as asked).`,
+          {
+            details: { status: result.record.status },
+          },
+        );
+      }
       respondToDecision(res, id, result);
     } catch (error) {
       sendJsonError(res, error);
