@@ -14,12 +14,15 @@ import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
 import { ApprovalEvents } from './approval-events.js';
 import { ApprovalStore } from './approval-store.js';
+import { GrantStore } from './grant-store.js';
+import type { Grant, GrantQuery, RevokeResult } from './grant-types.js';
+import { StandingGrants, type ResolvedGrant } from './standing-grants.js';
 import { authorizeDecision } from './authorize.js';
 import { principalOf } from './deciders.js';
 import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
 import { OutcomeOutbox } from './outcome-outbox.js';
-import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
+import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, DecideOptions, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
 import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
 import {
   rerunnableStatuses,
@@ -72,6 +75,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly events: ApprovalEvents;
   private readonly outbox: OutcomeOutbox;
   private readonly execution: ReleaseOnceDeps;
+  private readonly grants: StandingGrants;
   private directory: ApproverDirectory | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   /** When the call-path connection last became ready (undefined while it is down). */
@@ -99,6 +103,12 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       runWorkers: options.runWorkers,
       load: (id) => this.store.get(id),
       ...(options.onDeliveryFailure ? { onGiveUp: options.onDeliveryFailure } : {}),
+    });
+    this.grants = new StandingGrants({
+      store: new GrantStore(options.redis, options.prefix),
+      audit: options.audit,
+      now: this.now,
+      directory: () => this.directory,
     });
     this.events = new ApprovalEvents({ redisUrl: options.redisUrl, key: this.store.eventsKey, log: options.log });
     this.outbox = new OutcomeOutbox({
@@ -253,6 +263,10 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     return releaseOnce(this.execution, record, release, options);
   }
 
+  findGrant(query: GrantQuery): Promise<Grant | undefined> {
+    return withStateStore(() => this.grants.find(query));
+  }
+
   // ── The channels ─────────────────────────────────────────────────────────────────────────────
 
   get(id: string): Promise<ApprovalRecord | undefined> {
@@ -276,10 +290,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     return { kind: 'allowed', record };
   }
 
-  async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
+  async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined, options: DecideOptions = {}): Promise<DecisionResult> {
     const check = await this.check(id, actor, verdict);
     if (check.kind !== 'allowed') return check;
     const { record } = check;
+    if (options.grant !== undefined && verdict !== 'approve') {
+      throw new AirlockError('invalid_request', `A standing grant is given with an approval; a ${verdict} cannot carry one. Leave the grant out.`);
+    }
+    const grant: ResolvedGrant | undefined = options.grant === undefined ? undefined : this.grants.resolve(record, options.grant);
     const now = this.now();
     const rerun = verdict === 'rerun';
     const attempt = rerun ? record.attempt + 1 : record.attempt;
@@ -312,9 +330,24 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         await this.holds.promote(id);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
+        if (grant !== undefined && fresh.status === 'approved') {
+          return { kind: 'decided', record: fresh, grant: await withStateStore(() => this.grants.create(fresh, actor, grant, reason)) };
+        }
         return { kind: 'decided', record: fresh };
       }
     }
+  }
+
+  listGrants(limit: number): Promise<Grant[]> {
+    return withStateStore(() => this.grants.list(limit));
+  }
+
+  getGrant(id: string): Promise<Grant | undefined> {
+    return withStateStore(() => this.grants.get(id));
+  }
+
+  revokeGrant(id: string, actor: Actor, reason: string | undefined): Promise<RevokeResult> {
+    return withStateStore(() => this.grants.revoke(id, actor, reason));
   }
 
   setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {

@@ -5,6 +5,7 @@
  * the composition root (src/gateway.ts) and the CLI build that service.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Grant, GrantQuery, GrantRequest, RevokeResult } from './grant-types.js';
 import type { Actor, ApprovalRecord, ApprovalStatus, DecisionResult, HeldRequest, Verdict } from './types.js';
 
 /** A call to hold: the request minus what the core assigns (id, times). */
@@ -63,6 +64,13 @@ export interface ApprovalCallPath {
    * retries, and audits the execution. If `release` throws, the failure is recorded and rethrown.
    */
   releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome>;
+  /** The live standing grant covering this call, if any; reads Redis every time (one round trip), so a revocation holds at once. */
+  findGrant(query: GrantQuery): Promise<Grant | undefined>;
+}
+
+/** Options of a decision: an approval may carry a standing grant. */
+export interface DecideOptions {
+  grant?: GrantRequest;
 }
 
 /** A decision attempt that was not (yet) recorded: refused, or allowed to go ahead. */
@@ -76,8 +84,16 @@ export interface ApprovalChannels {
   list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]>;
   /** Whether `actor` may record `verdict` now, without deciding (Slack asks a reason first); a refusal is audited. */
   check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult>;
-  /** Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception. */
-  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
+  /**
+   * Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception.
+   * A grant the policy does not allow is an `invalid_request` error, thrown before anything is recorded.
+   */
+  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined, options?: DecideOptions): Promise<DecisionResult>;
+  /** Live standing grants, soonest to expire first. */
+  listGrants(limit: number): Promise<Grant[]>;
+  getGrant(id: string): Promise<Grant | undefined>;
+  /** Revokes a grant on every replica at once; admins, its grantor and the policy's approvers may. */
+  revokeGrant(id: string, actor: Actor, reason: string | undefined): Promise<RevokeResult>;
   /** Remembers where a channel posted the call (e.g. Slack's channel and ts). */
   setChannelRef(id: string, channel: string, ref: unknown): Promise<void>;
 }

@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import type { ExecutionOutcome } from '../audit/types.js';
 import { ActorSchema, type Actor } from './deciders.js';
+import { GrantPinSchema, type Grant } from './grant-types.js';
 
 export const approvalStatuses = ['pending', 'approved', 'executing', 'executed', 'failed', 'outcome_unknown', 'denied', 'expired', 'withdrawn'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
@@ -30,6 +31,8 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Standing grants approvers may give (policy `approval.grants`); absent: approve-once only. */
+  grants: z.object({ pin: z.array(z.string()), maxDurationMs: z.number().positive() }).optional(),
 });
 
 /** The whole held request, as written once when the call is held (BullMQ job data and the record). */
@@ -54,6 +57,8 @@ export const HeldRequestSchema = z.object({
   /** Why the policy holds this call (its `reason`), shown to approvers. */
   holdReason: z.string().optional(),
   settings: SettingsSchema,
+  /** The call's values at the policy's pinnable paths (as keyed digests), for a grant made from this approval. */
+  grantPins: z.array(GrantPinSchema).optional(),
   createdAt: z.number(),
   expiresAt: z.number(),
 });
@@ -112,7 +117,8 @@ export function currentVotes(record: ApprovalRecord): Vote[] {
 
 /** What a decision attempt did. "Already decided" is an answer, not a fault. */
 export type DecisionResult =
-  | { kind: 'decided'; record: ApprovalRecord }
+  /** `grant`: the standing grant made with this approval, when the approver asked for one. */
+  | { kind: 'decided'; record: ApprovalRecord; grant?: Grant }
   | { kind: 'vote_recorded'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'duplicate_vote'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'already_decided'; record: ApprovalRecord }

@@ -15,6 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Grant } from '../approvals/grant-types.js';
 import type { ApprovalCallPath } from '../approvals/ports.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError, isAirlockError } from '../errors.js';
@@ -29,6 +30,7 @@ import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
+import { grantPins } from './grant-pins.js';
 import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
@@ -191,7 +193,7 @@ export class CallPipeline {
 
     const release = () => this.forward(ctx, tool, canonical);
     if (decision.kind === 'approve') {
-      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, name, release);
+      const held = await this.holdAndWait(ctx, decision, facts, canonical, name, release);
       return 'result' in held ? held.result : toolErrorResult(held.refusal);
     }
     const refused = await this.checkLimits(ctx, decision, facts);
@@ -209,17 +211,19 @@ export class CallPipeline {
   /**
    * The approve step: a held call over the size an approver can read is refused; else an identical
    * retry attaches to its approval (without counting against the limits again), a new call passes
-   * the limits and is held; then wait for the decision and release once.
+   * the limits, then runs at once under a live standing grant that covers it (one Redis round
+   * trip, only for tools whose policy allows grants) or is held; then wait for the decision and
+   * release once.
    */
   private async holdAndWait(
     ctx: CallContext,
     decision: Extract<Decision, { kind: 'approve' }>,
     facts: ReturnType<typeof callFacts>,
-    canonicalArgumentsJson: string,
+    canonical: { json: string; value: JsonObject },
     subject: string,
     release: () => Promise<CallToolResult>,
   ): Promise<HeldOutcome> {
-    const tooBig = this.heldSizeViolation(decision, canonicalArgumentsJson, facts.arguments);
+    const tooBig = this.heldSizeViolation(decision, canonical.json, facts.arguments);
     if (tooBig) {
       await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
       return { refusal: invalidArguments(subject, decision, [tooBig]) };
@@ -227,6 +231,13 @@ export class CallPipeline {
     const live = await this.deps.approvals.find({ agent: ctx.agent.name, tool: facts.tool, argumentsHash: facts.argumentsHash });
     const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
     if (refused) return { refusal: refused };
+    const grants = decision.approval.grants;
+    const pins = grants && !live ? await grantPins(this.deps.hasher, canonical.value, grants.pin, facts.arguments) : undefined;
+    if (!live && grants && pins) {
+      const digests = Object.fromEntries(pins.map((pin) => [pin.path, pin.digest]));
+      const grant = await this.deps.approvals.findGrant({ agent: ctx.agent.name, tool: facts.tool, digests, maxDurationMs: grants.maxDurationMs });
+      if (grant) return { result: await this.runUnderGrant(grant, facts, release) };
+    }
     const held = live
       ? { record: live, attached: true }
       : await this.deps.approvals.hold({
@@ -247,9 +258,34 @@ export class CallPipeline {
             ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
+            ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
           },
+          ...(pins ? { grantPins: pins } : {}),
         });
     return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+  }
+
+  /** Releases a call a live standing grant covers, without a hold; audited `grant_used` with the grant's id after the answer. */
+  private async runUnderGrant(grant: Grant, facts: ReturnType<typeof callFacts>, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
+    const started = Date.now();
+    let result: CallToolResult | undefined;
+    try {
+      result = await release();
+      return result;
+    } finally {
+      this.recordAfterAnswer({
+        ...facts,
+        type: 'grant_used',
+        outcome: result === undefined ? 'upstream_failure' : classifyAnswer(result),
+        latency: { totalMs: Date.now() - started },
+        details: {
+          grantId: grant.id,
+          grantApprovalId: grant.approvalId,
+          grantedBy: grant.createdBy.id,
+          grantExpiresAt: new Date(grant.expiresAt).toISOString(),
+        },
+      });
+    }
   }
 
   /**
@@ -310,7 +346,7 @@ export class CallPipeline {
         const answer = await request.forward();
         return { content: [{ type: 'text', text: `${request.method} answered` }], _meta: { [heldAnswerKey]: answer } };
       };
-      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, subject, release);
+      const held = await this.holdAndWait(ctx, decision, facts, canonical, subject, release);
       if ('refusal' in held) throw held.refusal;
       const answer = held.result._meta?.[heldAnswerKey];
       if (answer === null || typeof answer !== 'object') {

@@ -33,7 +33,23 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
     channel: merged.channel,
     show: frozen([...(merged.show ?? [])]),
     allowSelfApproval: merged.allow_self_approval ?? false,
+    grants:
+      merged.grants === undefined || !merged.grants.allowed
+        ? undefined
+        : { pin: frozen([...merged.grants.pin]), maxDurationMs: parseDurationMs(merged.grants.max_duration) ?? 0 },
   };
+}
+
+/**
+ * A grant skips every later approval, so it must not let one approver stand in for a quorum:
+ * grants with `quorum` above 1 are a load problem.
+ */
+export function grantsProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
+  if (settings.grants === undefined || settings.quorum <= 1) return undefined;
+  const where = [...layers].reverse().find((layer) => layer.spec?.grants !== undefined) ?? layers.at(-1);
+  const path = jsonPath([...(where?.path ?? []), 'grants']);
+  const message = `grants cannot be combined with quorum ${settings.quorum}: a grant given by one approver would skip the other approvals every later call needs; set "grants": {"allowed": false} here or lower the quorum to 1`;
+  return file === undefined ? { path, message } : { file, path, message };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { jsonPath, type LoadProblem } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
-import { mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
+import { grantsProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
 import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type CompiledSection, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
@@ -65,6 +65,8 @@ function outcome(ctx: Context, action: Action, rule: RuleRef, reason: string, la
   if (action === 'approve') {
     const found = quorumProblem(settings.approval, layers, ctx.file);
     if (found) ctx.problems.push(found);
+    const grants = grantsProblem(settings.approval, layers, ctx.file);
+    if (grants) ctx.problems.push(grants);
   }
   return { action, rule, reason, approval: settings.approval, redact: settings.redact, traceLine: describeAction(action, rule, reason) };
 }

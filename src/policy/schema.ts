@@ -108,6 +108,23 @@ const DurationSchema = z
   .refine((value) => (parseDurationMs(value) ?? 0) >= 1_000, `expected ${durationHelp}, at least 1 second`)
   .describe('A duration such as "15m", "1h", "30s", or a number of seconds.');
 
+/**
+ * Standing grants: what an approver may turn one approval into — "yes to this agent, this tool,
+ * these pinned values, for a while". Leaving `grants` out (or `allowed: false`) means approve-once only.
+ */
+export const GrantsSchema = z
+  .strictObject({
+    allowed: z.boolean().default(true).describe('Whether approvers may grant at all (false turns off grants inherited from a wider layer).'),
+    pin: z
+      .array(argumentPath)
+      .default([])
+      .describe(
+        'Argument paths an approver may pin: a grant covers only calls whose values at the pinned paths equal the approved call\'s (e.g. "params.job_id"). The approver pins all of them unless they choose fewer.',
+      ),
+    max_duration: DurationSchema.describe('The longest grant an approver may give, e.g. "1h".'),
+  })
+  .describe('Standing grants approvers may give when approving a call of this tool.');
+
 /** Approval settings; every field is optional so tool and rule settings merge over the defaults. */
 export const ApprovalSchema = z
   .strictObject({
@@ -126,6 +143,7 @@ export const ApprovalSchema = z
     show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
+    grants: GrantsSchema.optional(),
   })
   .describe('How a held call is decided.');
 
@@ -214,4 +232,5 @@ export type ToolEntry = z.output<typeof ToolEntrySchema>;
 export type RuleSpec = z.output<typeof RuleSchema>;
 export type ConditionSpec = z.output<typeof ConditionSchema>;
 export type ApprovalSpec = z.output<typeof ApprovalSchema>;
+export type GrantsSpec = z.output<typeof GrantsSchema>;
 export type LimitSpecInput = z.output<typeof LimitSchema>;

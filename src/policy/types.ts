@@ -47,6 +47,16 @@ export interface ApprovalSettings {
   show: string[];
   /** Whether the Slack user who owns the agent may approve its calls. */
   allowSelfApproval: boolean;
+  /** Standing grants approvers may give; undefined: approve-once only. */
+  grants: GrantPolicy | undefined;
+}
+
+/** What an approver may grant for a tool (policy `approval.grants`). */
+export interface GrantPolicy {
+  /** Argument paths a grant may pin to the approved call's values. */
+  pin: string[];
+  /** The longest grant. */
+  maxDurationMs: number;
 }
 
 /** When the state store (Redis) cannot be reached: refuse (closed, the default) or let through (open). */

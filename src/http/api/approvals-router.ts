@@ -11,7 +11,9 @@ import type { ApprovalChannels } from '../../approvals/ports.js';
 import { toApprovalView } from '../../approvals/approval-view.js';
 import { approvalStatuses, type DecisionResult, type Verdict } from '../../approvals/types.js';
 import { AirlockError } from '../../errors.js';
+import { durationHelp, parseDurationMs } from '../../util/duration.js';
 import { firstProblemLine } from '../../util/zod-problems.js';
+import { toGrantView } from '../../approvals/grant-view.js';
 import { requireAdmin, type AdminRequest } from '../admin-auth.js';
 import { sendJsonError } from '../json-errors.js';
 
@@ -19,7 +21,19 @@ const ListQuery = z.strictObject({
   status: z.enum(approvalStatuses).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
-const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional() });
+/** A standing grant asked for with an approval: its duration and (optionally) fewer pinned paths than the policy allows. */
+export const GrantBody = z.strictObject({
+  duration: z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined || ms < 1_000) {
+      ctx.addIssue({ code: 'custom', message: `grant.duration must be ${durationHelp}, at least 1 second` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  pin: z.array(z.string().max(512)).max(64).optional(),
+});
+const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional(), grant: GrantBody.optional() });
 
 export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide'>, adminToken: string | undefined): Router {
   const router = express.Router();
@@ -53,7 +67,8 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
       if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
       const id = String(req.params['id']);
       const actor = req.actor ?? { kind: 'admin' as const, id: 'admin:admin', name: 'admin' };
-      const result = await approvals.decide(id, actor, verdict, body.data.reason);
+      const { grant } = body.data;
+      const result = await approvals.decide(id, actor, verdict, body.data.reason, grant ? { grant: { durationMs: grant.duration, pin: grant.pin } } : {});
       respondToDecision(res, id, result);
     } catch (error) {
       sendJsonError(res, error);
@@ -73,6 +88,8 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
 export function respondToDecision(res: Response, id: string, result: DecisionResult): void {
   switch (result.kind) {
     case 'decided':
+      res.json({ result: result.kind, approval: toApprovalView(result.record), ...(result.grant ? { grant: toGrantView(result.grant) } : {}) });
+      return;
     case 'vote_recorded':
       res.json({ result: result.kind, approval: toApprovalView(result.record) });
       return;
