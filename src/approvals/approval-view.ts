@@ -44,6 +44,8 @@ export interface ApprovalView {
   /** When the lease lapsed with no outcome (status `outcome_unknown`). */
   unknownAt: string | undefined;
   execution: { outcome: string; at: string; durationMs: number; summary: string; truncated: boolean } | undefined;
+  /** What an approver may grant with this call's approval (policy `approval.grants`): pinnable paths with this call's values, the longest duration. */
+  grantOptions: { pins: Array<{ path: string; value?: unknown }>; maxDurationMs: number } | undefined;
 }
 
 export function toApprovalView(record: ApprovalRecord): ApprovalView {
@@ -78,6 +80,13 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
       : undefined,
     unknownAt: record.unknownAt === undefined ? undefined : iso(record.unknownAt),
     execution: record.execution ? { ...record.execution, at: iso(record.execution.at), truncated: record.execution.truncated === true } : undefined,
+    grantOptions:
+      record.settings.grants && record.grantPins
+        ? {
+            pins: record.grantPins.map((pin) => ({ path: pin.path, ...(pin.shown === undefined ? {} : { value: pin.shown }) })),
+            maxDurationMs: record.settings.grants.maxDurationMs,
+          }
+        : undefined,
   };
 }
 

@@ -5,7 +5,7 @@
  * and one script served from here; nothing from elsewhere.
  *
  * It answers only its own paths (`/`, `/login`, `/logout`, `/approvals/…`, `/history…`,
- * `/policy…`, `/fragments/…`, `/assets/…`) and has no catch-all, so the gateway's other root
+ * `/policy…`, `/grants…`, `/fragments/…`, `/assets/…`) and has no catch-all, so the gateway's other root
  * routes (/healthz, /readyz, /metrics) and its 404 stay untouched.
  */
 import express, { type Router } from 'express';
@@ -15,6 +15,7 @@ import { dashboardJs } from './assets/dashboard-js.js';
 import { addAuthRoutes } from './auth-routes.js';
 import type { DashboardContext } from './context.js';
 import { createCredentialChecker } from './credentials.js';
+import { addGrantRoutes } from './grant-routes.js';
 import { addHistoryRoutes } from './history-routes.js';
 import { addPolicyRoutes } from './policy-routes.js';
 import type { DashboardDeps } from './ports.js';
@@ -36,6 +37,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   addAssetRoutes(router);
   addAuthRoutes(router, ctx);
   addApprovalRoutes(router, ctx);
+  addGrantRoutes(router, ctx);
   addHistoryRoutes(router, ctx);
   addPolicyRoutes(router, ctx);
   return router;

@@ -16,7 +16,7 @@ import type { Redis } from '../state/redis.js';
 import type { DashboardRole } from './roles.js';
 
 /** The approvals' channels port: the same decide() as Slack, the API and the CLI. */
-export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide'>;
+export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide' | 'listGrants' | 'revokeGrant'>;
 
 /** Which audit events to read; times are epoch ms, inclusive. */
 export interface DashboardAuditFilter {

@@ -6,6 +6,7 @@
  */
 import type { ApprovalView } from '../../approvals/approval-view.js';
 import { anyApprover } from '../../policy/types.js';
+import { formatDurationMs } from '../../util/duration.js';
 import { html, type SafeHtml } from '../html.js';
 import { actorText, countdown, statusBadge, timeElement, valueText } from './format.js';
 
@@ -165,6 +166,7 @@ export function decideForms(view: ApprovalView, csrfToken: string | undefined, r
         <input type="hidden" name="_csrf" value="${csrfToken}" />
         <input type="hidden" name="return" value="${returnTo}" />
         <p>Run <code>${view.tool}</code> for ${view.agent} with the arguments above? It runs once, as soon as you confirm.</p>
+        ${view.grantOptions && grantFields(view.id, view.grantOptions)}
         <button type="submit" class="button approve">Yes, approve${what}</button>
       </form>
     </details>
@@ -195,4 +197,35 @@ export function approvalCard(view: ApprovalView, csrfToken: string | undefined, 
     ${approvalFacts(view, nowMs)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
     ${view.rerunnable && html`${approvalOutcome(view)} ${rerunForm(view, csrfToken, '/')}`}
   </article>`;
+}
+
+/** Grant lengths offered, up to the policy's longest (which is always offered). */
+const grantSteps = [15 * 60_000, 3_600_000, 4 * 3_600_000, 8 * 3_600_000, 86_400_000];
+
+/** The approve form's choice: once (default) or a standing grant for a duration, pinned to this call's values. */
+function grantFields(id: string, options: NonNullable<ApprovalView['grantOptions']>): SafeHtml {
+  const durations = [...grantSteps.filter((ms) => ms < options.maxDurationMs), options.maxDurationMs];
+  const selectId = `grant-${id}`;
+  return html`<fieldset class="grant">
+    <legend>Approve once, or also for later calls</legend>
+    <label for="${selectId}">Let this agent's matching calls of this tool run without asking for</label>
+    <select id="${selectId}" name="grant">
+      <option value="" selected>— nothing more: approve once —</option>
+      ${durations.map((ms) => html`<option value="${Math.round(ms / 1_000)}s">${formatDurationMs(ms)}</option>`)}
+    </select>
+    ${
+      options.pins.length > 0 &&
+      html`<p class="muted">…only while these arguments stay the same:</p>
+        <ul class="pins">
+          ${options.pins.map(
+            (pin, i) =>
+              html`<li>
+                <input type="checkbox" id="${selectId}-pin-${i}" name="pin" value="${pin.path}" checked />
+                <label for="${selectId}-pin-${i}"><code>${pin.path}</code> = <code>${'value' in pin ? valueText(pin.value) : '(absent)'}</code></label>
+              </li>`,
+          )}
+        </ul>`
+    }
+    <input type="hidden" name="pinsOffered" value="1" />
+  </fieldset>`;
 }
