@@ -4,11 +4,9 @@
  * recorded as `cli:<login>` in the gateway's hash-chained audit history and holds on every replica
  * from the next call on (they read Redis on each check).
  */
-import { GrantStore } from '../approvals/grant-store.js';
+import { openGrantChannels, type GrantChannels } from '../approvals/approval-reader.js';
 import { pinsText, toGrantView } from '../approvals/grant-view.js';
-import { StandingGrants } from '../approvals/standing-grants.js';
 import { redactRedisUrl, type Redis } from '../state/redis.js';
-import { withStateStore } from '../state/state-store.js';
 import { cliActor } from './approvals.js';
 import { CliError, configOption, connectCliRedisAt, loadCliConfig, parse } from './common.js';
 
@@ -24,7 +22,7 @@ export async function runGrantsCommand(args: string[]): Promise<number> {
   try {
     const grants = await openGrants(redis, config.redis.prefix);
     if (sub === 'list') {
-      const views = (await withStateStore(() => grants.list(1_000))).map(toGrantView);
+      const views = (await grants.listGrants(1_000)).map(toGrantView);
       if (values.json === true) {
         process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
       } else if (views.length === 0) {
@@ -36,7 +34,7 @@ export async function runGrantsCommand(args: string[]): Promise<number> {
       return 0;
     }
     const grantId = id ?? '';
-    const result = await withStateStore(() => grants.revoke(grantId, cliActor(), values.reason));
+    const result = await grants.revokeGrant(grantId, cliActor(), values.reason);
     switch (result.kind) {
       case 'revoked':
         process.stdout.write(`${grantId}: revoked (${result.grant.agent} on ${result.grant.tool} is held again)\n`);
@@ -54,11 +52,11 @@ export async function runGrantsCommand(args: string[]): Promise<number> {
 }
 
 /** The grants part of the approvals core, auditing into the gateway's own history (which the CLI never trims). */
-async function openGrants(redis: Redis, prefix: string): Promise<StandingGrants> {
+async function openGrants(redis: Redis, prefix: string): Promise<GrantChannels> {
   const [{ AuditStore }, { createLogger }] = await Promise.all([import('../audit/audit-store.js'), import('../log.js')]);
   const log = createLogger({ stderr: true, level: 'warn' });
   const audit = new AuditStore({ redis, prefix, log, trimIntervalMs: 0 });
-  return new StandingGrants({ store: new GrantStore(redis, prefix), audit, now: Date.now, directory: () => undefined });
+  return openGrantChannels(redis, prefix, audit);
 }
 
 function printTable(header: string[], rows: string[][]): void {
