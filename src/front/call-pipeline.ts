@@ -172,6 +172,7 @@ export class CallPipeline {
     const args = canonical.value;
     const decision = this.deps.policy.evaluate(ctx.agent, name, args);
     const facts = callFacts(ctx, tool, args, decision, await this.deps.hasher.hash(canonical.json));
+    this.recordShadow(decision, facts);
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       return toolErrorResult(
@@ -265,6 +266,23 @@ export class CallPipeline {
     return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
   }
 
+  /**
+   * A shadow rule (`mode: "shadow"`) that would have decided this call is audited as `would_have`
+   * — what it would have done beside what was enforced — and changes nothing else. Written without
+   * waiting, like an allowed call's event, so trialling a rule adds no latency.
+   */
+  private recordShadow(decision: Decision, facts: Omit<AuditEventInput, 'type'>): void {
+    const { shadow } = decision;
+    if (shadow === undefined) return;
+    this.recordAfterAnswer({
+      ...facts,
+      type: 'would_have',
+      rule: shadow.rule.id,
+      reason: shadow.reason,
+      details: { wouldHave: shadow.action, enforced: decision.kind, enforcedRule: decision.rule.id, differs: shadow.action !== decision.kind },
+    });
+  }
+
   /** Releases a call a live standing grant covers, without a hold; audited `grant_used` with the grant's id after the answer. */
   private async runUnderGrant(grant: Grant, facts: ReturnType<typeof callFacts>, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
     const started = Date.now();
@@ -320,6 +338,7 @@ export class CallPipeline {
       policyVersion: decision.policyVersion,
       rule: decision.rule.id,
     };
+    this.recordShadow(decision, facts);
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       throw new AirlockError(

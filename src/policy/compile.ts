@@ -115,6 +115,7 @@ function compileRule(
     id,
     agent: rule.agent === undefined ? undefined : compileOperators(rule.agent, false),
     when: compileConditions(rule.when, isRedacted),
+    shadow: rule.mode === 'shadow',
     outcome: outcome(
       ctx,
       rule.action,
@@ -154,7 +155,7 @@ function compileEntry(ctx: Context, kind: SubjectKind, key: string, entry: ToolE
   const matchLine =
     match === 'exact' ? `${JSON.stringify(key)} matched ${id} (exact name)` : `the ${kind} matched ${id} (the most specific glob; no exact entry)`;
   const checked = constraints.length > 0 ? [matchLine, `constraints: all ${constraints.length} hold`] : [matchLine];
-  const missLines = rules.map((rule) => `${rule.id} did not match`);
+  const missLines = rules.map((rule) => (rule.shadow ? `${rule.id} is a shadow rule (audited, never decides)` : `${rule.id} did not match`));
   const traces = [...rules, undefined].map((decider, i) => {
     const misses = missLines.slice(0, i);
     const last = decider === undefined ? fallback.traceLine : `${decider.id} matched`;

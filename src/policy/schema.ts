@@ -173,6 +173,12 @@ export const RuleSchema = z.strictObject({
   action: ActionSchema,
   reason: ReasonSchema.optional(),
   approval: ApprovalSchema.optional(),
+  mode: z
+    .enum(['enforce', 'shadow'])
+    .default('enforce')
+    .describe(
+      'enforce (default): the rule decides when it matches. shadow: the rule is evaluated but never decides; when it would have decided a call, a `would_have` audit event records what it would have done.',
+    ),
 });
 
 export const ToolEntrySchema = z

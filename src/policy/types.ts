@@ -79,8 +79,17 @@ export interface ConstraintViolation {
   problem: string;
 }
 
+/** What a shadow rule (`mode: "shadow"`) that matched before the deciding rule would have done instead. */
+export interface ShadowOutcome {
+  rule: RuleRef;
+  action: Action;
+  reason: string;
+}
+
 interface DecisionBase {
   rule: RuleRef;
+  /** Set when a shadow rule would have decided this call (it is not enforced; the pipeline audits `would_have`). */
+  shadow?: ShadowOutcome;
   /** Short human-readable steps that led here (for `policy explain` and the dashboard). */
   trace: string[];
   /** Version (content hash) of the policy that decided. */
