@@ -87,6 +87,7 @@ interface ToolTally {
 export class PolicyReplay {
   private readonly tools = new Map<string, ToolTally>();
   private readonly windows = new Map<string, number[]>();
+  private readonly conditions = new Map<string, readonly CompiledCondition[]>();
   private calls = 0;
   private changed = 0;
   private uncertain = 0;
@@ -113,7 +114,7 @@ export class PolicyReplay {
     if ((decision.kind === 'allow' || decision.kind === 'approve') && decision.limits.length > 0) {
       if (!this.admit(decision.limits, event, Date.parse(event.time))) to = 'rate_limited';
     }
-    const uncertain = readsMaskedValue(this.candidate, kind, name, args);
+    const uncertain = this.readsMaskedValue(kind, name, args);
     this.calls += 1;
     if (uncertain) this.uncertain += 1;
     this.first ??= event.time;
@@ -151,6 +152,32 @@ export class PolicyReplay {
       to: this.last,
       tools,
     };
+  }
+
+  /**
+   * Whether the candidate's entry for this call has a condition on a value the history does not
+   * hold: masked by `redact`, or the whole arguments truncated (`airlock_truncated`). Decisions of
+   * calls that read none are certain.
+   */
+  private readsMaskedValue(kind: SubjectKind, name: string, args: Record<string, unknown>): boolean {
+    const conditions = this.conditionsOf(kind, name);
+    if (conditions.length === 0) return false;
+    if ('airlock_truncated' in args) return true;
+    const masked: string[][] = [];
+    collectMasked(args, [], masked);
+    return masked.length > 0 && conditions.some((condition) => masked.some((segments) => overlaps(condition.segments, segments)));
+  }
+
+  /** Every condition of the entry that decides (kind, name) in the candidate, computed once per name. */
+  private conditionsOf(kind: SubjectKind, name: string): readonly CompiledCondition[] {
+    const key = `${kind}:${name}`;
+    let conditions = this.conditions.get(key);
+    if (conditions === undefined) {
+      const entry = this.candidate.sections[kind].index.lookup(name);
+      conditions = entry === undefined ? [] : [...entry.constraints, ...entry.rules.flatMap((rule) => rule.when)];
+      this.conditions.set(key, conditions);
+    }
+    return conditions;
   }
 
   private tally(tool: string): ToolTally {
@@ -191,29 +218,19 @@ function subjectOf(label: string): { kind: SubjectKind; name: string } {
   return { kind: 'tool', name: label };
 }
 
-/**
- * Whether the candidate's entry for this call has a condition on a value the history does not
- * hold: masked by `redact`, or the whole arguments truncated (`airlock_truncated`). Decisions of
- * calls that read none are certain.
- */
-function readsMaskedValue(policy: CompiledPolicy, kind: SubjectKind, name: string, args: Record<string, unknown>): boolean {
-  const entry = policy.sections[kind].index.lookup(name);
-  if (entry === undefined) return false;
-  const conditions: CompiledCondition[] = [...entry.constraints, ...entry.rules.flatMap((rule) => rule.when)];
-  if (conditions.length === 0) return false;
-  if ('airlock_truncated' in args) return true;
-  const masked = maskedPaths(args);
-  if (masked.length === 0) return false;
-  return conditions.some((condition) => masked.some((segments) => overlaps(condition.segments, segments)));
-}
-
-/** Paths whose value is the redaction marker. */
-function maskedPaths(value: unknown, prefix: string[] = [], out: PathSegments[] = []): PathSegments[] {
-  if (value === redactedMarker) out.push(prefix);
-  else if (value !== null && typeof value === 'object') {
-    for (const [key, child] of Object.entries(value)) maskedPaths(child, [...prefix, key], out);
+/** Collects the paths whose value is the redaction marker (one shared prefix array, copied only on a find). */
+function collectMasked(value: unknown, prefix: string[], out: string[][]): void {
+  if (value === redactedMarker) {
+    out.push([...prefix]);
+    return;
   }
-  return out;
+  if (value === null || typeof value !== 'object') return;
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+    prefix.push(key);
+    collectMasked((value as Record<string, unknown>)[key], prefix, out);
+    prefix.pop();
+  }
 }
 
 /** One path is the other or lies under it. */
