@@ -9,6 +9,7 @@ import type { types } from '@slack/bolt';
 import type { ApprovalView } from '../approvals/approval-view.js';
 import { formatDurationMs } from '../util/duration.js';
 import { anyApprover } from '../policy/types.js';
+import { grantButton } from './grant-blocks.js';
 import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, listOf, plainText, slackDate, slackLimits, who } from './mrkdwn.js';
 
 export type KnownBlock = types.KnownBlock;
@@ -172,6 +173,7 @@ function quote(text: string): string {
 
 function decisionButtons(view: ApprovalView): KnownBlock {
   const value = view.id.slice(0, slackLimits.buttonValue);
+  const grant = grantButton(view);
   return {
     type: 'actions',
     block_id: slackIds.decisionBlock,
@@ -192,6 +194,7 @@ function decisionButtons(view: ApprovalView): KnownBlock {
           deny: { type: 'plain_text', text: 'Cancel' },
         },
       },
+      ...(grant ? [grant] : []),
       { type: 'button', action_id: slackIds.deny, text: { type: 'plain_text', text: 'Deny…', emoji: true }, style: 'danger', value },
     ],
   };

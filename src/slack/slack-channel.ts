@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { boltLogger } from './bolt-logger.js';
 import { slackCredentials } from './credentials.js';
 import { createSlackDirectory } from './directory.js';
+import { registerGrantInteractions } from './grant-interactions.js';
 import { registerInteractions } from './interactions.js';
 import { refuseFutureTimestamps } from './request-freshness.js';
 import { createSlackNotifier, type SlackHealth } from './notifier.js';
@@ -112,6 +113,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     log.error({ err: error.message, code: error.code }, 'Slack interaction failed');
   });
   registerInteractions(app, { approvals: options.approvals, directory, client, log });
+  registerGrantInteractions(app, { approvals: options.approvals, client, log });
   log.info({ mode: credentials.mode, defaultChannel: options.defaultChannel }, 'Slack approvals enabled');
 
   let started = false;

@@ -180,7 +180,7 @@ export function interactionBody(payload: unknown): string {
 }
 
 export interface ClickOptions {
-  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun';
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_approve_grant' | 'airlock_revoke_grant';
   approvalId: string;
   user: string;
   channel?: string;
