@@ -258,13 +258,13 @@ async function replayAll(store: AuditStore): Promise<void> {
   if (!compiled.ok) throw new Error(`candidate policy: ${JSON.stringify(compiled.problems)}`);
   const readStarted = performance.now();
   let read = 0;
-  for await (const chunk of store.events({ type: replayedEventTypes }, 2_000)) read += chunk.length;
+  for await (const chunk of store.calls({ types: replayedEventTypes })) read += chunk.length;
   const readSec = (performance.now() - readStarted) / 1_000;
   rows.push(['policy replay: reading the calls alone', `${fmt(read / readSec)} calls/s`, `${fmt(read)} call events decoded in ${readSec.toFixed(1)} s`]);
   const replay = new PolicyReplay(compiled.policy);
   let events = 0;
   const started = performance.now();
-  for await (const chunk of store.events({ type: replayedEventTypes }, 2_000)) {
+  for await (const chunk of store.calls({ types: replayedEventTypes })) {
     for (const event of chunk) replay.observe(event);
     events += chunk.length;
   }

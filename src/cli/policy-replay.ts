@@ -43,16 +43,17 @@ export async function runPolicyReplay(args: string[], io: CliIo): Promise<number
   const config = loadCliConfig(values.config);
   const store = new AuditStore({ redis: await connectCliRedis(config), prefix: config.redis.prefix, trimIntervalMs: 0, ownsConnection: true });
   const replay = new PolicyReplay(loaded.policy, { examplesPerTransition: examples });
+  const skipped = { count: 0 };
   const progress = terminalProgress(process.stderr, (n) => `replayed ${n.toLocaleString('en-US')} calls`);
   try {
     const filter = {
-      type: replayedEventTypes,
+      types: replayedEventTypes,
       since,
       ...(until === undefined ? {} : { until }),
       ...(values.agent ? { agent: values.agent } : {}),
       ...(values.tool ? { tool: values.tool } : {}),
     };
-    for await (const chunk of store.events(filter, 2_000)) {
+    for await (const chunk of store.calls(filter, skipped)) {
       let calls = 0;
       for (const event of chunk) if (replay.observe(event)) calls += 1;
       progress.add(calls);
@@ -62,6 +63,8 @@ export async function runPolicyReplay(args: string[], io: CliIo): Promise<number
     await store.close();
   }
   const report = replay.report();
+  if (skipped.count > 0)
+    io.stderr.write(`airlock: ${skipped.count} audit entries in the range could not be read and were left out; run \`airlock audit verify\`\n`);
   io.stdout.write(values.json ? `${JSON.stringify({ policy: file, ...report }, null, 2)}\n` : formatReport(file, report));
   return 0;
 }

@@ -8,6 +8,7 @@
  * with the old policy's `redact` paths masked. A new decision that reads a masked (or truncated)
  * value cannot be trusted, so it is counted as uncertain.
  */
+import type { CallEvent } from '../audit/call-reader.js';
 import type { AuditEvent } from '../audit/types.js';
 import { redactedMarker, type PathSegments } from '../util/paths.js';
 import type { CompiledPolicy } from './compiled.js';
@@ -103,7 +104,7 @@ export class PolicyReplay {
   }
 
   /** Replays one event; events that do not record a call's decision are ignored. Returns whether it was a call. */
-  observe(event: AuditEvent): boolean {
+  observe(event: CallEvent): boolean {
     const from = recordedOutcome[event.type];
     if (from === undefined || event.tool === undefined || event.argumentsHash === undefined) return false;
     const args =
@@ -190,7 +191,7 @@ export class PolicyReplay {
   }
 
   /** A sliding-window log per counter and scope, on the events' own times: admits when every limit has room. */
-  private admit(limits: readonly LimitSpec[], event: AuditEvent, atMs: number): boolean {
+  private admit(limits: readonly LimitSpec[], event: CallEvent, atMs: number): boolean {
     const logs = limits.map((limit) => {
       const scope = limit.scope === 'global' ? '' : limit.scope === 'grant' ? `a:${event.agent ?? ''}` : `s:${event.session ?? ''}`;
       const key = `${limit.counter}|${scope}`;
