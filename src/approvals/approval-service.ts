@@ -210,7 +210,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   async hold(input: HoldInput): Promise<{ record: ApprovalRecord; attached: boolean }> {
     const createdAt = this.now();
-    const request: HeldRequest = { ...input, id: newApprovalId(), createdAt, expiresAt: createdAt + input.settings.timeoutMs };
+    const previous = await withStateStore(() => this.store.lastApproved(input.tool, input.grantPins));
+    const request: HeldRequest = {
+      ...input,
+      ...(previous ? { previous } : {}),
+      id: newApprovalId(),
+      createdAt,
+      expiresAt: createdAt + input.settings.timeoutMs,
+    };
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
     if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
     await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
@@ -330,6 +337,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         await this.holds.promote(id);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
+        else await withStateStore(() => this.store.setLastApproved(fresh));
         if (grant !== undefined && fresh.status === 'approved') {
           return { kind: 'decided', record: fresh, grant: await withStateStore(() => this.grants.create(fresh, actor, grant, reason)) };
         }

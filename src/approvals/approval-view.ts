@@ -4,7 +4,8 @@
  * The full arguments never leave the core.
  */
 import { getPath, parsePath } from '../util/paths.js';
-import { currentVotes, rerunnableStatuses, type ApprovalRecord } from './types.js';
+import { argumentChanges, type ArgumentChange } from '../util/argument-diff.js';
+import { currentVotes, rerunnableStatuses, type ApprovalRecord, type PreviousApproval } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -46,6 +47,17 @@ export interface ApprovalView {
   execution: { outcome: string; at: string; durationMs: number; summary: string; truncated: boolean } | undefined;
   /** What an approver may grant with this call's approval (policy `approval.grants`): pinnable paths with this call's values, the longest duration. */
   grantOptions: { pins: Array<{ path: string; value?: unknown }>; maxDurationMs: number } | undefined;
+  /** The last approved call of the same tool (and pinned values) and what changed since, both as displayed (redacted). */
+  previous:
+    | {
+        approvalId: string;
+        agent: string;
+        decidedAt: string;
+        decidedBy: { id: string; name: string | undefined; kind: string } | undefined;
+        changes: ArgumentChange[];
+        moreChanges: number;
+      }
+    | undefined;
 }
 
 export function toApprovalView(record: ApprovalRecord): ApprovalView {
@@ -87,6 +99,20 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
             maxDurationMs: record.settings.grants.maxDurationMs,
           }
         : undefined,
+    previous: record.previous ? previousView(record.previous, record.displayArguments) : undefined,
+  };
+}
+
+function previousView(previous: PreviousApproval, now: unknown): NonNullable<ApprovalView['previous']> {
+  const { changes, more } = argumentChanges(previous.displayArguments, now);
+  const by = previous.decidedBy;
+  return {
+    approvalId: previous.approvalId,
+    agent: previous.agent,
+    decidedAt: iso(previous.decidedAt),
+    decidedBy: by ? { id: by.id, name: by.name, kind: by.kind } : undefined,
+    changes,
+    moreChanges: more,
   };
 }
 

@@ -35,6 +35,17 @@ const SettingsSchema = z.object({
   grants: z.object({ pin: z.array(z.string()), maxDurationMs: z.number().positive() }).optional(),
 });
 
+/** The last approved call of the same tool (and pinned values), kept to show approvers what changed since. */
+export const PreviousApprovalSchema = z.object({
+  approvalId: z.string(),
+  decidedAt: z.number(),
+  decidedBy: ActorSchema.optional(),
+  agent: z.string(),
+  /** As displayed (redacted). */
+  displayArguments: z.unknown(),
+});
+export type PreviousApproval = z.infer<typeof PreviousApprovalSchema>;
+
 /** The whole held request, as written once when the call is held (BullMQ job data and the record). */
 export const HeldRequestSchema = z.object({
   id: z.string(),
@@ -59,6 +70,8 @@ export const HeldRequestSchema = z.object({
   settings: SettingsSchema,
   /** The call's values at the policy's pinnable paths (as keyed digests), for a grant made from this approval. */
   grantPins: z.array(GrantPinSchema).optional(),
+  /** The last approved call of the same tool with the same pinned values, when there was one (approvers see the difference). */
+  previous: PreviousApprovalSchema.optional(),
   createdAt: z.number(),
   expiresAt: z.number(),
 });

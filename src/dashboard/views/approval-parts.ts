@@ -56,7 +56,7 @@ export function approvalFacts(view: ApprovalView, nowMs: number): SafeHtml {
           <dd>${view.holdReason}</dd>
         </div>`
       }
-      ${highlights}
+      ${highlights} ${view.previous && previousFact(view.previous)}
     </dl>
     <details class="arguments">
       <summary>All arguments</summary>
@@ -228,4 +228,29 @@ function grantFields(id: string, options: NonNullable<ApprovalView['grantOptions
     }
     <input type="hidden" name="pinsOffered" value="1" />
   </fieldset>`;
+}
+
+/** The last approved call of the same tool (and pinned values), and what changed since. */
+function previousFact(previous: NonNullable<ApprovalView['previous']>): SafeHtml {
+  const value = (v: unknown) => html`<code>${valueText(v)}</code>`;
+  const change = (c: NonNullable<ApprovalView['previous']>['changes'][number]) =>
+    !('from' in c)
+      ? html`<li><code>${c.path}</code> added: ${value(c.to)}</li>`
+      : !('to' in c)
+        ? html`<li><code>${c.path}</code> removed (was ${value(c.from)})</li>`
+        : html`<li><code>${c.path}</code> changed from ${value(c.from)} to ${value(c.to)}</li>`;
+  return html`<div class="fact fact-wide previous">
+    <dt>Last approved</dt>
+    <dd>
+      ${timeElement(previous.decidedAt)}${previous.decidedBy && html` by ${actorText(previous.decidedBy)}`} (for ${previous.agent},
+      <a href="${approvalPath(previous.approvalId)}">${previous.approvalId}</a>)
+      ${
+        previous.changes.length === 0
+          ? html`<p>Same arguments as this call.</p>`
+          : html`<ul class="changes">
+              ${previous.changes.map(change)} ${previous.moreChanges > 0 && html`<li>…and ${previous.moreChanges} more</li>`}
+            </ul>`
+      }
+    </dd>
+  </div>`;
 }
