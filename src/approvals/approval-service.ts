@@ -32,6 +32,7 @@ import {
   type ApprovalRecord,
   type ApprovalStatus,
   type ApproverDirectory,
+  type ContextEntry,
   type DecisionResult,
   type Execution,
   type HeldRequest,
@@ -237,6 +238,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       unknownAt: undefined,
       execution: undefined,
       channelRefs: {},
+      context: undefined,
     };
     return { record, attached: false };
   }
@@ -268,6 +270,10 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome> {
     return releaseOnce(this.execution, record, release, options);
+  }
+
+  async attachContext(id: string, entries: ContextEntry[]): Promise<void> {
+    if (await withStateStore(() => this.store.setContext(id, entries))) await this.notifications.publish('context', id);
   }
 
   findGrant(query: GrantQuery): Promise<Grant | undefined> {

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ActorSchema, type Actor } from './deciders.js';
 import {
   ExecutionSchema,
+  ContextEntrySchema,
   HeldRequestSchema,
   PreviousApprovalSchema,
   VoteSchema,
@@ -22,6 +23,7 @@ import {
   type ApprovalRecord,
   type ApprovalStatus,
   type Execution,
+  type ContextEntry,
   type HeldRequest,
   type PreviousApproval,
 } from './types.js';
@@ -491,6 +493,17 @@ export class ApprovalStore {
       .exec();
   }
 
+  /** Stores the context calls' answers on a record that still exists. */
+  async setContext(id: string, entries: ContextEntry[]): Promise<boolean> {
+    const stored = await this.redis.eval(
+      "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('HSET', KEYS[1], 'context', ARGV[1]) return 1",
+      1,
+      this.recordKey(id),
+      JSON.stringify(entries),
+    );
+    return stored === 1;
+  }
+
   async setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {
     await this.redis.hset(this.recordKey(id), `ref:${channel}`, JSON.stringify(ref));
   }
@@ -557,5 +570,6 @@ function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRec
     unknownAt: numberField(hash, 'unknownAt'),
     execution: hash['execution'] ? ExecutionSchema.parse(JSON.parse(hash['execution'])) : undefined,
     channelRefs,
+    context: hash['context'] ? z.array(ContextEntrySchema).parse(JSON.parse(hash['context'])) : undefined,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { getPath, parsePath } from '../util/paths.js';
 import { argumentChanges, type ArgumentChange } from '../util/argument-diff.js';
-import { currentVotes, rerunnableStatuses, type ApprovalRecord, type PreviousApproval } from './types.js';
+import { currentVotes, rerunnableStatuses, type ApprovalRecord, type ContextEntry, type PreviousApproval } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -47,6 +47,8 @@ export interface ApprovalView {
   execution: { outcome: string; at: string; durationMs: number; summary: string; truncated: boolean } | undefined;
   /** What an approver may grant with this call's approval (policy `approval.grants`): pinnable paths with this call's values, the longest duration. */
   grantOptions: { pins: Array<{ path: string; value?: unknown }>; maxDurationMs: number } | undefined;
+  /** The policy's context calls: their labels, and their answers once fetched (`entries` undefined while loading). */
+  context: { labels: string[]; entries: ContextEntry[] | undefined } | undefined;
   /** The last approved call of the same tool (and pinned values) and what changed since, both as displayed (redacted). */
   previous:
     | {
@@ -100,6 +102,7 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
           }
         : undefined,
     previous: record.previous ? previousView(record.previous, record.displayArguments) : undefined,
+    context: record.settings.context ? { labels: record.settings.context, entries: record.context } : undefined,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Grant, GrantQuery, GrantRequest, RevokeResult } from './grant-types.js';
-import type { Actor, ApprovalRecord, ApprovalStatus, DecisionResult, HeldRequest, Verdict } from './types.js';
+import type { Actor, ApprovalRecord, ContextEntry, ApprovalStatus, DecisionResult, HeldRequest, Verdict } from './types.js';
 
 /** A call to hold: the request minus what the core assigns (id, times). */
 export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
@@ -66,6 +66,8 @@ export interface ApprovalCallPath {
   releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome>;
   /** The live standing grant covering this call, if any; reads Redis every time (one round trip), so a revocation holds at once. */
   findGrant(query: GrantQuery): Promise<Grant | undefined>;
+  /** Stores the policy's context calls' answers on a held call and tells the channels (they re-render it). */
+  attachContext(id: string, entries: ContextEntry[]): Promise<void>;
 }
 
 /** Options of a decision: an approval may carry a standing grant. */

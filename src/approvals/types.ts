@@ -33,7 +33,22 @@ const SettingsSchema = z.object({
   allowSelfApproval: z.boolean(),
   /** Standing grants approvers may give (policy `approval.grants`); absent: approve-once only. */
   grants: z.object({ pin: z.array(z.string()), maxDurationMs: z.number().positive() }).optional(),
+  /** Labels of the policy's context calls (their answers arrive after the hold, see ContextEntry). */
+  context: z.array(z.string()).optional(),
 });
+
+/** One context call's answer for approvers: shown (redacted, bounded), or why it is unavailable. */
+export const ContextEntrySchema = z.object({
+  label: z.string(),
+  tool: z.string(),
+  state: z.enum(['ok', 'unavailable']),
+  /** Pretty JSON (or text) of the answer, redacted and cut to the policy's `max_bytes`. */
+  text: z.string().optional(),
+  truncated: z.boolean().optional(),
+  /** Why it is unavailable (timeout, upstream error, not found in the list). */
+  why: z.string().optional(),
+});
+export type ContextEntry = z.infer<typeof ContextEntrySchema>;
 
 /** The last approved call of the same tool (and pinned values), kept to show approvers what changed since. */
 export const PreviousApprovalSchema = z.object({
@@ -120,6 +135,8 @@ export interface ApprovalRecord extends HeldRequest {
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+  /** The policy's context calls' answers, once fetched (undefined while they are still on their way). */
+  context?: ContextEntry[] | undefined;
 }
 
 /** Approvals counted toward what is being decided now: the call itself, or the re-run after `attempt`. */
@@ -144,7 +161,7 @@ export type DecisionResult =
 export type Verdict = 'approve' | 'deny' | 'rerun';
 
 /** Events channels hear about, through the notification queue. */
-export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved'] as const;
+export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved', 'context'] as const;
 export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 
 /**

@@ -23,13 +23,14 @@ import type { Agent } from '../identity/tokens.js';
 import type { RateLimiter } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ConstraintViolation, Decision, SubjectKind } from '../policy/types.js';
+import type { ConstraintViolation, ContextCall, Decision, SubjectKind } from '../policy/types.js';
 import { classifyAnswer } from '../upstream/answer-outcome.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
+import { ContextFetcher } from './approval-context.js';
 import { grantPins } from './grant-pins.js';
 import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
@@ -94,8 +95,11 @@ export class CallPipeline {
   /** Aborted by drain(): calls waiting for approval answer "pending, retry" rather than hold up shutdown. */
   private readonly stopping = new AbortController();
 
+  private readonly context: ContextFetcher;
+
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
+    this.context = new ContextFetcher({ pool: deps.pool });
   }
 
   /** Whether the agent's policy could ever let it use this resource or prompt (lists hide the rest). */
@@ -260,9 +264,11 @@ export class CallPipeline {
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
             ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
+            ...(decision.approval.context.length > 0 ? { context: decision.approval.context.map((c) => c.label) } : {}),
           },
           ...(pins ? { grantPins: pins } : {}),
         });
+    if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
     return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
   }
 
@@ -280,6 +286,18 @@ export class CallPipeline {
       rule: shadow.rule.id,
       reason: shadow.reason,
       details: { wouldHave: shadow.action, enforced: decision.kind, enforcedRule: decision.rule.id, differs: shadow.action !== decision.kind },
+    });
+  }
+
+  /** Fetches the policy's context calls beside the hold (never before it), and stores their answers on the held call. */
+  private fetchContext(ctx: CallContext, calls: readonly ContextCall[], args: JsonObject, approvalId: string): void {
+    void this.tracked(async () => {
+      try {
+        const entries = await this.context.fetchAll(ctx, calls, args);
+        await this.deps.approvals.attachContext(approvalId, entries);
+      } catch (error) {
+        this.deps.log.warn({ approval: approvalId, err: (error as Error).message }, 'context for approvers could not be stored');
+      }
     });
   }
 

@@ -7,8 +7,8 @@ import type { LoadProblem } from '../errors.js';
 import { jsonPath } from '../errors.js';
 import { parseDurationMs } from '../util/duration.js';
 import { frozen } from './compiled.js';
-import type { ApprovalSpec } from './schema.js';
-import { anyApprover, type ApprovalSettings } from './types.js';
+import type { ApprovalSpec, ContextItemSpec } from './schema.js';
+import { anyApprover, type ApprovalSettings, type ContextCall } from './types.js';
 
 /** One layer and where it sits in the file (for problems). */
 export interface ApprovalLayer {
@@ -37,6 +37,20 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
       merged.grants === undefined || !merged.grants.allowed
         ? undefined
         : { pin: frozen([...merged.grants.pin]), maxDurationMs: parseDurationMs(merged.grants.max_duration) ?? 0 },
+    context: frozen((merged.context ?? []).map(contextCall)),
+  };
+}
+
+function contextCall(spec: ContextItemSpec): ContextCall {
+  return {
+    label: spec.label,
+    tool: spec.tool,
+    arguments: spec.arguments,
+    from: Object.entries(spec.from ?? {}),
+    find: spec.find === undefined ? undefined : { in: spec.find.in, match: Object.entries(spec.find.match) },
+    redact: [...(spec.redact ?? [])],
+    timeoutMs: spec.timeout === undefined ? 2_000 : (parseDurationMs(spec.timeout) ?? 2_000),
+    maxBytes: spec.max_bytes ?? 2_048,
   };
 }
 

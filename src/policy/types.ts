@@ -49,6 +49,21 @@ export interface ApprovalSettings {
   allowSelfApproval: boolean;
   /** Standing grants approvers may give; undefined: approve-once only. */
   grants: GrantPolicy | undefined;
+  /** Read-only upstream calls whose answers approvers see (policy `approval.context`). */
+  context: ContextCall[];
+}
+
+/** One `approval.context` item, parsed. */
+export interface ContextCall {
+  label: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  /** [path in the context call, path in the held call]. */
+  from: Array<[string, string]>;
+  find: { in: string | undefined; match: Array<[string, string]> } | undefined;
+  redact: string[];
+  timeoutMs: number;
+  maxBytes: number;
 }
 
 /** What an approver may grant for a tool (policy `approval.grants`). */

@@ -10,7 +10,7 @@ import type { ApprovalView } from '../approvals/approval-view.js';
 import { formatDurationMs } from '../util/duration.js';
 import { anyApprover } from '../policy/types.js';
 import { grantButton } from './grant-blocks.js';
-import { previousText } from './previous-blocks.js';
+import { contextTexts, previousText } from './previous-blocks.js';
 import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, listOf, plainText, slackDate, slackLimits, who } from './mrkdwn.js';
 
 export type KnownBlock = types.KnownBlock;
@@ -67,6 +67,7 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const shown = highlightsText(view);
   if (shown) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: shown } });
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: argumentsText(view) } });
+  if (view.status === 'pending') for (const text of contextTexts(view)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
   const previous = view.status === 'pending' ? previousText(view) : undefined;
   if (previous) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: previous } });
   const state = stateText(view);

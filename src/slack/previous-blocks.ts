@@ -1,12 +1,13 @@
 /**
- * The "last approved" line of an approval message: when the same tool (with the same pinned
+ * The context lines of an approval message — the policy's context calls' answers (or "loading",
+ * or "context unavailable"), and the "last approved" line: when the same tool (with the same pinned
  * values) was last approved, by whom, and what changed in the arguments since — so an approver
  * reads the difference instead of re-reading the whole call. Pure; values are the display-safe
  * (redacted) ones, escaped and cut to Slack's limits.
  */
 import type { ApprovalView } from '../approvals/approval-view.js';
 import type { ArgumentChange } from '../util/argument-diff.js';
-import { cut, formatJson, inlineCode, slackDate, slackLimits, who } from './mrkdwn.js';
+import { codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, slackDate, slackLimits, who } from './mrkdwn.js';
 
 /** One change in words: "`params.notebook_params.date` changed from `2026-11-01` to `2026-11-02`". */
 export function changeText(change: ArgumentChange): string {
@@ -27,4 +28,16 @@ export function previousText(view: ApprovalView): string | undefined {
   const lines = previous.changes.map((change) => `• ${changeText(change)}`);
   if (previous.moreChanges > 0) lines.push(`• …and ${previous.moreChanges} more change${previous.moreChanges === 1 ? '' : 's'}`);
   return cut(`${head}\n${lines.join('\n')}`, slackLimits.sectionText);
+}
+
+/** The context calls' answers as mrkdwn sections (one per call), or none when the policy has none. */
+export function contextTexts(view: ApprovalView): string[] {
+  const context = view.context;
+  if (!context) return [];
+  if (!context.entries) return [`_Context (${context.labels.map((l) => escapeMrkdwn(l)).join(', ')}): loading…_`];
+  return context.entries.map((entry) => {
+    const head = `*${escapeMrkdwn(entry.label)}* (from ${inlineCode(entry.tool)})`;
+    if (entry.state === 'unavailable') return cut(`${head}: _context unavailable_ (${escapeMrkdwn(entry.why ?? 'no answer')})`, slackLimits.sectionText);
+    return `${head}\n${codeBlock(entry.text ?? '', slackLimits.sectionText - head.length - 20).text}`;
+  });
 }

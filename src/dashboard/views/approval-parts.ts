@@ -56,7 +56,7 @@ export function approvalFacts(view: ApprovalView, nowMs: number): SafeHtml {
           <dd>${view.holdReason}</dd>
         </div>`
       }
-      ${highlights} ${view.previous && previousFact(view.previous)}
+      ${highlights} ${view.context && contextFacts(view.context)} ${view.previous && previousFact(view.previous)}
     </dl>
     <details class="arguments">
       <summary>All arguments</summary>
@@ -253,4 +253,25 @@ function previousFact(previous: NonNullable<ApprovalView['previous']>): SafeHtml
       }
     </dd>
   </div>`;
+}
+
+/** The policy's context calls' answers (or loading / unavailable). */
+function contextFacts(context: NonNullable<ApprovalView['context']>): SafeHtml {
+  if (!context.entries) {
+    return html`<div class="fact fact-wide context">
+      <dt>Context</dt>
+      <dd class="muted">${context.labels.join(', ')}: loading…</dd>
+    </div>`;
+  }
+  return html`${context.entries.map(
+    (entry) =>
+      html`<div class="fact fact-wide context">
+        <dt>
+          ${entry.label} <span class="muted">from <code>${entry.tool}</code></span>
+        </dt>
+        <dd>
+          ${entry.state === 'ok' ? html`<pre class="value">${entry.text ?? ''}</pre>` : html`<span class="muted">context unavailable (${entry.why ?? 'no answer'})</span>`}
+        </dd>
+      </div>`,
+  )}`;
 }
