@@ -18,6 +18,8 @@ export interface InProcessGatewayOptions {
   mcpServers: Record<string, unknown>;
   /** Agent names; each gets a fresh token. Default: ["agent-a", "agent-b"]. */
   agents?: string[];
+  /** Tokens to reuse instead of fresh ones (by agent name): replicas of one deployment share them. */
+  tokens?: Record<string, string>;
   /** Owner Slack user per agent name. */
   owners?: Record<string, string>;
   /** A policy object, written to a temp file and used as the default policy. Default: allow everything. */
@@ -58,7 +60,7 @@ export function writeGatewayConfig(options: InProcessGatewayOptions): WrittenCon
   const tokens: Record<string, string> = {};
   const agents: Record<string, unknown> = {};
   for (const name of options.agents ?? ['agent-a', 'agent-b']) {
-    const token = generateToken();
+    const token = options.tokens?.[name] ?? generateToken();
     tokens[name] = token;
     agents[name] = { tokenSha256: hashToken(token), ...(options.owners?.[name] ? { owner: options.owners[name] } : {}) };
   }
