@@ -176,6 +176,7 @@ export class Gateway {
       policy: this.policy,
       limiter: this.limiter,
       approvals: this.approvals,
+      clientDecisions: this.approvals,
       audit: this.audit,
       metrics: this.metrics,
       held: {

@@ -35,6 +35,8 @@ const SettingsSchema = z.object({
   grants: z.object({ pin: z.array(z.string()), maxDurationMs: z.number().positive() }).optional(),
   /** Labels of the policy's context calls (their answers arrive after the hold, see ContextEntry). */
   context: z.array(z.string()).optional(),
+  /** The agent's own client is asked too (MCP elicitation), its answer a vote by the agent's owner. */
+  askClient: z.boolean().optional(),
 });
 
 /** One context call's answer for approvers: shown (redacted, bounded), or why it is unavailable. */

@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Grant } from '../approvals/grant-types.js';
 import type { ApprovalCallPath } from '../approvals/ports.js';
+import type { ApprovalRecord } from '../approvals/types.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError, isAirlockError } from '../errors.js';
 import type { Agent } from '../identity/tokens.js';
@@ -31,6 +32,7 @@ import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObjec
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
 import { ContextFetcher } from './approval-context.js';
+import { askClientToApprove, type ClientApprovalDeps } from './client-approval.js';
 import { grantPins } from './grant-pins.js';
 import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
@@ -78,6 +80,8 @@ export interface CallPipelineDeps {
   policy: PolicyPort;
   limiter: RateLimiter;
   approvals: ApprovalCallPath;
+  /** Records the answer of the agent's own client (policy `approval.client`) like any channel's. */
+  clientDecisions?: ClientApprovalDeps['approvals'];
   audit: AuditSink;
   held: Omit<HeldCallOptions, 'approvals'>;
   /** Default approval timeout when a policy gives none. */
@@ -265,11 +269,17 @@ export class CallPipeline {
             allowSelfApproval: decision.approval.allowSelfApproval,
             ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
             ...(decision.approval.context.length > 0 ? { context: decision.approval.context.map((c) => c.label) } : {}),
+            ...(decision.approval.askClient ? { askClient: true } : {}),
           },
           ...(pins ? { grantPins: pins } : {}),
         });
     if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
-    return runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+    const asking = this.askClient(ctx, held.record);
+    try {
+      return await runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+    } finally {
+      asking?.abort();
+    }
   }
 
   /**
@@ -287,6 +297,15 @@ export class CallPipeline {
       reason: shadow.reason,
       details: { wouldHave: shadow.action, enforced: decision.kind, enforcedRule: decision.rule.id, differs: shadow.action !== decision.kind },
     });
+  }
+
+  /** Asks the agent's own client while the call waits (policy `approval.client`); abort the returned controller to withdraw the question. */
+  private askClient(ctx: CallContext, record: ApprovalRecord): AbortController | undefined {
+    const decide = this.deps.clientDecisions;
+    if (!decide || !record.settings.askClient || !ctx.elicit || !ctx.agent.owner || record.status !== 'pending') return undefined;
+    const stop = new AbortController();
+    void this.tracked(() => askClientToApprove({ approvals: decide, log: this.deps.log }, ctx, record, stop.signal));
+    return stop;
   }
 
   /** Fetches the policy's context calls beside the hold (never before it), and stores their answers on the held call. */

@@ -38,6 +38,7 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
         ? undefined
         : { pin: frozen([...merged.grants.pin]), maxDurationMs: parseDurationMs(merged.grants.max_duration) ?? 0 },
     context: frozen((merged.context ?? []).map(contextCall)),
+    askClient: merged.client ?? false,
   };
 }
 

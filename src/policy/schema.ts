@@ -180,6 +180,12 @@ export const ApprovalSchema = z
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
     grants: GrantsSchema.optional(),
+    client: z
+      .boolean()
+      .optional()
+      .describe(
+        "Also ask the agent's own client (MCP elicitation), when it declared the capability; its answer is a vote by the agent's owner, under the same approvers, allow_self_approval and quorum rules (default false).",
+      ),
     context: z.array(ContextItemSchema).max(5, 'at most 5 context calls').optional().describe('Read-only upstream calls whose answers approvers see.'),
   })
   .describe('How a held call is decided.');

@@ -51,6 +51,8 @@ export interface ApprovalSettings {
   grants: GrantPolicy | undefined;
   /** Read-only upstream calls whose answers approvers see (policy `approval.context`). */
   context: ContextCall[];
+  /** Also ask the agent's own client through MCP elicitation (policy `approval.client`). */
+  askClient: boolean;
 }
 
 /** One `approval.context` item, parsed. */
