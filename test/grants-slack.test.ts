@@ -2,7 +2,9 @@
  * Standing grants from Slack, on real Redis and BullMQ with the local fake Slack Web API: the held
  * call's message offers "Approve for 1 h" when the policy allows grants; the click approves with a
  * grant and posts it in the thread with a Revoke button; Revoke by a non-approver is refused, by an
- * approver revokes it (the call path's lookup finds nothing after) and re-renders the reply.
+ * approver revokes it (the call path's lookup finds nothing after) and re-renders the reply. And
+ * the context an approver sees: "loading" until the context calls' answers are attached, then the
+ * message re-rendered with them, beside the last approved call and what changed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { runJobHold, startReplica, testPrefix } from './helpers/approvals.js';
@@ -74,5 +76,33 @@ describe('standing grants in Slack', () => {
       ['grant_created', 'U0APPROVER1'],
       ['grant_revoked', 'U0APPROVER2'],
     ]);
+  });
+});
+
+describe('context for approvers in Slack', () => {
+  it('says the context is loading, then re-renders the message with the answers and the last approved call', async () => {
+    const fake = await startFakeSlack();
+    cleanups.push(() => fake.close());
+    const replica = await startReplica(testPrefix());
+    cleanups.push(() => replica.close());
+    await attachSlack(replica.approvals, fake);
+    const { approvals } = replica;
+
+    const first = (await approvals.hold(runJobHold({ arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-01' } } } }))).record;
+    await approvals.decide(first.id, { kind: 'slack', id: 'U0APPROVER1', name: 'alice' }, 'approve', undefined);
+    const held = (
+      await approvals.hold(runJobHold({ arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-02' } } }, settings: { context: ['Job'] } }))
+    ).record;
+    await waitUntil(() => fake.delivered('chat.postMessage').some((p) => blocksText(p).includes(`"value":"${held.id}"`)));
+    const post = fake.delivered('chat.postMessage').find((p) => blocksText(p).includes(`"value":"${held.id}"`));
+    expect(blocksText(post)).toContain('Context (Job): loading');
+    expect(blocksText(post)).toContain('*Last approved*');
+    expect(blocksText(post)).toContain('`params.notebook_params.date` changed from');
+
+    await approvals.attachContext(held.id, [{ label: 'Job', tool: 'list_jobs', state: 'ok', text: '{"job_id": 123, "settings": {"name": "finance-close"}}' }]);
+    await waitUntil(() => fake.delivered('chat.update').some((u) => blocksText(u).includes('finance-close')));
+    const update = fake.delivered('chat.update').find((u) => blocksText(u).includes('finance-close'));
+    expect(blocksText(update)).toContain('*Job* (from `list_jobs`)');
+    expect(blocksText(update)).not.toContain('loading');
   });
 });
