@@ -6,13 +6,14 @@
  * audited as `would_have`, and not enforced.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import request from 'supertest';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../src/audit/types.js';
 import type { ReplayReport } from '../src/policy/replay.js';
 import { adminApi } from './helpers/admin-api.js';
-import { startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
+import { adminToken, startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
 import { connect } from './helpers/audit.js';
 import { createCallLog, databricksMockStdio, repoRoot } from './helpers/upstreams.js';
 
@@ -130,6 +131,32 @@ describe('airlock policy replay', () => {
     expect(text.stdout).toContain('5 would change, 1 would not.');
     expect(text.stdout).toContain('1 decision uncertain');
     expect(text.stdout).toContain('  allow → approve: 1');
+
+    // The dashboard form runs the same replay.
+    const browser = request.agent(gw.baseUrl);
+    const login = await browser.get('/login').expect(200);
+    const loginCsrf = /name="_csrf" value="([^"]+)"/.exec(login.text)?.[1];
+    await browser.post('/login').set('Origin', gw.baseUrl).type('form').send({ _csrf: loginCsrf, user: 'admin', token: adminToken }).expect(303);
+    const form = await browser.get('/policy/replay').expect(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)?.[1];
+    const page = await browser
+      .post('/policy/replay')
+      .set('Origin', gw.baseUrl)
+      .type('form')
+      .send({ _csrf: csrf, candidate: readFileSync(candidate, 'utf8'), since: '1d' })
+      .expect(200);
+    expect(page.text).toContain('6 calls replayed');
+    expect(page.text).toContain('<strong>5 would change</strong>');
+    expect(page.text).toContain('<td>allow → rate_limited</td>');
+    const notSessions = (keys: string[]) => keys.filter((k) => !k.startsWith(`${gw.prefix}dashboard-`)); // signing in made a session
+    expect(notSessions(await snapshot(gw.prefix))).toEqual(notSessions(before));
+    const broken = await browser
+      .post('/policy/replay')
+      .set('Origin', gw.baseUrl)
+      .type('form')
+      .send({ _csrf: csrf, candidate: '{"version": "2"}', since: '1d' });
+    expect(broken.status).toBe(400);
+    expect(broken.text).toContain('The candidate policy has problems');
 
     const bad = replayCli(gw, ['--since', '1h']);
     expect(bad.status).toBe(2);

@@ -19,6 +19,7 @@ import { addGrantRoutes } from './grant-routes.js';
 import { addHistoryRoutes } from './history-routes.js';
 import { addPolicyRoutes } from './policy-routes.js';
 import type { DashboardDeps } from './ports.js';
+import { addReplayRoutes } from './replay-routes.js';
 import { setSecurityHeaders } from './security.js';
 import { SessionStore } from './sessions.js';
 
@@ -40,6 +41,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   addGrantRoutes(router, ctx);
   addHistoryRoutes(router, ctx);
   addPolicyRoutes(router, ctx);
+  addReplayRoutes(router, ctx);
   return router;
 }
 
