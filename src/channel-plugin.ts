@@ -9,6 +9,7 @@ import type { ApprovalChannels } from './approvals/ports.js';
 import type { ApprovalNotifier, ApproverDirectory } from './approvals/types.js';
 import type { EnvSettings, LoadedConfig } from './config/load.js';
 import type { Logger } from './log.js';
+import type { PostingSlots } from './state/posting-slots.js';
 
 /** What a channel may use to build itself. */
 export interface ChannelContext {
@@ -16,12 +17,23 @@ export interface ChannelContext {
   config: LoadedConfig;
   env: EnvSettings;
   log: Logger;
+  /** Shared across replicas: lets a channel refuse a replayed request (e.g. a signature seen before). */
+  once: OnceStore;
   now?: () => number;
+  /** Posting slots shared by every replica (Redis): a channel with a posting rate keeps it cluster-wide. */
+  postingSlots?: PostingSlots;
+}
+
+/** A set of keys shared by every replica, each remembered for a while (Redis `SET NX PX`). */
+export interface OnceStore {
+  /** True the first time `key` is claimed within `ttlMs`; false when any replica claimed it before. Throws `state_store_unavailable` when it cannot tell. */
+  claim(key: string, ttlMs: number): Promise<boolean>;
 }
 
 /** What a started channel hands the approvals core. */
 export interface StartedChannel {
-  readonly notifier: ApprovalNotifier;
+  /** Each gets its own notification queue (its own retries, its own outage); most channels have one. */
+  readonly notifiers: readonly ApprovalNotifier[];
   /** Resolves approver groups named in policies (Slack user groups). */
   readonly directory?: ApproverDirectory;
 }

@@ -5,8 +5,9 @@
 import type { ChannelDoctor, ChannelFactory } from './channel-plugin.js';
 import { checkSlack } from './slack/slack-doctor.js';
 import { slackChannelFactory } from './slack/slack-plugin.js';
+import { webhookChannelFactory } from './webhook/webhook-plugin.js';
 
-export const channelFactories: readonly ChannelFactory[] = [slackChannelFactory];
+export const channelFactories: readonly ChannelFactory[] = [slackChannelFactory, webhookChannelFactory];
 
 /** Each channel's checks for `airlock doctor`. */
 export const channelDoctors: readonly ChannelDoctor[] = [checkSlack];

@@ -40,6 +40,8 @@ import type { Logger } from './log.js';
 import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
+import { redisOnceStore } from './state/once-store.js';
+import { createPostingSlots } from './state/posting-slots.js';
 import { RedisAvailability } from './state/redis-availability.js';
 import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
@@ -164,7 +166,9 @@ export class Gateway {
       onOutcomeAbandoned: () => this.metrics.outcomesAbandoned.inc(),
       ...optional('now', options.now),
     });
-    const channelContext = { approvals: this.approvals, config, env, log, ...optional('now', options.now) };
+    const once = redisOnceStore(this.redis, `${prefix}once:`);
+    const postingSlots = createPostingSlots(this.redis, prefix);
+    const channelContext = { approvals: this.approvals, config, env, log, once, postingSlots, ...optional('now', options.now) };
     this.channels = channelFactories.flatMap((factory) => factory(channelContext) ?? []);
     this.pool = new UpstreamPool(config.mcpServers, log);
     this.taskStore = new RedisTaskStore(this.redis, prefix);
@@ -187,6 +191,7 @@ export class Gateway {
       defaultApprovalTimeoutMs: config.approvals.defaultTimeout,
       log,
     });
+    this.approvals.setEditCheck((record, edited) => this.pipeline.checkEdit(this.authenticator.agents.get(record.agent), record, edited));
     this.methods = new RelayMethods({ pool: this.pool, pipeline: this.pipeline, taskStore: this.taskStore, log });
     this.httpFront = new HttpFront({
       authenticator: this.authenticator,
@@ -312,8 +317,10 @@ export class Gateway {
     await approvals;
     for (const channel of this.channels) {
       const started = await channel.start();
-      await this.approvals.addChannel(started.notifier);
-      this.metrics.deliveryFailures.inc({ channel: channel.name }, 0); // exported as 0 until one fails
+      for (const notifier of started.notifiers) {
+        await this.approvals.addChannel(notifier);
+        this.metrics.deliveryFailures.inc({ channel: notifier.name }, 0); // exported as 0 until one fails
+      }
       if (started.directory) this.approvals.setDirectory(started.directory);
     }
     this.stateProblem = undefined;

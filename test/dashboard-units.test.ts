@@ -134,6 +134,9 @@ describe('a call whose outcome is unknown, on its page', () => {
       attempt: 1,
       claim: { by: 'replica-1a2b3c4d:99aa', at: Date.parse('2026-11-01T10:01:01Z'), leaseUntil: Date.parse('2026-11-01T10:01:31Z') },
       unknownAt: Date.parse('2026-11-01T10:01:40Z'),
+      edit: undefined,
+      reminded: [],
+      escalated: [],
       execution: undefined,
       channelRefs: {},
     };

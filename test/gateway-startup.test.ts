@@ -119,6 +119,9 @@ describe('a policy that names no approvers', () => {
       attempt: 1,
       claim: undefined,
       unknownAt: undefined,
+      edit: undefined,
+      reminded: [],
+      escalated: [],
     });
     const someone = { kind: 'dashboard' as const, id: 'dashboard:bob', name: 'bob' };
     expect(await authorizeDecision(someone, record(openSettings.approval.approvers), 'approve', undefined)).toEqual({ allowed: true });

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
+import { parseSentinelUrl } from '../src/state/redis.js';
 import { processAlive, readEmbeddedRedisInfo } from '../src/state/embedded-redis.js';
 import { probeRedis, redisCandidatesForCli, resolveRedisForServer } from '../src/state/redis-location.js';
 import { freePort } from './helpers/redis-server.js';
@@ -103,5 +104,27 @@ describe('the Redis an unconfigured gateway uses', () => {
     await expect(attempt).rejects.toThrow(
       /nothing answers on 127\.0\.0\.1:\d+, and redis-server is not installed.*\n.*apt-get install redis-server.*brew install redis.*docker compose up/,
     );
+  });
+});
+
+describe('redis+sentinel:// URLs', () => {
+  it('name the sentinels, the master, the password and the database; a config accepts one; other URLs are left to ioredis', () => {
+    expect(parseSentinelUrl('redis+sentinel://:s3cr%40t@10.0.0.1:26379,10.0.0.2,sentinel-3:26380/airlock-master?db=2')).toEqual({
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+        { host: 'sentinel-3', port: 26380 },
+      ],
+      name: 'airlock-master',
+      password: 's3cr@t',
+      db: 2,
+    });
+    expect(parseSentinelUrl('redis://127.0.0.1:6379')).toBeUndefined();
+    const config = parseConfig(
+      { mcpServers: { u: { url: 'http://127.0.0.1:1/mcp' } }, redis: { url: 'redis+sentinel://127.0.0.1:26379/m' } },
+      '/tmp/airlock.config.json',
+      {},
+    );
+    expect(config.redis.url).toBe('redis+sentinel://127.0.0.1:26379/m');
   });
 });

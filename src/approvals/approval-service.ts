@@ -21,10 +21,24 @@ import { authorizeDecision } from './authorize.js';
 import { principalOf } from './deciders.js';
 import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
+import { NudgeQueue, nudgeJobId, type Nudge } from './nudge-queue.js';
 import { OutcomeOutbox } from './outcome-outbox.js';
-import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, DecideOptions, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
+import type {
+  ApprovalCallPath,
+  ApprovalChannels,
+  CallKey,
+  CheckResult,
+  DecideOptions,
+  EditCheck,
+  HoldInput,
+  Release,
+  ReleaseOptions,
+  ReleaseOutcome,
+} from './ports.js';
 import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
+import { planEdit, editDetails } from './edit-plan.js';
 import {
+  approversOf,
   rerunnableStatuses,
   type Actor,
   type ApprovalEventKind,
@@ -34,6 +48,8 @@ import {
   type ApproverDirectory,
   type ContextEntry,
   type DecisionResult,
+  type Edit,
+  type EditRefused,
   type Execution,
   type HeldRequest,
   type Verdict,
@@ -72,12 +88,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly options: ApprovalServiceOptions;
   private readonly store: ApprovalStore;
   private readonly holds: HoldQueue;
+  private readonly nudges: NudgeQueue;
   private readonly notifications: NotificationQueue;
   private readonly events: ApprovalEvents;
   private readonly outbox: OutcomeOutbox;
   private readonly execution: ReleaseOnceDeps;
   private readonly grants: StandingGrants;
   private directory: ApproverDirectory | undefined;
+  private editCheck: EditCheck | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   /** When the call-path connection last became ready (undefined while it is down). */
   private connectedSince: number | undefined;
@@ -96,6 +114,13 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       log: options.log,
       runWorker: options.runWorkers,
       finalize: (r) => this.finalizeDue(r),
+    });
+    this.nudges = new NudgeQueue({
+      redisUrl: options.redisUrl,
+      prefix: bullPrefix,
+      log: options.log,
+      runWorker: options.runWorkers,
+      run: (nudge) => this.nudge(nudge),
     });
     this.notifications = new NotificationQueue({
       redisUrl: options.redisUrl,
@@ -153,6 +178,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   async start(): Promise<void> {
     await this.holds.start();
+    await this.nudges.start();
     if (!this.options.runWorkers) return;
     await this.events.start();
     const sweep = () => void this.sweep();
@@ -167,6 +193,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     await this.outbox.drain(drainMs);
     await this.events.close();
     await this.notifications.close();
+    await this.nudges.close();
     await this.holds.close();
   }
 
@@ -222,6 +249,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
     if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
     await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
+    await withStateStore(() => this.nudges.schedule(request));
     await this.audit({ type: 'approval_requested', ...callFields(request), latency: {} });
     await this.notifications.publish('requested', request.id);
     // Just written, so known without reading it back; a decision that lands meanwhile is seen by
@@ -239,6 +267,9 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       execution: undefined,
       channelRefs: {},
       context: undefined,
+      edit: undefined,
+      reminded: [],
+      escalated: [],
     };
     return { record, attached: false };
   }
@@ -264,6 +295,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     const record = await this.requireRecord(id);
     await this.audit({ type: 'withdrawn', ...callFields(record), actor: system, reason });
     await this.holds.promote(id);
+    await this.nudges.cancel(record);
     await this.notifications.publish('withdrawn', id);
     await this.store.expireTerminal(id);
   }
@@ -306,23 +338,66 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined, options: DecideOptions = {}): Promise<DecisionResult> {
     const check = await this.check(id, actor, verdict);
     if (check.kind !== 'allowed') return check;
-    const { record } = check;
     if (options.grant !== undefined && verdict !== 'approve') {
       throw new AirlockError('invalid_request', `A standing grant is given with an approval; a ${verdict} cannot carry one. Leave the grant out.`);
     }
-    const grant: ResolvedGrant | undefined = options.grant === undefined ? undefined : this.grants.resolve(record, options.grant);
+    const grant: ResolvedGrant | undefined = options.grant === undefined ? undefined : this.grants.resolve(check.record, options.grant);
+    const outcome = await this.recordDecision(check.record, actor, verdict, reason, undefined, grant);
+    if (outcome.kind === 'edit_refused') throw new Error('unreachable: a decision without an edit has no edit to refuse');
+    return outcome;
+  }
+
+  async mayDecide(record: ApprovalRecord, actor: Actor): Promise<boolean> {
+    return (await authorizeDecision(actor, record, 'approve', this.directory)).allowed;
+  }
+
+  /** Tells the core how to check an edited call (the front's policy and schemas); without it, edits are refused. */
+  setEditCheck(check: EditCheck): void {
+    this.editCheck = check;
+  }
+
+  async decideEdited(id: string, actor: Actor, edits: Record<string, unknown>, reason: string | undefined): Promise<DecisionResult | EditRefused> {
+    const check = await this.check(id, actor, 'approve');
+    if (check.kind !== 'allowed') return check;
+    const { record } = check;
+    const planned = planEdit(record, edits);
+    if (!planned.ok) return this.refuseEdit(record, actor, planned.why);
+    if (planned.changes.length === 0) return this.decide(id, actor, 'approve', reason); // nothing changed: a plain approval
+    const verdict = this.editCheck ? await this.editCheck(record, planned.edited) : { ok: false as const, why: 'this process cannot check edited calls' };
+    if (!verdict.ok) return this.refuseEdit(record, actor, verdict.why);
+    const edit: Edit = { changes: planned.changes, editor: actor, at: this.now(), displayArguments: planned.edited };
+    return this.recordDecision(record, actor, 'approve', reason, edit);
+  }
+
+  private async refuseEdit(record: ApprovalRecord, actor: Actor, why: string): Promise<EditRefused> {
+    await this.audit({ type: 'edit_refused', ...callFields(record), actor, reason: why });
+    return { kind: 'edit_refused', record, why };
+  }
+
+  /** Records an allowed decision (with the approver's edit, if any) and tells the audit, the channels and the hold. */
+  private async recordDecision(
+    record: ApprovalRecord,
+    actor: Actor,
+    verdict: Verdict,
+    reason: string | undefined,
+    edit: Edit | undefined,
+    grant?: ResolvedGrant,
+  ): Promise<DecisionResult | EditRefused> {
+    const id = record.id;
     const now = this.now();
     const rerun = verdict === 'rerun';
     const attempt = rerun ? record.attempt + 1 : record.attempt;
     const quorum = record.settings.quorum;
     const vote = { actor, principal: principalOf(actor), verdict, reason, now };
-    const outcome = await withStateStore(() => this.store.decide(id, vote, quorum, attempt, this.options.retryValidityMs));
+    const outcome = await withStateStore(() => this.store.decide(id, vote, quorum, attempt, this.options.retryValidityMs, edit));
     const fresh = await this.requireRecord(id);
-    const progress = { approvals: outcome.kind === 'not_found' || outcome.kind === 'already_decided' ? 0 : outcome.approvals, quorum };
-    const voteDetails = { ...progress, principal: vote.principal, ...(rerun ? { rerun: true, attempt } : {}) };
+    const progress = { approvals: 'approvals' in outcome ? outcome.approvals : 0, quorum };
+    const voteDetails = { ...progress, principal: vote.principal, ...(rerun ? { rerun: true, attempt } : {}), ...(edit ? { edit: editDetails(edit) } : {}) };
     switch (outcome.kind) {
       case 'not_found':
         return { kind: 'not_found' };
+      case 'edit_conflict':
+        return this.refuseEdit(fresh, actor, 'the call was already approved as asked (or edited) by another approver; an edit must come before any approval');
       case 'already_decided':
         return rerun && !rerunnableStatuses.includes(fresh.status) ? { kind: 'not_rerunnable', record: fresh } : { kind: 'already_decided', record: fresh };
       case 'duplicate_vote':
@@ -341,6 +416,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         const details = type === 'approved' ? { details: voteDetails } : {};
         await this.audit({ type, ...callFields(record), actor, ...(reason ? { reason } : {}), latency: { decisionMs: now - record.createdAt }, ...details });
         await this.holds.promote(id);
+        await this.nudges.cancel(record);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
         else await withStateStore(() => this.store.setLastApproved(fresh));
@@ -381,12 +457,39 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         reason: 'approval timeout',
         latency: { heldMs: this.now() - request.createdAt },
       });
+      await this.nudges.cancel(request);
       await this.notifications.publish('expired', request.id);
       await this.store.expireTerminal(request.id);
       return 'expired';
     }
     if (result === 'not_found') return 'expired';
     return result;
+  }
+
+  /**
+   * The worker's step when a reminder or escalation comes due: recorded once, and only while the
+   * call is still pending (a decision that raced it wins), then audited and told to the channels.
+   */
+  private async nudge(nudge: Nudge): Promise<void> {
+    const kind = nudge.kind === 'remind' ? 'reminded' : 'escalated';
+    const outcome = await withStateStore(() => this.store.recordNudge(nudge.approvalId, kind, nudge.index));
+    if (outcome !== 'ok') return; // decided meanwhile, or this step was already taken
+    const record = await this.requireRecord(nudge.approvalId);
+    const step = nudge.kind === 'escalate' ? record.settings.escalate?.[nudge.index] : undefined;
+    const fraction = nudge.kind === 'remind' ? record.settings.remind?.[nudge.index] : undefined;
+    await this.audit({
+      type: nudge.kind === 'remind' ? 'approval_reminded' : 'approval_escalated',
+      ...callFields(record),
+      actor: system,
+      details: {
+        step: nudge.index,
+        ...(fraction === undefined ? {} : { fractionOfTimeout: fraction }),
+        ...(step ? { afterMs: step.afterMs, ...(step.channel ? { channel: step.channel } : {}), addedApprovers: step.approvers } : {}),
+        approvers: approversOf(record),
+      },
+    });
+    // A stable job id: a retried step never queues a second message.
+    await this.notifications.publish(kind, record.id, { jobId: nudgeJobId(nudge) });
   }
 
   /** Marks executions whose lease lapsed (their claimant died or lost Redis) as outcome_unknown. */
@@ -418,9 +521,15 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     await this.audit({
       type: 'executed',
       ...callFields(record),
+      ...(record.edit ? { arguments: record.edit.displayArguments } : {}),
       outcome: execution.outcome,
       latency: { heldMs: (record.decidedAt ?? execution.at) - record.createdAt, upstreamMs: execution.durationMs },
-      details: { summary: execution.summary, ...(execution.truncated ? { resultTruncated: true } : {}), ...details },
+      details: {
+        summary: execution.summary,
+        ...(execution.truncated ? { resultTruncated: true } : {}),
+        ...(record.edit ? { edit: editDetails(record.edit), originalArguments: record.displayArguments } : {}),
+        ...details,
+      },
     });
   }
 

@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ActorSchema, type Actor } from './deciders.js';
 import {
+  EditSchema,
   ExecutionSchema,
   ContextEntrySchema,
   HeldRequestSchema,
@@ -22,6 +23,7 @@ import {
   approvalStatuses,
   type ApprovalRecord,
   type ApprovalStatus,
+  type Edit,
   type Execution,
   type ContextEntry,
   type HeldRequest,
@@ -62,7 +64,7 @@ return {'created', ARGV[2]}
 // outcome_unknown call approved again as the next attempt, with its old claim and result gone.
 const decideScript = `
 -- KEYS[1] record, KEYS[2] votes set of this attempt, KEYS[3] vote log, KEYS[4] result, KEYS[5] events
--- ARGV: id, actorJson, principal, verdict, reason, now, quorum, attempt, dedupTtlMs
+-- ARGV: id, actorJson, principal, verdict, reason, now, quorum, attempt, dedupTtlMs, editJson ('' for none)
 ${publish}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
@@ -72,6 +74,11 @@ if rerun then
   if (status ~= 'failed' and status ~= 'outcome_unknown') or attempt + 1 ~= tonumber(ARGV[8]) then return {'already_decided'} end
 elseif status ~= 'pending' then
   return {'already_decided'}
+end
+-- an edit comes with the first approval, never after someone approved the call as asked
+if ARGV[10] ~= '' then
+  if redis.call('SCARD', KEYS[2]) > 0 or redis.call('HEXISTS', KEYS[1], 'edit') == 1 then return {'edit_conflict'} end
+  redis.call('HSET', KEYS[1], 'edit', ARGV[10])
 end
 local function finish(final)
   redis.call('HSET', KEYS[1], 'status', final, 'decidedBy', ARGV[2], 'decidedAt', ARGV[6], 'reason', ARGV[5])
@@ -117,6 +124,20 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decidedBy', ARGV[2], 'decidedAt'
 local dedup = redis.call('HGET', KEYS[1], 'dedupKey')
 if dedup then redis.call('DEL', dedup) end
 publish(KEYS[2], ARGV[5], ARGV[1])
+return 'ok'
+`;
+
+// A reminder or escalation step, recorded at most once and only while the call is pending.
+const nudgeScript = `
+-- KEYS[1] record. ARGV: field (reminded|escalated), index
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'not_found' end
+if status ~= 'pending' then return status end
+local list = cjson.decode(redis.call('HGET', KEYS[1], ARGV[1]) or '[]')
+local index = tonumber(ARGV[2])
+for _, seen in ipairs(list) do if seen == index then return 'duplicate' end end
+table.insert(list, index)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(list))
 return 'ok'
 `;
 
@@ -225,6 +246,8 @@ export type CreateOutcome = { kind: 'created'; id: string } | { kind: 'attached'
 export type DecideOutcome =
   | { kind: 'not_found' }
   | { kind: 'already_decided' }
+  /** An edit came after someone approved the call as asked (or after another edit). */
+  | { kind: 'edit_conflict' }
   | { kind: 'duplicate_vote'; approvals: number }
   | { kind: 'vote_recorded'; approvals: number }
   | { kind: 'decided'; approvals: number };
@@ -310,6 +333,7 @@ export class ApprovalStore {
     quorum: number,
     attempt: number,
     rerunTtlMs: number,
+    edit?: Edit,
   ): Promise<DecideOutcome> {
     const result = (await this.redis.eval(
       decideScript,
@@ -328,11 +352,13 @@ export class ApprovalStore {
       String(quorum),
       String(attempt),
       String(ms(rerunTtlMs)),
+      edit ? JSON.stringify(edit) : '',
     )) as [string, number?]; // kind, then the approval count where there is one
     const [kind, count = 0] = result;
     switch (kind) {
       case 'not_found':
       case 'already_decided':
+      case 'edit_conflict':
         return { kind };
       case 'duplicate_vote':
       case 'vote_recorded':
@@ -504,6 +530,16 @@ export class ApprovalStore {
     return stored === 1;
   }
 
+  /**
+   * Records that reminder or escalation step `index` happened, only while the call is still
+   * pending and only once: `ok` for the one caller that recorded it, `duplicate` for a repeat,
+   * else the status that ended it (a decision ends every reminder and escalation).
+   */
+  async recordNudge(id: string, kind: 'reminded' | 'escalated', index: number): Promise<'ok' | 'duplicate' | 'not_found' | ApprovalStatus> {
+    const reply = String(await this.redis.eval(nudgeScript, 1, this.recordKey(id), kind, String(index)));
+    return reply === 'ok' || reply === 'duplicate' || reply === 'not_found' ? reply : StatusSchema.parse(reply);
+  }
+
   async setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {
     await this.redis.hset(this.recordKey(id), `ref:${channel}`, JSON.stringify(ref));
   }
@@ -552,6 +588,13 @@ function numberField(hash: Record<string, string>, key: string): number | undefi
   return text === undefined || text === '' ? undefined : Number(text);
 }
 
+const IndexList = z.array(z.number().int().min(0));
+
+/** A list of step indexes written by the nudge script (absent: none). */
+function indexList(text: string | undefined): number[] {
+  return text ? IndexList.parse(JSON.parse(text)) : [];
+}
+
 function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRecord | undefined {
   if (!hash['request']) return undefined;
   const request = HeldRequestSchema.parse(JSON.parse(hash['request']));
@@ -571,5 +614,8 @@ function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRec
     execution: hash['execution'] ? ExecutionSchema.parse(JSON.parse(hash['execution'])) : undefined,
     channelRefs,
     context: hash['context'] ? z.array(ContextEntrySchema).parse(JSON.parse(hash['context'])) : undefined,
+    edit: hash['edit'] ? EditSchema.parse(JSON.parse(hash['edit'])) : undefined,
+    reminded: indexList(hash['reminded']),
+    escalated: indexList(hash['escalated']),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { getPath, parsePath } from '../util/paths.js';
 import { argumentChanges, type ArgumentChange } from '../util/argument-diff.js';
-import { currentVotes, rerunnableStatuses, type ApprovalRecord, type ContextEntry, type PreviousApproval } from './types.js';
+import { approversOf, currentVotes, rerunnableStatuses, type ApprovalRecord, type ContextEntry, type PreviousApproval } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -24,8 +24,24 @@ export interface ApprovalView {
   rule: string;
   /** Why the policy holds this call, when the policy says. */
   holdReason: string | undefined;
+  /** Who may decide now: the policy's approvers plus those of every escalation step taken. */
   approvers: string[];
   quorum: number;
+  /** Argument paths an approver may change before approving. */
+  editable: string[];
+  /** The approver's edit the call runs with: who, what changed (before → after), and the arguments as edited. */
+  edit:
+    | {
+        editor: { id: string; name: string | undefined; kind: string };
+        at: string;
+        changes: Array<{ path: string; before: unknown; after: unknown }>;
+        arguments: unknown;
+      }
+    | undefined;
+  /** Reminders sent so far (indexes into the policy's `remind`). */
+  reminded: number[];
+  /** Escalation steps taken so far, each with where it posted and whom it added. */
+  escalations: Array<{ step: number; afterMs: number; channel: string | undefined; approvers: string[] }>;
   /** Approvals toward what is being decided now: the call, or (after `failed` / `outcome_unknown`) its re-run. */
   approvals: number;
   /** Every vote, each with the execution it approved (1, then 2… for re-runs). */
@@ -77,8 +93,22 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
     policyVersion: record.policyVersion,
     rule: record.rule,
     holdReason: record.holdReason,
-    approvers: record.settings.approvers,
+    approvers: approversOf(record),
     quorum: record.settings.quorum,
+    editable: record.settings.editable ?? [],
+    edit: record.edit
+      ? {
+          editor: { id: record.edit.editor.id, name: record.edit.editor.name, kind: record.edit.editor.kind },
+          at: iso(record.edit.at),
+          changes: record.edit.changes,
+          arguments: record.edit.displayArguments,
+        }
+      : undefined,
+    reminded: record.reminded,
+    escalations: record.escalated.flatMap((step) => {
+      const spec = record.settings.escalate?.[step];
+      return spec ? [{ step, afterMs: spec.afterMs, channel: spec.channel, approvers: spec.approvers }] : [];
+    }),
     approvals: currentVotes(record).length,
     votes: record.votes.map((v) => ({ actor: v.actor.id, name: v.actor.name, principal: v.principal, at: iso(v.at), attempt: v.attempt })),
     channel: record.settings.channel,

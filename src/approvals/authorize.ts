@@ -7,7 +7,7 @@
  */
 import { anyApprover } from '../policy/types.js';
 import { deciders } from './deciders.js';
-import type { Actor, ApproverDirectory, ApprovalRecord, Verdict } from './types.js';
+import { approversOf, type Actor, type ApproverDirectory, type ApprovalRecord, type Verdict } from './types.js';
 
 export type Authorization = { allowed: true } | { allowed: false; why: string };
 
@@ -19,7 +19,8 @@ export async function authorizeDecision(
 ): Promise<Authorization> {
   if (actor.kind === 'system') return { allowed: false, why: 'the system does not decide held calls' };
   if (deciders[actor.kind].trusted) return { allowed: true };
-  const { approvers, allowSelfApproval } = record.settings;
+  const { allowSelfApproval } = record.settings;
+  const approvers = approversOf(record); // an escalation step taken may have added approvers
   if (verdict !== 'deny' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
     return { allowed: false, why: `you own the agent "${record.agent}", and this policy does not let owners approve their own agent's calls` };
   }

@@ -6,13 +6,13 @@
 import { z } from 'zod';
 
 /** Every kind of actor that may appear on a decision or a vote. */
-export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'client', 'system'] as const;
+export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'webhook', 'client', 'system'] as const;
 export type DeciderKind = (typeof deciderKinds)[number];
 
 /** Whoever acts on a held call: the authenticated identity (`id`) and a display name. */
 export interface Actor {
   kind: DeciderKind;
-  /** Slack user id, dashboard user (or its Slack id), `admin:<name>`, `cli:<login>`, `airlock`. */
+  /** Slack user id, dashboard user (or its Slack id), `admin:<name>`, `cli:<login>`, a webhook key's bound Slack id, `airlock`. */
   id: string;
   name?: string | undefined;
 }
@@ -36,6 +36,8 @@ export const deciders: Readonly<Record<DeciderKind, DeciderRule>> = {
   // The agent's own MCP client answering an elicitation: it speaks for the agent's owner (their
   // Slack user id), who is held to the approvers list and allow_self_approval like anyone.
   client: { trusted: false, principal: (actor) => actor.id },
+  // A decision signed with a webhook key, acting as the Slack user the config binds the key to: the same person as that user's clicks.
+  webhook: { trusted: false, principal: (actor) => actor.id },
   // The gateway itself (expiry, withdrawal): never votes.
   system: { trusted: false, principal: () => 'system' },
 };

@@ -115,10 +115,11 @@ export class NotificationQueue {
   }
 
   /**
-   * Queues one event for every channel any gateway registered. Never throws: a channel outage
+   * Queues one event for every channel any gateway registered; with `jobId`, an event queued
+   * again under the same id is not queued twice. Never throws: a channel outage
    * (or Redis) must not fail the agent's call; the decision itself is already recorded.
    */
-  async publish(kind: ApprovalEventKind, approvalId: string): Promise<void> {
+  async publish(kind: ApprovalEventKind, approvalId: string, options: { jobId?: string } = {}): Promise<void> {
     let names: string[];
     try {
       names = await this.sharedConnection().smembers(this.registryKey());
@@ -134,6 +135,7 @@ export class NotificationQueue {
             kind,
             { kind, approvalId },
             {
+              ...(options.jobId ? { jobId: options.jobId } : {}),
               attempts: this.options.attempts ?? 8,
               backoff: { type: 'exponential', delay: 1_000 },
               removeOnComplete: { count: 1_000 },

@@ -6,7 +6,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Grant, GrantQuery, GrantRequest, RevokeResult } from './grant-types.js';
-import type { Actor, ApprovalRecord, ContextEntry, ApprovalStatus, DecisionResult, HeldRequest, Verdict } from './types.js';
+import type { Actor, ApprovalRecord, ApprovalStatus, ContextEntry, DecisionResult, EditRefused, HeldRequest, Verdict } from './types.js';
 
 /** A call to hold: the request minus what the core assigns (id, times). */
 export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
@@ -78,6 +78,13 @@ export interface DecideOptions {
 /** A decision attempt that was not (yet) recorded: refused, or allowed to go ahead. */
 export type CheckResult = Exclude<DecisionResult, { kind: 'decided' | 'vote_recorded' | 'duplicate_vote' }> | { kind: 'allowed'; record: ApprovalRecord };
 
+/**
+ * Checks an edited held call as if the agent had made it (policy rules and constraints, the
+ * upstream's inputSchema): the same rule must still hold it. The front implements it; the core
+ * asks it before recording an edit.
+ */
+export type EditCheck = (record: ApprovalRecord, editedArguments: Record<string, unknown>) => Promise<{ ok: true } | { ok: false; why: string }>;
+
 /** The channels' port: read, check, decide, and remember where a channel showed a call. */
 export interface ApprovalChannels {
   /** One held call; `state_store_unavailable` when Redis cannot be reached. */
@@ -86,6 +93,8 @@ export interface ApprovalChannels {
   list(options: { status?: ApprovalStatus; limit: number; before?: number }): Promise<ApprovalRecord[]>;
   /** Whether `actor` may record `verdict` now, without deciding (Slack asks a reason first); a refusal is audited. */
   check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult>;
+  /** Whether `actor` may approve this call (the approvers rule, escalation, self-approval), without recording or auditing anything: for lists of what waits for someone. */
+  mayDecide(record: ApprovalRecord, actor: Actor): Promise<boolean>;
   /**
    * Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception.
    * A grant the policy does not allow is an `invalid_request` error, thrown before anything is recorded.
@@ -96,6 +105,12 @@ export interface ApprovalChannels {
   getGrant(id: string): Promise<Grant | undefined>;
   /** Revokes a grant on every replica at once; admins, its grantor and the policy's approvers may. */
   revokeGrant(id: string, actor: Actor, reason: string | undefined): Promise<RevokeResult>;
+  /**
+   * Approves with changed arguments (`edits`: argument path → new value, each path listed in the
+   * policy's `approval.editable`): the edited call is checked like a new call (EditCheck), then
+   * recorded with the approving vote in one step — only while nobody has approved the call as asked.
+   */
+  decideEdited(id: string, actor: Actor, edits: Record<string, unknown>, reason: string | undefined): Promise<DecisionResult | EditRefused>;
   /** Remembers where a channel posted the call (e.g. Slack's channel and ts). */
   setChannelRef(id: string, channel: string, ref: unknown): Promise<void>;
 }

@@ -37,6 +37,14 @@ const SettingsSchema = z.object({
   context: z.array(z.string()).optional(),
   /** The agent's own client is asked too (MCP elicitation), its answer a vote by the agent's owner. */
   askClient: z.boolean().optional(),
+  /** Also DM each approver named by user ID. */
+  directMessage: z.boolean().optional(),
+  /** Argument paths an approver may change before approving. */
+  editable: z.array(z.string()).optional(),
+  /** Fractions of the timeout at which a still-pending call reminds its approvers. */
+  remind: z.array(z.number()).optional(),
+  /** Escalation steps: after `afterMs`, post to `channel` and/or let `approvers` decide too. */
+  escalate: z.array(z.object({ afterMs: z.number(), channel: z.string().optional(), approvers: z.array(z.string()) })).optional(),
 });
 
 /** One context call's answer for approvers: shown (redacted, bounded), or why it is unavailable. */
@@ -115,6 +123,17 @@ export const ExecutionSchema = z.object({
 });
 export type Execution = z.infer<typeof ExecutionSchema>;
 
+/** An approver's change of the arguments before approving ("Edit & approve"): what runs instead of the call as asked. */
+export const EditSchema = z.object({
+  /** Each changed path with its value as asked and as approved. */
+  changes: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
+  editor: ActorSchema,
+  at: z.number(),
+  /** The arguments as edited (redacted paths masked): what approvers see and the audit records. */
+  displayArguments: z.unknown(),
+});
+export type Edit = z.infer<typeof EditSchema>;
+
 /** Who runs (or ran) the current execution, and until when its lease holds (Redis time). */
 export interface Claim {
   by: string;
@@ -139,6 +158,18 @@ export interface ApprovalRecord extends HeldRequest {
   channelRefs: Record<string, unknown>;
   /** The policy's context calls' answers, once fetched (undefined while they are still on their way). */
   context?: ContextEntry[] | undefined;
+  /** The approver's edit the call runs with, when it was edited before approval. */
+  edit: Edit | undefined;
+  /** Indexes into `settings.remind` of the reminders sent, in order. */
+  reminded: number[];
+  /** Indexes into `settings.escalate` of the steps taken, in order. */
+  escalated: number[];
+}
+
+/** Who may decide now: the policy's approvers plus those of every escalation step taken. */
+export function approversOf(record: ApprovalRecord): string[] {
+  const extra = record.escalated.flatMap((index) => record.settings.escalate?.[index]?.approvers ?? []);
+  return [...new Set([...record.settings.approvers, ...extra])];
 }
 
 /** Approvals counted toward what is being decided now: the call itself, or the re-run after `attempt`. */
@@ -159,11 +190,29 @@ export type DecisionResult =
   | { kind: 'not_authorized'; record: ApprovalRecord; why: string }
   | { kind: 'not_found' };
 
+/** An edit-and-approve that was not recorded: the edit is not allowed, or the edited call would not pass the policy. */
+export type EditRefused = { kind: 'edit_refused'; record: ApprovalRecord; why: string };
+
 /** `rerun`: approve running a `failed` or `outcome_unknown` call once more (a new decision). */
 export type Verdict = 'approve' | 'deny' | 'rerun';
 
 /** Events channels hear about, through the notification queue. */
-export const approvalEventKinds = ['requested', 'vote', 'decided', 'expired', 'withdrawn', 'executed', 'outcome_unknown', 'rerun_approved', 'context'] as const;
+export const approvalEventKinds = [
+  'requested',
+  'vote',
+  'decided',
+  'expired',
+  'withdrawn',
+  'executed',
+  'outcome_unknown',
+  'rerun_approved',
+  /** A reminder of `settings.remind` was due (the last of `reminded`). */
+  'reminded',
+  /** An escalation step was taken (the last of `escalated`). */
+  'escalated',
+  /** The policy's context calls' answers were attached to the held call. */
+  'context',
+] as const;
 export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 
 /**

@@ -22,6 +22,8 @@ export interface OperatorLogOptions {
 const approvalEvents: ReadonlySet<AuditEventType> = new Set([
   'approval_requested',
   'approval_vote',
+  'approval_reminded',
+  'approval_escalated',
   'approved',
   'approval_denied',
   'expired',
@@ -73,6 +75,12 @@ function logLine(log: Logger, event: AuditEventInput, paths: readonly string[], 
       return;
     case 'approval_vote':
       log.info({ ...fields, by: who, votes: event.details }, `approval vote recorded on ${call}, by ${who ?? 'an approver'}`);
+      return;
+    case 'approval_reminded':
+      log.info({ ...fields, step: event.details?.['step'] }, `approvers reminded of ${call}: still waiting for a decision`);
+      return;
+    case 'approval_escalated':
+      log.info({ ...fields, step: event.details?.['step'], escalation: event.details }, `held call escalated ${call}: still waiting for a decision`);
       return;
     case 'approved':
       log.info({ ...fields, by: who }, `held call approved ${call}, by ${who ?? 'an approver'}`);

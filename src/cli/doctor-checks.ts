@@ -113,8 +113,8 @@ export async function checkRedis(config: LoadedConfig): Promise<Finding[]> {
 
 /** Whether a Redis keeps holds and the audit history across a restart. */
 async function persistence(url: string): Promise<Finding[]> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 2_000 });
+  const { openRedis } = await import('../state/redis.js');
+  const redis = openRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 2_000 });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

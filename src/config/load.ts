@@ -9,6 +9,7 @@ import { AirlockError, formatProblems, type LoadProblem } from '../errors.js';
 import { zodProblems } from '../util/zod-problems.js';
 import { interpolateEnv } from './interpolate.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { clusterPrefixProblem } from '../state/redis.js';
 
 export interface LoadedConfig extends Config {
   /**
@@ -28,6 +29,8 @@ export interface EnvSettings {
   adminToken: string | undefined;
   /** `AIRLOCK_HASH_SECRET`: keys the argument hashes; unset → generated once and kept in Redis. */
   hashSecret?: string | undefined;
+  /** Any other variable, by name: secrets the config names (e.g. a webhook's `secretEnv`); an empty value reads as unset. */
+  variable?(name: string): string | undefined;
 }
 
 export const defaultConfigFile = 'airlock.config.json';
@@ -74,6 +77,8 @@ export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv =
     config.port = n;
   }
   if (env['REDIS_URL']) config.redis.url = env['REDIS_URL'];
+  const prefixProblem = clusterPrefixProblem(config.redis.url, config.redis.prefix);
+  if (prefixProblem) throw configError([{ file, path: '$.redis.prefix', message: prefixProblem }]);
   const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
   config.policy = resolve(config.policy);
   config.audit.file = resolve(config.audit.file);
@@ -95,6 +100,7 @@ export function readEnvSettings(env: NodeJS.ProcessEnv = process.env): EnvSettin
     slackApiUrl: get('SLACK_API_URL'),
     adminToken: get('AIRLOCK_ADMIN_TOKEN'),
     hashSecret: get('AIRLOCK_HASH_SECRET'),
+    variable: get,
   };
 }
 

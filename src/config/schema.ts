@@ -105,6 +105,30 @@ const DashboardUserSchema = z.strictObject({
   role: z.enum(['viewer', 'approver', 'admin']).default('viewer'),
 });
 
+const webhookName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'webhook endpoint and key names use lowercase letters, digits and "-" (at most 32)');
+
+/** The name of an environment variable holding a secret: the secret itself never sits in the config file. */
+const secretEnv = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'secretEnv names an environment variable (e.g. "AIRLOCK_WEBHOOK_SECRET"), not the secret itself');
+
+const WebhookEndpointSchema = z.strictObject({
+  url: z.url({ error: 'url is the absolute http(s) URL the webhook receiver listens on' }).refine((u) => /^https?:\/\//.test(u), 'url must be http(s)'),
+  /** Environment variable with the HMAC secret requests to this receiver are signed with (at least 16 characters). */
+  secretEnv,
+  /** Only approvals whose policy `approval.channel` is one of these; default: every approval. */
+  channels: z.array(z.string().min(1)).optional(),
+  /** Deadline for one POST; a slower receiver counts as a failed attempt and is retried. */
+  timeout: durationMsDefault('10s'),
+});
+
+const WebhookKeySchema = z.strictObject({
+  /** Environment variable with the HMAC secret this key signs decisions with (at least 16 characters). */
+  secretEnv,
+  /** The Slack user ID this key decides as: the policy's approvers and quorum apply to it exactly as to that user's clicks. */
+  identity: slackUserId,
+  /** Display name recorded with its decisions (default: the key's name). */
+  name: z.string().min(1).max(80).optional(),
+});
+
 const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
 export const ConfigSchema = z.strictObject({
@@ -116,14 +140,14 @@ export const ConfigSchema = z.strictObject({
   redis: z
     .strictObject({
       /**
-       * `redis://…` or `rediss://…`; `"embedded"` starts a redis-server child next to this file.
+       * `redis://…`, `rediss://…`, `redis+sentinel://host:26379[,host:26379…]/master`; `"embedded"` starts a redis-server child next to this file.
        * Unset: the Redis on 127.0.0.1:6379 when one answers there, else embedded (`airlock serve`).
        */
       url: z
         .string()
         .regex(
-          /^(rediss?:\/\/.+|embedded)$/,
-          'redis.url is a redis:// or rediss:// URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
+          /^(rediss?:\/\/.+|redis\+(sentinel|cluster):\/\/.+|embedded)$/,
+          'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER or redis+cluster://HOST:PORT[,HOST:PORT] URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
         )
         .optional(),
       /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */
@@ -164,6 +188,20 @@ export const ConfigSchema = z.strictObject({
         .string()
         .optional()
         .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
+      /** Least time between two messages to one Slack channel, across all replicas (Slack allows about one per second). */
+      postInterval: durationMsDefault('1s'),
+    })
+    .prefault({}),
+  webhooks: z
+    .strictObject({
+      /** Receivers every approval request and update is POSTed to (JSON, signed), each with its own delivery queue. */
+      endpoints: z.record(webhookName, WebhookEndpointSchema).default({}),
+      /** Keys that may sign decisions sent to POST /webhooks/decisions, each bound to the approver identity it acts as. */
+      keys: z.record(webhookName, WebhookKeySchema).default({}),
+      /** A signed decision older than this (by its timestamp) is refused, and a signature is remembered this long so it is never accepted twice. */
+      replayWindow: durationMs()
+        .prefault('5m')
+        .refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'replayWindow is between 10s and 1h'),
     })
     .prefault({}),
   audit: z
@@ -231,3 +269,5 @@ export const ConfigSchema = z.strictObject({
 
 export type Config = z.output<typeof ConfigSchema>;
 export type AgentSpec = z.output<typeof AgentSchema>;
+export type WebhookEndpointSpec = z.output<typeof WebhookEndpointSchema>;
+export type WebhookKeySpec = z.output<typeof WebhookKeySchema>;

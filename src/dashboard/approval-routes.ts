@@ -19,7 +19,7 @@ import { decisionFlash } from './decision-flash.js';
 import { approvalPath } from './views/approval-parts.js';
 import { approvalBody, approvalTitle } from './views/approval-page.js';
 import { errorBody } from './views/layout.js';
-import { pendingBody, pendingList } from './views/pending-page.js';
+import { pendingBody, pendingList, type PendingListFilter } from './views/pending-page.js';
 
 /** Most pending calls one page shows. */
 const pendingLimit = 200;
@@ -44,14 +44,43 @@ function grantOf(form: z.output<typeof DecisionForm>): GrantRequest | undefined 
   return { durationMs, pin };
 }
 
+const editPrefix = 'edit:';
+const EditForm = DecisionForm.catchall(z.string().max(60_000));
+
+/** The edited values from the form's `edit:<path>` fields, each parsed as JSON. */
+function editsOf(form: Record<string, unknown>): { ok: true; values: Record<string, unknown> } | { ok: false; why: string } {
+  const values: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(form)) {
+    if (!key.startsWith(editPrefix) || typeof text !== 'string') continue;
+    const path = key.slice(editPrefix.length);
+    try {
+      values[path] = JSON.parse(text) as unknown;
+    } catch (error) {
+      return { ok: false, why: `The value for ${path} is not JSON (${(error as Error).message}); write it as JSON, e.g. "text" in quotes, {"key": "value"}.` };
+    }
+  }
+  return { ok: true, values };
+}
+
 /** The CSRF token for decision forms, or undefined when the role may not decide (the pages then show none). */
 function decideToken(session: ActiveSession): string | undefined {
   return may(session.role, 'decide') ? session.csrfToken : undefined;
 }
 
+/** The pending list's filter (`?agent=…&tool=…`, exact names); a bad value is ignored rather than refused. */
+const PendingFilter = z.object({ agent: z.string().trim().max(128).optional().catch(undefined), tool: z.string().trim().max(256).optional().catch(undefined) });
+
 export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
   const { approvals, audit } = ctx.deps;
-  const pendingViews = async () => (await approvals.list({ status: 'pending', limit: pendingLimit })).map(toApprovalView);
+  const pendingViews = async (filter: PendingListFilter = {}) =>
+    (await approvals.list({ status: 'pending', limit: pendingLimit }))
+      .filter((r) => (!filter.agent || r.agent === filter.agent) && (!filter.tool || r.tool === filter.tool))
+      .map(toApprovalView);
+  const filterOf = (query: unknown): PendingListFilter => {
+    const parsed = PendingFilter.safeParse(query);
+    if (!parsed.success) return {};
+    return { ...(parsed.data.agent ? { agent: parsed.data.agent } : {}), ...(parsed.data.tool ? { tool: parsed.data.tool } : {}) };
+  };
   const attentionViews = async () => {
     const [unknown, failed] = await Promise.all([approvals.list({ status: 'outcome_unknown', limit: 50 }), approvals.list({ status: 'failed', limit: 50 })]);
     return [...unknown, ...failed].map(toApprovalView);
@@ -59,22 +88,23 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
 
   router.get(
     '/',
-    page(ctx, async (_req, res, session) => {
-      const [views, attention, flash] = await Promise.all([pendingViews(), attentionViews(), ctx.sessions.takeFlash(session.id)]);
+    page(ctx, async (req, res, session) => {
+      const filter = filterOf(req.query);
+      const [views, attention, flash] = await Promise.all([pendingViews(filter), attentionViews(), ctx.sessions.takeFlash(session.id)]);
       sendPage(res, 200, {
         title: 'Pending approvals',
         section: 'pending',
         session,
         flash,
-        body: pendingBody(views, decideToken(session), ctx.now(), attention),
+        body: pendingBody(views, decideToken(session), ctx.now(), attention, filter),
       });
     }),
   );
 
   router.get(
     '/fragments/pending',
-    fragment(ctx, async (_req, res, session) => {
-      const views = await pendingViews();
+    fragment(ctx, async (req, res, session) => {
+      const views = await pendingViews(filterOf(req.query));
       res
         .status(200)
         .type('html')
@@ -125,6 +155,34 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
       },
       'decide',
     );
+  // Edit, then approve: one textarea per editable path (`edit:<path>`), each holding JSON.
+  router.post(
+    '/approvals/:id/edit',
+    action(
+      ctx,
+      EditForm,
+      async (req, res, session, form) => {
+        const id = approvalId.safeParse(req.params['id']);
+        const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
+        const back = id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/';
+        const edits = editsOf(form);
+        if (!edits.ok) {
+          await ctx.sessions.setFlash(session.id, { level: 'error', text: `${edits.why} Nothing was approved; ${target} still waits.` });
+          return res.redirect(303, back);
+        }
+        const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
+        const result = id.success ? await approvals.decideEdited(id.data, session.actor, edits.values, reason) : ({ kind: 'not_found' } as const);
+        ctx.deps.log.info({ approvalId: target, verdict: 'approve', edited: true, actor: session.actor.id, result: result.kind }, 'dashboard edit and approve');
+        const flash =
+          result.kind === 'edit_refused'
+            ? { level: 'error' as const, text: `Edit refused: ${result.why}. Nothing was approved; ${target} still waits.` }
+            : decisionFlash(target, 'approve', result);
+        await ctx.sessions.setFlash(session.id, flash);
+        res.redirect(303, back);
+      },
+      'decide',
+    ),
+  );
   router.post('/approvals/:id/approve', decide('approve'));
   router.post('/approvals/:id/deny', decide('deny'));
   router.post('/approvals/:id/rerun', decide('rerun'));

@@ -13,6 +13,7 @@ import { addApprovalRoutes } from './approval-routes.js';
 import { dashboardCss, faviconSvg } from './assets/dashboard-css.js';
 import { dashboardJs } from './assets/dashboard-js.js';
 import { addAuthRoutes } from './auth-routes.js';
+import { addBatchRoutes } from './batch-routes.js';
 import type { DashboardContext } from './context.js';
 import { createCredentialChecker } from './credentials.js';
 import { addGrantRoutes } from './grant-routes.js';
@@ -37,6 +38,7 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   const router = express.Router({ strict: false, caseSensitive: true });
   addAssetRoutes(router);
   addAuthRoutes(router, ctx);
+  addBatchRoutes(router, ctx); // before /approvals/:id routes read "batch" as an id
   addApprovalRoutes(router, ctx);
   addGrantRoutes(router, ctx);
   addHistoryRoutes(router, ctx);

@@ -17,7 +17,7 @@ import type { Redis } from '../state/redis.js';
 import type { DashboardRole } from './roles.js';
 
 /** The approvals' channels port: the same decide() as Slack, the API and the CLI. */
-export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide' | 'listGrants' | 'revokeGrant'>;
+export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide' | 'decideEdited' | 'listGrants' | 'revokeGrant'>;
 
 /** Which audit events to read; times are epoch ms, inclusive. */
 export interface DashboardAuditFilter {

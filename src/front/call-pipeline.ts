@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Grant } from '../approvals/grant-types.js';
 import type { ApprovalCallPath } from '../approvals/ports.js';
-import type { ApprovalRecord } from '../approvals/types.js';
+import type { ApprovalRecord, Edit } from '../approvals/types.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
 import { AirlockError, isAirlockError } from '../errors.js';
 import type { Agent } from '../identity/tokens.js';
@@ -34,7 +34,8 @@ import type { CallContext } from './call-context.js';
 import { ContextFetcher } from './approval-context.js';
 import { askClientToApprove, type ClientApprovalDeps } from './client-approval.js';
 import { grantPins } from './grant-pins.js';
-import { runHeldCall, type HeldCallOptions, type HeldOutcome } from './held-call.js';
+import { applyEdit, checkEditedCall, editNoLongerValid, withEditNote, type EditedCallDeps } from './edited-call.js';
+import { runHeldCall, type HeldCallInput, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
@@ -104,6 +105,27 @@ export class CallPipeline {
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
     this.context = new ContextFetcher({ pool: deps.pool });
+  }
+
+  /**
+   * The approvals core's EditCheck: whether an approver's edit of a held tool call (on the
+   * arguments approvers see) passes as if the agent had made it; fails closed when the agent or
+   * the tool cannot be found now.
+   */
+  async checkEdit(agent: Agent | undefined, record: ApprovalRecord, edited: Record<string, unknown>): Promise<{ ok: true } | { ok: false; why: string }> {
+    if (!agent) return { ok: false, why: `agent "${record.agent}" is no longer configured, so the edited call cannot be checked` };
+    const tool = this.deps.pool.resolveTool(record.tool);
+    if (!tool)
+      return {
+        ok: false,
+        why: `tool ${record.tool} is not available right now (its upstream is down), so the edited call cannot be checked against its schema; try again shortly`,
+      };
+    const verdict = checkEditedCall(this.editDeps(), agent, tool.definition, record, edited);
+    return verdict.ok ? { ok: true } : verdict;
+  }
+
+  private editDeps(): EditedCallDeps {
+    return { policy: this.deps.policy, argumentLimits: this.deps.argumentLimits };
   }
 
   /** Whether the agent's policy could ever let it use this resource or prompt (lists hide the rest). */
@@ -202,7 +224,13 @@ export class CallPipeline {
 
     const release = () => this.forward(ctx, tool, canonical);
     if (decision.kind === 'approve') {
-      const held = await this.holdAndWait(ctx, decision, facts, canonical, name, release);
+      const editedRelease = (record: ApprovalRecord, edit: Edit) => {
+        const verdict = checkEditedCall(this.editDeps(), ctx.agent, tool.definition, record, applyEdit(canonical.value, edit));
+        if (!verdict.ok) return { refusal: editNoLongerValid(record, verdict.why) };
+        const edited = verdict.call;
+        return { release: async () => withEditNote(await this.forward(ctx, tool, edited), edit) };
+      };
+      const held = await this.holdAndWait(ctx, decision, facts, canonical, name, release, editedRelease);
       return 'result' in held ? held.result : toolErrorResult(held.refusal);
     }
     const refused = await this.checkLimits(ctx, decision, facts);
@@ -231,6 +259,7 @@ export class CallPipeline {
     canonical: { json: string; value: JsonObject },
     subject: string,
     release: () => Promise<CallToolResult>,
+    editedRelease?: HeldCallInput['editedRelease'],
   ): Promise<HeldOutcome> {
     const tooBig = this.heldSizeViolation(decision, canonical.json, facts.arguments);
     if (tooBig) {
@@ -270,13 +299,20 @@ export class CallPipeline {
             ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
             ...(decision.approval.context.length > 0 ? { context: decision.approval.context.map((c) => c.label) } : {}),
             ...(decision.approval.askClient ? { askClient: true } : {}),
+            ...(decision.approval.directMessage ? { directMessage: true } : {}),
+            ...(decision.approval.editable ? { editable: decision.approval.editable } : {}),
+            ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
+            ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),
           },
           ...(pins ? { grantPins: pins } : {}),
         });
     if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
     const asking = this.askClient(ctx, held.record);
     try {
-      return await runHeldCall({ approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal }, { ctx, record: held.record, release });
+      return await runHeldCall(
+        { approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal },
+        { ctx, record: held.record, release, ...(editedRelease ? { editedRelease } : {}) },
+      );
     } finally {
       asking?.abort();
     }

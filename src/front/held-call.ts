@@ -11,7 +11,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ApprovalCallPath, Release, ReleaseOutcome } from '../approvals/ports.js';
-import type { ApprovalRecord } from '../approvals/types.js';
+import type { ApprovalRecord, Edit } from '../approvals/types.js';
 import { AirlockError } from '../errors.js';
 import { formatDurationMs } from '../util/duration.js';
 import type { CallContext } from './call-context.js';
@@ -35,6 +35,8 @@ export interface HeldCallInput {
   record: ApprovalRecord;
   /** Sends the call upstream; the approvals core runs it at most once per approved execution. */
   release: Release;
+  /** The release of the call as an approver edited it, or why it may no longer run; absent: edits are refused. */
+  editedRelease?(record: ApprovalRecord, edit: Edit): { release: Release } | { refusal: AirlockError };
 }
 
 /** What a held call came to: the upstream's answer (run now or kept from its run), or why there is none. */
@@ -62,7 +64,20 @@ export async function runHeldCall(options: HeldCallOptions, input: HeldCallInput
   if (record.status === 'pending' || record.status === 'denied' || record.status === 'expired' || record.status === 'withdrawn') {
     return { refusal: notApprovedError(options, record) };
   }
-  const outcome = await options.approvals.releaseOnce(record, input.release, {
+  let release = input.release;
+  if (record.edit) {
+    const prepared = input.editedRelease
+      ? input.editedRelease(record, record.edit)
+      : {
+          refusal: new AirlockError(
+            'approval_denied',
+            `Approval ${record.id} came with edited arguments, which this kind of request cannot take; it was NOT run.`,
+          ),
+        };
+    if ('refusal' in prepared) return prepared;
+    release = prepared.release;
+  }
+  const outcome = await options.approvals.releaseOnce(record, release, {
     // Another request running the same approval renews its lease while it runs: a client that
     // can wait long waits for its outcome; others are told to retry.
     waitMs: ctx.canWaitLong ? Math.max(options.answerPendingAfterMs, record.settings.timeoutMs) : options.answerPendingAfterMs,

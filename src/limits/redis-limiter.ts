@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { LimitScope, LimitSpec } from '../policy/types.js';
+import { scanTargets } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
 import { limitKeys, type LimitKeys, type ParsedLogKey } from './limit-keys.js';
 import { checkScript, evalScript, inspectScript } from './limit-scripts.js';
@@ -107,15 +108,17 @@ export class RedisRateLimiter implements RateLimiter {
    */
   async inspect(filter: InspectFilter = {}): Promise<LimitUsage[]> {
     const found = new Map<string, ParsedLogKey>();
-    let cursor = '0';
-    do {
-      const [next, page] = await withStateStore(() => this.redis.scan(cursor, 'MATCH', this.keys.logPattern(), 'COUNT', 1_000), this.deadlineMs);
-      cursor = next;
-      for (const key of page) {
-        const parsed = this.keys.parseLog(key);
-        if (parsed && matches(parsed, filter)) found.set(key, parsed);
-      }
-    } while (cursor !== '0');
+    for (const node of scanTargets(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, page] = await withStateStore(() => node.scan(cursor, 'MATCH', this.keys.logPattern(), 'COUNT', 1_000), this.deadlineMs);
+        cursor = next;
+        for (const key of page) {
+          const parsed = this.keys.parseLog(key);
+          if (parsed && matches(parsed, filter)) found.set(key, parsed);
+        }
+      } while (cursor !== '0');
+    }
 
     const entries = [...found.entries()];
     const usages: LimitUsage[] = [];

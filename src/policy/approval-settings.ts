@@ -39,6 +39,20 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
         : { pin: frozen([...merged.grants.pin]), maxDurationMs: parseDurationMs(merged.grants.max_duration) ?? 0 },
     context: frozen((merged.context ?? []).map(contextCall)),
     askClient: merged.client ?? false,
+    ...(merged.direct_message ? { directMessage: true } : {}),
+    ...(merged.editable ? { editable: frozen([...merged.editable]) } : {}),
+    ...(merged.remind ? { remind: frozen([...merged.remind].sort((a, b) => a - b)) } : {}),
+    ...(merged.escalate
+      ? {
+          escalate: frozen(
+            merged.escalate.map((step) => ({
+              afterMs: parseDurationMs(step.after) ?? 0, // the schema checked it parses
+              ...(step.channel ? { channel: step.channel } : {}),
+              approvers: [...(step.approvers ?? [])],
+            })),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -64,6 +78,18 @@ export function grantsProblem(settings: ApprovalSettings, layers: readonly Appro
   const where = [...layers].reverse().find((layer) => layer.spec?.grants !== undefined) ?? layers.at(-1);
   const path = jsonPath([...(where?.path ?? []), 'grants']);
   const message = `grants cannot be combined with quorum ${settings.quorum}: a grant given by one approver would skip the other approvals every later call needs; set "grants": {"allowed": false} here or lower the quorum to 1`;
+  return file === undefined ? { path, message } : { file, path, message };
+}
+
+/** An escalation step at or after the timeout never happens: a load problem, naming the step. */
+export function escalationProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
+  const { timeoutMs, escalate } = settings;
+  if (timeoutMs === undefined || !escalate) return undefined;
+  const index = escalate.findIndex((step) => step.afterMs >= timeoutMs);
+  if (index < 0) return undefined;
+  const where = [...layers].reverse().find((layer) => layer.spec?.escalate !== undefined) ?? layers.at(-1);
+  const path = jsonPath([...(where?.path ?? []), 'escalate', index, 'after']);
+  const message = `this escalation step comes at or after the approval timeout (${timeoutMs / 1_000}s), so it would never happen; make "after" shorter than the timeout`;
   return file === undefined ? { path, message } : { file, path, message };
 }
 

@@ -6,7 +6,7 @@
  */
 import { jsonPath, type LoadProblem } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
-import { grantsProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
+import { escalationProblem, grantsProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
 import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type CompiledSection, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
@@ -67,6 +67,16 @@ function outcome(ctx: Context, action: Action, rule: RuleRef, reason: string, la
     if (found) ctx.problems.push(found);
     const grants = grantsProblem(settings.approval, layers, ctx.file);
     if (grants) ctx.problems.push(grants);
+    const late = escalationProblem(settings.approval, layers, ctx.file);
+    if (late) ctx.problems.push(late);
+    const isRedacted = redactionTest(settings.redact);
+    const hidden = (settings.approval.editable ?? []).find(isRedacted);
+    if (hidden !== undefined) {
+      const where = [...layers].reverse().find((layer) => layer.spec?.editable !== undefined) ?? layers.at(-1);
+      const path = jsonPath([...(where?.path ?? []), 'editable']);
+      const message = `"${hidden}" is both editable and redacted: an approver cannot change a value they may not see; remove it from one of the lists`;
+      ctx.problems.push(ctx.file === undefined ? { path, message } : { file: ctx.file, path, message });
+    }
   }
   return { action, rule, reason, approval: settings.approval, redact: settings.redact, traceLine: describeAction(action, rule, reason) };
 }

@@ -160,6 +160,16 @@ export const ContextItemSchema = z
     max_bytes: z.number().int().min(64).max(16_384).optional().describe('Longest shown answer as JSON (default 2048 bytes); longer is cut.'),
   })
   .describe('A read-only call whose answer approvers see with the held call.');
+const approvalChannel = z.string().regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)');
+
+const EscalationStepSchema = z
+  .strictObject({
+    after: DurationSchema.describe('How long after the request this step is taken (it must come before the timeout).'),
+    channel: approvalChannel.optional().describe('Post the pending call to this channel too.'),
+    approvers: z.array(approverId).min(1).optional().describe('Slack user IDs or user-group IDs who may decide from this step on, besides the approvers.'),
+  })
+  .refine((step) => step.channel !== undefined || step.approvers !== undefined, 'an escalation step needs "channel", "approvers" or both')
+  .describe('One escalation step.');
 
 /** Approval settings; every field is optional so tool and rule settings merge over the defaults. */
 export const ApprovalSchema = z
@@ -172,10 +182,7 @@ export const ApprovalSchema = z
       ),
     quorum: z.number().int().min(1, 'quorum is at least 1').optional().describe('Distinct approvals needed; one deny decides.'),
     timeout: DurationSchema.optional().describe("Auto-deny as expired after this long; default: the config's approvals.defaultTimeout."),
-    channel: z
-      .string()
-      .regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)')
-      .optional(),
+    channel: approvalChannel.optional(),
     show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
@@ -187,6 +194,25 @@ export const ApprovalSchema = z
         "Also ask the agent's own client (MCP elicitation), when it declared the capability; its answer is a vote by the agent's owner, under the same approvers, allow_self_approval and quorum rules (default false).",
       ),
     context: z.array(ContextItemSchema).max(5, 'at most 5 context calls').optional().describe('Read-only upstream calls whose answers approvers see.'),
+    editable: z
+      .array(argumentPath)
+      .optional()
+      .describe('Argument paths an approver may change before approving ("Edit & approve"); the changed call is checked again and runs once.'),
+    direct_message: z
+      .boolean()
+      .optional()
+      .describe('Also send the request to each approver named by Slack user ID as a direct message, kept up to date like the channel message (default false).'),
+    remind: z
+      .array(z.number().gt(0, 'a reminder is a fraction of the timeout above 0').lt(1, 'a reminder is a fraction of the timeout below 1 (0.5 = halfway)'))
+      .max(10, 'at most 10 reminders')
+      .refine((list) => new Set(list).size === list.length, 'each reminder fraction once')
+      .optional()
+      .describe('Fractions of the timeout at which a still-pending call reminds its approvers, e.g. [0.5, 0.9] (Slack: a thread reply mentioning them).'),
+    escalate: z
+      .array(EscalationStepSchema)
+      .max(5, 'at most 5 escalation steps')
+      .optional()
+      .describe('Steps taken while the call is still pending: after a duration, post it to another channel and/or let more approvers decide.'),
   })
   .describe('How a held call is decided.');
 

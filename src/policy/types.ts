@@ -53,6 +53,14 @@ export interface ApprovalSettings {
   context: ContextCall[];
   /** Also ask the agent's own client through MCP elicitation (policy `approval.client`). */
   askClient: boolean;
+  /** Also DM each approver named by user ID (absent: no). */
+  directMessage?: boolean;
+  /** Argument paths an approver may change before approving (absent: none). */
+  editable?: string[];
+  /** Fractions of the timeout at which a still-pending call reminds its approvers (absent: none). */
+  remind?: number[];
+  /** Steps taken while still pending (absent: none). */
+  escalate?: EscalationStep[];
 }
 
 /** One `approval.context` item, parsed. */
@@ -74,6 +82,13 @@ export interface GrantPolicy {
   pin: string[];
   /** The longest grant. */
   maxDurationMs: number;
+}
+
+/** After `afterMs`, post to `channel` and/or let `approvers` decide too. */
+export interface EscalationStep {
+  afterMs: number;
+  channel?: string;
+  approvers: string[];
 }
 
 /** When the state store (Redis) cannot be reached: refuse (closed, the default) or let through (open). */

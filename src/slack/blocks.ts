@@ -20,6 +20,8 @@ export const slackIds = {
   approve: 'airlock_approve',
   rerun: 'airlock_rerun',
   deny: 'airlock_deny',
+  edit: 'airlock_edit',
+  editModal: 'airlock_edit_values',
   decisionBlock: 'airlock_decision',
   denyModal: 'airlock_deny_reason',
   reasonBlock: 'reason',
@@ -70,6 +72,13 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   if (view.status === 'pending') for (const text of contextTexts(view)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
   const previous = view.status === 'pending' ? previousText(view) : undefined;
   if (previous) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: previous } });
+  if (view.edit) {
+    const changes = view.edit.changes.map(
+      (c) => `• ${inlineCode(c.path)}: ${inlineCode(formatJson(c.before, false))} → ${inlineCode(formatJson(c.after, false))}`,
+    );
+    const text = `✏️ *Edited before approval* by ${who(view.edit.editor)}; it runs with:\n${changes.join('\n')}`;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(text, slackLimits.sectionText) } });
+  }
   const state = stateText(view);
   if (state) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(state, slackLimits.sectionText) } });
   if (view.status === 'pending') blocks.push(decisionButtons(view));
@@ -199,6 +208,10 @@ function decisionButtons(view: ApprovalView): KnownBlock {
         },
       },
       ...(grant ? [grant] : []),
+      // Edit, then approve: only where the policy lists editable paths, and before anyone approved the call as asked.
+      ...(view.editable.length > 0 && view.approvals === 0
+        ? [{ type: 'button' as const, action_id: slackIds.edit, text: { type: 'plain_text' as const, text: 'Edit & approve…', emoji: true }, value }]
+        : []),
       { type: 'button', action_id: slackIds.deny, text: { type: 'plain_text', text: 'Deny…', emoji: true }, style: 'danger', value },
     ],
   };

@@ -12,12 +12,14 @@ import { toApprovalView } from '../approvals/approval-view.js';
 import type { Actor, ApproverDirectory } from '../approvals/types.js';
 import type { Logger } from '../log.js';
 import { denyModal, slackIds } from './blocks.js';
+import { editModal, parseEditSubmission } from './edit-modal.js';
+import { cut } from './mrkdwn.js';
 import { parseDecisionClick, parseDenySubmission, type DecisionClick } from './payloads.js';
 import { alreadyDecidedReply, decisionReply, failureReply, notAuthorizedReply, notFoundReply } from './replies.js';
 import { slackCall, type WebClient } from './web-client.js';
 
 export interface InteractionDeps {
-  approvals: Pick<ApprovalChannels, 'decide' | 'get' | 'check'>;
+  approvals: Pick<ApprovalChannels, 'decide' | 'decideEdited' | 'get' | 'check'>;
   directory: ApproverDirectory;
   client: WebClient;
   log: Logger;
@@ -98,6 +100,56 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     const view = denyModal(toApprovalView(record), { id: record.id, channel: click.channel, ts: click.ts });
     await slackCall('views.open', () => client.views.open({ trigger_id: click.triggerId, view }));
   };
+
+  // Edit, then approve: the modal opens only for someone who may approve the still-pending call.
+  app.action({ type: 'block_actions', action_id: slackIds.edit }, async ({ ack, body }) => {
+    await ack();
+    const click = parseDecisionClick(body, slackIds.edit);
+    if (!click) return log.warn('ignored a Slack Edit click whose payload did not parse');
+    try {
+      const check = await approvals.check(click.approvalId, actorOf(click.user), 'approve');
+      if (check.kind === 'not_found') return tell(click.channel, click.user.id, notFoundReply(click.approvalId));
+      if (check.kind === 'already_decided') return tell(click.channel, click.user.id, alreadyDecidedReply(check.record));
+      if (check.kind === 'not_authorized') return tell(click.channel, click.user.id, notAuthorizedReply(check.record, check.why, 'approve'));
+      if (check.kind !== 'allowed') return;
+      const view = editModal(toApprovalView(check.record), { channel: click.channel, ts: click.ts });
+      if (!view)
+        return tell(
+          click.channel,
+          click.user.id,
+          `The editable values of \`${click.approvalId}\` are too large to edit in Slack; use the dashboard or the API.`,
+        );
+      await slackCall('views.open', () => client.views.open({ trigger_id: click.triggerId, view }));
+    } catch (error) {
+      log.error({ approval: click.approvalId, user: click.user.id, err: messageOf(error) }, 'could not open the Edit modal');
+      await tell(click.channel, click.user.id, failureReply(click.approvalId));
+    }
+  });
+
+  // The edited values are checked before the modal closes, so a refusal shows in the modal itself.
+  app.view({ type: 'view_submission', callback_id: slackIds.editModal }, async ({ ack, body }) => {
+    const submission = parseEditSubmission(body);
+    if (!submission) {
+      await ack();
+      return log.warn('ignored an Edit modal submission whose payload did not parse');
+    }
+    if (!submission.ok) return ack({ response_action: 'errors', errors: submission.errors });
+    const { approvalId, user, channel } = submission;
+    try {
+      const result = await approvals.decideEdited(approvalId, actorOf(user), submission.edits, undefined);
+      log.info({ approval: approvalId, user: user.id, result: result.kind }, 'Slack edit and approve');
+      if (result.kind === 'edit_refused') {
+        return ack({ response_action: 'errors', errors: { [submission.firstBlock]: cut(`Not approved: ${result.why}.`, 2_000) } });
+      }
+      await ack();
+      const text = decisionReply(result, approvalId, 'approve');
+      if (text) await tell(channel, user.id, text);
+    } catch (error) {
+      await ack();
+      log.error({ approval: approvalId, user: user.id, err: messageOf(error) }, 'could not record a Slack edit and approve');
+      await tell(channel, user.id, failureReply(approvalId));
+    }
+  });
 
   app.view({ type: 'view_submission', callback_id: slackIds.denyModal }, async ({ ack, body }) => {
     const submission = parseDenySubmission(body);

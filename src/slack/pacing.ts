@@ -2,8 +2,12 @@
  * Keeps Airlock under Slack's posting rate (about one message per second per channel): calls for
  * the same key run one after another, each starting at least `intervalMs` after the previous one
  * started, in the order they were asked for. A burst of held calls is therefore delivered in
- * order and none is refused by Slack; other keys (channels) are not held up.
+ * order and none is refused by Slack; other keys (channels) are not held up. With `shared`
+ * posting slots (Redis), every replica takes its turn from one sequence per key, so several
+ * replicas together keep the same pace; if the slots cannot be reached, the local pace still holds
+ * (posting is not a rule to fail closed on: Slack's 429 and our retry cover the rest).
  */
+import type { PostingSlots } from '../state/posting-slots.js';
 
 export interface Pacer {
   /** Runs `task` when the key's interval has passed since its previous task; FIFO per key. */
@@ -14,6 +18,10 @@ export interface PacerOptions {
   intervalMs: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Slots shared by all replicas; without them the pace is this process's only. */
+  shared?: PostingSlots;
+  /** Called when the shared slots could not be reserved (the post goes ahead on the local pace). */
+  onSharedError?: (error: unknown) => void;
 }
 
 interface Lane {
@@ -28,6 +36,15 @@ export function createPacer(options: PacerOptions): Pacer {
   const now = options.now ?? (() => performance.now());
   const sleep = options.sleep ?? realSleep;
   const lanes = new Map<string, Lane>();
+  const reserveShared = async (key: string): Promise<number> => {
+    if (!options.shared) return 0;
+    try {
+      return await options.shared.reserve(key, options.intervalMs);
+    } catch (error) {
+      options.onSharedError?.(error);
+      return 0;
+    }
+  };
   return {
     run<T>(key: string, task: () => Promise<T>): Promise<T> {
       let lane = lanes.get(key);
@@ -39,6 +56,8 @@ export function createPacer(options: PacerOptions): Pacer {
       const result = current.tail.then(async () => {
         const waitMs = current.lastStartedAt + options.intervalMs - now();
         if (waitMs > 0) await sleep(waitMs);
+        const sharedWaitMs = await reserveShared(key);
+        if (sharedWaitMs > 0) await sleep(sharedWaitMs);
         current.lastStartedAt = now();
         return task();
       });

@@ -37,16 +37,22 @@ export interface DecisionClick {
 }
 
 /** Parses a block_actions payload for one of our buttons; undefined when it is not one. */
-export function parseDecisionClick(body: unknown): DecisionClick | undefined {
+export function parseDecisionClick(body: unknown, editAction?: typeof slackIds.edit): DecisionClick | undefined {
   const parsed = BlockActionsSchema.safeParse(body);
   if (!parsed.success) return undefined;
-  const verdicts = { [slackIds.approve]: 'approve', [slackIds.deny]: 'deny', [slackIds.rerun]: 'rerun' } as const;
-  const action = parsed.data.actions.find((a) => a.action_id in verdicts);
+  // The Edit button opens a modal that approves: it reads as an approve click.
+  const verdicts = new Map<string, DecisionClick['verdict']>([
+    [slackIds.approve, 'approve'],
+    [slackIds.deny, 'deny'],
+    [slackIds.rerun, 'rerun'],
+  ]);
+  if (editAction) verdicts.set(editAction, 'approve');
+  const action = parsed.data.actions.find((a) => verdicts.has(a.action_id));
   const approvalId = ApprovalIdSchema.safeParse(action?.value);
   if (!action || !approvalId.success) return undefined;
   const { user, container, channel, message } = parsed.data;
   return {
-    verdict: verdicts[action.action_id as keyof typeof verdicts], // found among the keys just above
+    verdict: verdicts.get(action.action_id) ?? 'approve', // found among the keys just above
     approvalId: approvalId.data,
     user: { id: user.id, name: user.username ?? user.name },
     triggerId: parsed.data.trigger_id,

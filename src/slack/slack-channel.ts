@@ -16,9 +16,11 @@ import { boltLogger } from './bolt-logger.js';
 import { slackCredentials } from './credentials.js';
 import { createSlackDirectory } from './directory.js';
 import { registerGrantInteractions } from './grant-interactions.js';
+import { registerHomeAndCommand } from './home-and-command.js';
 import { registerInteractions } from './interactions.js';
 import { refuseFutureTimestamps } from './request-freshness.js';
 import { createSlackNotifier, type SlackHealth } from './notifier.js';
+import type { PostingSlots } from '../state/posting-slots.js';
 import { createPacer } from './pacing.js';
 import { createSlackClient, webClientOptions } from './web-client.js';
 
@@ -33,6 +35,8 @@ export interface SlackChannelOptions {
   now?: () => number;
   /** Least time between two messages posted to one Slack channel (Slack allows ~1/s). */
   postIntervalMs?: number;
+  /** Posting slots shared by every replica (Redis), so replicas together keep that pace. */
+  postingSlots?: PostingSlots;
   /** How long user-group members are cached (default 60 s). */
   directoryTtlMs?: number;
   webClientOptions?: { timeoutMs?: number };
@@ -80,7 +84,11 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
   const notifier = createSlackNotifier({
     approvals: options.approvals,
     client,
-    pacer: createPacer({ intervalMs: options.postIntervalMs ?? 1_000 }),
+    pacer: createPacer({
+      intervalMs: options.postIntervalMs ?? 1_000,
+      ...(options.postingSlots ? { shared: options.postingSlots } : {}),
+      onSharedError: (error) => log.warn({ err: (error as Error).message }, 'shared Slack pacing unavailable (Redis); posting at this replica’s own pace'),
+    }),
     defaultChannel: options.defaultChannel,
     log,
     now,
@@ -107,13 +115,16 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     router.post('/events', refuseFutureTimestamps({ now, log }));
     router.use(receiver.router);
   } else {
-    app = new App({ ...common, socketMode: true, appToken: credentials.appToken });
+    // The Socket Mode client has a Web API client of its own (for apps.connections.open): it must
+    // use the same base URL and settings, or SLACK_API_URL would be ignored for the connection.
+    app = new App({ ...common, socketMode: true, appToken: credentials.appToken, installerOptions: { clientOptions: webClientOptions(clientSettings) } });
   }
   app.error(async (error) => {
     log.error({ err: error.message, code: error.code }, 'Slack interaction failed');
   });
   registerInteractions(app, { approvals: options.approvals, directory, client, log });
   registerGrantInteractions(app, { approvals: options.approvals, client, log });
+  registerHomeAndCommand(app, { approvals: options.approvals, client, log });
   log.info({ mode: credentials.mode, defaultChannel: options.defaultChannel }, 'Slack approvals enabled');
 
   let started = false;

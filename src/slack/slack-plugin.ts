@@ -37,11 +37,13 @@ export const slackChannelFactory: ChannelFactory = (context) => {
         env: context.env,
         defaultChannel,
         log: context.log,
+        postIntervalMs: context.config.slack.postInterval,
+        ...(context.postingSlots ? { postingSlots: context.postingSlots } : {}),
         ...(context.now ? { now: context.now } : {}),
       });
       if (!channel) throw new Error('unreachable: Slack credentials were checked when the channel was built');
       await channel.start();
-      return { notifier: channel.notifier, directory: channel.directory };
+      return { notifiers: [channel.notifier], directory: channel.directory };
     },
     close: async () => {
       await channel?.close();

@@ -11,12 +11,11 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import type { LoadedConfig } from '../config/load.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { EmbeddedRedis, embeddedDataDir, processAlive, readEmbeddedRedisInfo } from './embedded-redis.js';
-import { redactRedisUrl } from './redis.js';
+import { openRedis, redactRedisUrl } from './redis.js';
 
 /** Where an unconfigured Airlock looks for a Redis first. */
 export const localRedisUrl = 'redis://127.0.0.1:6379';
@@ -120,7 +119,7 @@ export function redisCandidatesForCli(config: LoadedConfig): { urls: string[]; m
 
 /** Whether a Redis answers PING at `url`: 'ok', 'auth' (it wants a password), or 'none'. */
 export async function probeRedis(url: string, timeoutMs: number): Promise<'ok' | 'auth' | 'none'> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = openRedis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   // A password-protected Redis fails ioredis's ready check with NOAUTH, told only on 'error'.
   let said = '';
   redis.on('error', (error: Error) => (said = error.message));

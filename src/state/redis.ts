@@ -3,7 +3,7 @@
  * timeout) so a limited or held call is refused at once with a clear message instead of hanging;
  * ioredis keeps reconnecting in the background and the gateway recovers by itself.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
 
 export type { Redis };
@@ -19,6 +19,72 @@ export interface RedisConnectOptions {
   log?: Logger;
 }
 
+/**
+ * A connection to the Redis a URL names: `redis://` / `rediss://` as ioredis reads them, or
+ * `redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[?db=N]` for a master found through
+ * Redis Sentinel (ioredis follows a failover to the new master by itself), or
+ * `redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT…]` for a Redis Cluster (seed nodes). Every connection
+ * Airlock opens — the call path, BullMQ, the CLI, doctor — goes through here.
+ */
+export function openRedis(url: string, options: RedisOptions): Redis {
+  const cluster = parseClusterUrl(url);
+  if (cluster) {
+    const { retryStrategy, enableOfflineQueue, enableReadyCheck, lazyConnect, enableAutoPipelining, ...perNode } = options;
+    const clusterOptions: ClusterOptions = {
+      redisOptions: { ...perNode, ...(cluster.password ? { password: cluster.password } : {}) },
+      ...(retryStrategy ? { clusterRetryStrategy: (times) => retryStrategy(times) ?? null } : {}),
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      ...(enableReadyCheck === undefined ? {} : { enableReadyCheck }),
+      ...(lazyConnect === undefined ? {} : { lazyConnect }),
+      ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
+    };
+    // A Cluster speaks the same commands and events as a single connection, and every key of one
+    // Airlock operation lives in one slot (the prefix is a hash tag, checked at config load), so
+    // the code above this module treats it as one Redis.
+    return new Cluster(cluster.nodes, clusterOptions) as unknown as Redis;
+  }
+  const sentinel = parseSentinelUrl(url);
+  return sentinel ? new Redis({ ...options, ...sentinel }) : new Redis(url, options);
+}
+
+/** The seed nodes and password of a `redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT…]` URL, or undefined. */
+export function parseClusterUrl(url: string): { nodes: { host: string; port: number }[]; password?: string } | undefined {
+  const match = /^redis\+cluster:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/?]+)\/?$/.exec(url);
+  if (!match) return undefined;
+  const [, password, hosts = ''] = match;
+  return { nodes: hosts.split(',').map((hostPort) => hostAndPort(hostPort, 6379)), ...(password ? { password: decodeURIComponent(password) } : {}) };
+}
+
+/**
+ * Why a prefix cannot be used with this Redis, or undefined. On a Cluster every key Airlock
+ * writes must hash to one slot (its Lua scripts and BullMQ's touch several keys at once), so the
+ * prefix must start with a hash tag such as `{airlock}:`.
+ */
+export function clusterPrefixProblem(url: string | undefined, prefix: string): string | undefined {
+  if (url === undefined || !parseClusterUrl(url)) return undefined;
+  if (/^\{[^{}]+\}/.test(prefix)) return undefined;
+  return `with Redis Cluster, redis.prefix must start with a hash tag so that all of Airlock's keys share one slot, e.g. "{airlock}:" (got ${JSON.stringify(prefix)})`;
+}
+
+function hostAndPort(hostPort: string, defaultPort: number): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  return at > 0 ? { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) } : { host: hostPort, port: defaultPort };
+}
+
+/** The ioredis options of a `redis+sentinel://` URL, or undefined for any other URL. */
+export function parseSentinelUrl(url: string): RedisOptions | undefined {
+  const match = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/?]+)(?:\?db=(\d+))?$/.exec(url);
+  if (!match) return undefined;
+  const [, password, hosts = '', name = '', db] = match;
+  const sentinels = hosts.split(',').map((hostPort) => hostAndPort(hostPort, 26379));
+  return {
+    sentinels,
+    name: decodeURIComponent(name),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+  };
+}
+
 /** Creates a connection; it connects in the background (check readiness with `pingRedis`). */
 export function createRedis(url: string, options: RedisConnectOptions): Redis {
   const common: RedisOptions = {
@@ -31,7 +97,7 @@ export function createRedis(url: string, options: RedisConnectOptions): Redis {
       ? // Auto-pipelining sends the commands of one event-loop tick (limit checks, audit appends of many calls) in one write.
         { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectTimeout: 2_000, enableAutoPipelining: true }
       : { maxRetriesPerRequest: null, enableReadyCheck: true };
-  const redis = new Redis(url, { ...common, ...specific });
+  const redis = openRedis(url, { ...common, ...specific });
   let reported = false;
   redis.on('error', (error: Error) => {
     // ioredis emits an error per failed reconnect, on every connection. Whether Redis is reachable
@@ -163,4 +229,10 @@ export async function waitForRedis(redis: Redis, deadlineMs: number): Promise<bo
     };
     redis.once('ready', onReady);
   });
+}
+
+/** Where a SCAN must run to see every key: each master of a Cluster, else the one connection. */
+export function scanTargets(redis: Redis): Redis[] {
+  // openRedis returns a Cluster typed as Redis; `isCluster` tells them apart at run time.
+  return redis.isCluster ? (redis as unknown as Cluster).nodes('master') : [redis];
 }

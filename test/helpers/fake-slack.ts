@@ -45,7 +45,7 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
-export async function startFakeSlack(): Promise<FakeSlack> {
+export async function startFakeSlack(options: { socketModeUrl?: string } = {}): Promise<FakeSlack> {
   const recorded: SlackCall[] = [];
   const faults = new Map<string, Fault[]>();
   const groups = new Map<string, string[]>();
@@ -57,6 +57,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     switch (method) {
       case 'auth.test':
         return { ok: true, user_id: 'U0AIRLOCKBOT', bot_id: 'B0AIRLOCK', team_id: 'T0TEAM', user: 'airlock' };
+      case 'apps.connections.open':
+        // Socket Mode: where the fake Socket Mode endpoint (fake-socket-mode.ts) listens.
+        return options.socketModeUrl ? { ok: true, url: options.socketModeUrl } : { ok: false, error: 'not_allowed_token_type' };
       case 'chat.postMessage':
         return { ok: true, channel: args['channel'], ts: nextTs(), message: { text: args['text'] } };
       case 'chat.update':
@@ -64,6 +67,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'chat.postEphemeral':
         return { ok: true, message_ts: nextTs() };
       case 'views.open':
+      case 'views.publish':
         return { ok: true, view: { id: `V${tsCounter}`, ...(typeof args['view'] === 'object' ? args['view'] : {}) } };
       case 'conversations.info':
         // The bot is a member of every channel here; failNext() gives channel_not_found and the like.
@@ -180,7 +184,7 @@ export function interactionBody(payload: unknown): string {
 }
 
 export interface ClickOptions {
-  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_approve_grant' | 'airlock_revoke_grant';
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_edit' | 'airlock_approve_grant' | 'airlock_revoke_grant';
   approvalId: string;
   user: string;
   channel?: string;

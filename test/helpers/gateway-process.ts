@@ -10,6 +10,8 @@ import { freePort } from './redis-server.js';
 import { repoRoot } from './upstreams.js';
 
 export interface GatewayProcess {
+  /** The config it was started with (for the CLI). */
+  configFile: string;
   baseUrl: string;
   mcpUrl: string;
   tokens: Record<string, string>;
@@ -63,6 +65,7 @@ export async function startGatewayProcess(options: InProcessGatewayOptions & { w
     await exited;
   };
   return {
+    configFile: written.file,
     baseUrl,
     mcpUrl: `${baseUrl}/mcp`,
     tokens: written.tokens,

@@ -62,6 +62,20 @@ details.approve-confirm > summary::-webkit-details-marker { display: none; }
 details.approve-confirm[open] > summary { background: var(--bg); color: #1a7f37; border-color: #1a7f37; }
 .approve-form { margin-top: 0.5rem; max-width: 28rem; }
 .approve-form p { margin: 0 0 0.5rem; }
+.pending-filter { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0 0 0.75rem; }
+.pending-filter input { width: 12rem; }
+.batch-decide { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: flex-start; padding: 0.75rem; border: 1px solid var(--line); border-radius: 6px; background: var(--panel); margin: 0 0 0.75rem; }
+.batch-decide .inline { flex: 1 1 18rem; }
+.batch-confirm p { margin: 0.5rem 0; max-width: 28rem; }
+.shortcuts { font-size: 0.85rem; }
+kbd { font-family: ui-monospace, Menlo, Consolas, monospace; border: 1px solid var(--line); border-radius: 4px; padding: 0 0.3rem; }
+.select-call { width: 1.1rem; height: 1.1rem; vertical-align: middle; margin-right: 0.4rem; }
+article.current { outline: 3px solid var(--link); outline-offset: 2px; }
+details.edit-confirm > summary { list-style: none; }
+details.edit-confirm > summary::-webkit-details-marker { display: none; }
+.edit-form { display: flex; flex-direction: column; gap: 0.35rem; margin-top: 0.5rem; max-width: 36rem; }
+.edit-form p { margin: 0; }
+.edit-facts { border-left: 3px solid var(--warn-bg); padding-left: 0.75rem; margin: 0.5rem 0; overflow-wrap: anywhere; }
 .key-arguments { list-style: none; margin: 0; padding: 0; }
 .button.deny { background: #cf222e; }
 .button.secondary { background: var(--bg); color: var(--link); border-color: var(--line); }

@@ -40,6 +40,8 @@ export const dashboardJs = `(function () {
     if (card.querySelector('details[open]')) return true;
     var inputs = card.querySelectorAll('input[type="text"], textarea');
     for (var i = 0; i < inputs.length; i++) if (inputs[i].value) return true;
+    var box = card.querySelector('input.select-call');
+    if (box && box.checked) return true;
     return false;
   }
 
@@ -118,7 +120,7 @@ export const dashboardJs = `(function () {
     function refresh() {
       if (inFlight || document.hidden) return;
       inFlight = true;
-      fetch('/fragments/pending', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'text/html' } })
+      fetch('/fragments/pending' + window.location.search, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'text/html' } })
         .then(function (res) {
           if (res.status === 401) {
             clearInterval(timer);
@@ -153,11 +155,63 @@ export const dashboardJs = `(function () {
     });
   }
 
+  // Keyboard: j/k move between cards, x selects, a opens Approve's confirmation (Enter confirms), d goes to the deny reason.
+  function typing(target) {
+    var tag = target && target.tagName;
+    if (tag === 'INPUT') return target.type !== 'checkbox';
+    return tag === 'TEXTAREA' || tag === 'SELECT' || (target && target.isContentEditable);
+  }
+
+  function startShortcuts(list) {
+    var current = null;
+    function all() {
+      return Array.prototype.slice.call(list.querySelectorAll('article[data-approval-id]'));
+    }
+    function select(card) {
+      if (current) current.classList.remove('current');
+      current = card;
+      if (!card) return;
+      card.classList.add('current');
+      card.focus();
+      card.scrollIntoView({ block: 'nearest' });
+    }
+    document.addEventListener('keydown', function (event) {
+      if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) return;
+      var cardsNow = all();
+      if (cardsNow.length === 0) return;
+      var at = current ? cardsNow.indexOf(current) : -1;
+      if (event.key === 'j' || event.key === 'k') {
+        var next = event.key === 'j' ? Math.min(cardsNow.length - 1, at + 1) : Math.max(0, at - 1);
+        select(cardsNow[next]);
+        event.preventDefault();
+        return;
+      }
+      if (!current || at < 0) return;
+      if (event.key === 'x') {
+        var box = current.querySelector('input.select-call');
+        if (box) box.checked = !box.checked;
+        event.preventDefault();
+      } else if (event.key === 'a') {
+        var confirm = current.querySelector('details.approve-confirm');
+        if (!confirm) return;
+        confirm.open = true;
+        var yes = confirm.querySelector('button[type="submit"]');
+        if (yes) yes.focus();
+        event.preventDefault();
+      } else if (event.key === 'd') {
+        var reason = current.querySelector('.deny-form input[name="reason"]');
+        if (reason) reason.focus();
+        event.preventDefault();
+      }
+    });
+  }
+
   function start() {
     tick();
     setInterval(tick, 1000);
     var list = document.querySelector('[data-live="pending"]');
     if (list && window.fetch && window.DOMParser) startLiveList(list);
+    if (list) startShortcuts(list);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -6,7 +6,7 @@
 import type { ApprovalView } from '../../approvals/approval-view.js';
 import type { AuditEvent } from '../../audit/types.js';
 import { html, SafeHtml } from '../html.js';
-import { approvalFacts, approvalOutcome, approvalPath, approvalProgress, decideForms, rerunForm } from './approval-parts.js';
+import { approvalFacts, approvalOutcome, approvalPath, approvalProgress, decideForms, editFacts, rerunForm } from './approval-parts.js';
 import { actorText, eventLabel, formatSpan, timeElement, valueText } from './format.js';
 
 export interface ApprovalPageModel {
@@ -49,7 +49,7 @@ export function approvalBody(model: ApprovalPageModel): SafeHtml {
 function summary(view: ApprovalView, model: ApprovalPageModel): SafeHtml {
   return html`<section class="card" aria-labelledby="call-heading">
     <h2 id="call-heading">The call</h2>
-    ${approvalFacts(view, model.nowMs)} ${approvalProgress(view)} ${approvalOutcome(view)}
+    ${approvalFacts(view, model.nowMs)} ${editFacts(view)} ${approvalProgress(view)} ${approvalOutcome(view)}
     ${view.status === 'pending' && decideForms(view, model.csrfToken, approvalPath(view.id))}
     ${view.rerunnable && rerunForm(view, model.csrfToken, approvalPath(view.id))}
   </section>`;

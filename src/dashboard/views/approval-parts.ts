@@ -7,6 +7,7 @@
 import type { ApprovalView } from '../../approvals/approval-view.js';
 import { anyApprover } from '../../policy/types.js';
 import { formatDurationMs } from '../../util/duration.js';
+import { getPath, parsePath } from '../../util/paths.js';
 import { html, type SafeHtml } from '../html.js';
 import { actorText, countdown, statusBadge, timeElement, valueText } from './format.js';
 
@@ -170,6 +171,7 @@ export function decideForms(view: ApprovalView, csrfToken: string | undefined, r
         <button type="submit" class="button approve">Yes, approve${what}</button>
       </form>
     </details>
+    ${editForm(view, csrfToken, returnTo)}
     <form method="post" action="${approvalPath(view.id)}/deny" class="deny-form">
       <input type="hidden" name="_csrf" value="${csrfToken}" />
       <input type="hidden" name="return" value="${returnTo}" />
@@ -182,6 +184,42 @@ export function decideForms(view: ApprovalView, csrfToken: string | undefined, r
   </div>`;
 }
 
+/** "Edit & approve…": the policy's editable paths as JSON text areas, prefilled with the values asked; the edited call is checked again before it runs. */
+function editForm(view: ApprovalView, csrfToken: string, returnTo: string): SafeHtml | undefined {
+  if (view.editable.length === 0 || view.approvals > 0) return undefined;
+  const fields = view.editable.map((path) => {
+    const value = getPath(view.arguments, parsePath(path));
+    if (value === undefined) return html``;
+    const fieldId = `edit-${view.id}-${path.replace(/[^\w-]/g, '_')}`;
+    return html`<label for="${fieldId}"><code>${path}</code> <span class="muted">(JSON)</span></label>
+      <textarea id="${fieldId}" name="edit:${path}" rows="4" spellcheck="false">${JSON.stringify(value, null, 2)}</textarea>`;
+  });
+  return html`<details class="edit-confirm">
+    <summary class="button">Edit &amp; approve…<span class="vh"> ${view.tool} call ${view.id}</span></summary>
+    <form method="post" action="${approvalPath(view.id)}/edit" class="edit-form">
+      <input type="hidden" name="_csrf" value="${csrfToken}" />
+      <input type="hidden" name="return" value="${returnTo}" />
+      <p>Change these values, then approve: the changed call is checked against the policy again, runs once, and the agent is told what you changed.</p>
+      ${fields}
+      <button type="submit" class="button approve">Approve with these values<span class="vh"> ${view.tool} call ${view.id}</span></button>
+    </form>
+  </details>`;
+}
+
+/** What an approver changed before approving, before → after. */
+export function editFacts(view: ApprovalView): SafeHtml | undefined {
+  if (!view.edit) return undefined;
+  const rows = view.edit.changes.map(
+    (c) => html`<li><code>${c.path}</code>: <code>${JSON.stringify(c.before)}</code> → <code>${JSON.stringify(c.after)}</code></li>`,
+  );
+  return html`<div class="edit-facts">
+    <p><strong>Edited before approval</strong> by ${actorText(view.edit.editor)} at ${timeElement(view.edit.at)}; it runs with:</p>
+    <ul>
+      ${rows}
+    </ul>
+  </div>`;
+}
+
 /** A change signature: the live list replaces a card only when this differs. */
 export function approvalSignature(view: ApprovalView): string {
   return `${view.status}|${view.approvals}|${view.votes.map((v) => v.actor).join(',')}`;
@@ -190,11 +228,20 @@ export function approvalSignature(view: ApprovalView): string {
 /** One pending call as a card in the list. */
 export function approvalCard(view: ApprovalView, csrfToken: string | undefined, nowMs: number): SafeHtml {
   const headingId = `h-${view.id}`;
-  return html`<article class="card approval" id="${view.id}" data-approval-id="${view.id}" data-sig="${approvalSignature(view)}" aria-labelledby="${headingId}">
+  const selectable = csrfToken !== undefined && view.status === 'pending';
+  return html`<article
+    class="card approval"
+    id="${view.id}"
+    data-approval-id="${view.id}"
+    data-sig="${approvalSignature(view)}"
+    aria-labelledby="${headingId}"
+    tabindex="-1"
+  >
     <h2 id="${headingId}">
+      ${selectable && html`<input type="checkbox" name="ids" value="${view.id}" form="batch-decide" class="select-call" aria-label="Select ${view.tool} call ${view.id}" />`}
       <a href="${approvalPath(view.id)}"><code>${view.tool}</code> from ${view.agent}</a> <span class="muted id">${view.id}</span>
     </h2>
-    ${approvalFacts(view, nowMs)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
+    ${approvalFacts(view, nowMs)} ${editFacts(view)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
     ${view.rerunnable && html`${approvalOutcome(view)} ${rerunForm(view, csrfToken, '/')}`}
   </article>`;
 }

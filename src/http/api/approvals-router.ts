@@ -33,9 +33,15 @@ export const GrantBody = z.strictObject({
   }),
   pin: z.array(z.string().max(512)).max(64).optional(),
 });
-const DecisionBody = z.strictObject({ reason: z.string().trim().max(2_000).optional(), grant: GrantBody.optional() });
+const DecisionBody = z.strictObject({
+  reason: z.string().trim().max(2_000).optional(),
+  /** Edit, then approve: argument path → new value, for paths the policy's `approval.editable` lists. */
+  edits: z.record(z.string().min(1).max(256), z.unknown()).optional(),
+  /** Approve with a standing grant (policy `approval.grants`). */
+  grant: GrantBody.optional(),
+});
 
-export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide'>, adminToken: string | undefined): Router {
+export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide' | 'decideEdited'>, adminToken: string | undefined): Router {
   const router = express.Router();
   router.use(requireAdmin(adminToken));
   router.use(express.json({ limit: '64kb' }));
@@ -67,8 +73,24 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
       if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
       const id = String(req.params['id']);
       const actor = req.actor ?? { kind: 'admin' as const, id: 'admin:admin', name: 'admin' };
-      const { grant } = body.data;
-      const result = await approvals.decide(id, actor, verdict, body.data.reason, grant ? { grant: { durationMs: grant.duration, pin: grant.pin } } : {});
+      const { edits, reason, grant } = body.data;
+      if (edits !== undefined && grant !== undefined)
+        throw new AirlockError('invalid_request', '"edits" and "grant" cannot go together: approve an edited call once.');
+      if (edits !== undefined && verdict !== 'approve')
+        throw new AirlockError('invalid_request', '"edits" go with approve only: POST /api/approvals/ID/approve.');
+      const result =
+        edits === undefined
+          ? await approvals.decide(id, actor, verdict, reason, grant ? { grant: { durationMs: grant.duration, pin: grant.pin } } : {})
+          : await approvals.decideEdited(id, actor, edits, reason);
+      if (result.kind === 'edit_refused') {
+        throw new AirlockError(
+          'invalid_request',
+          `Edit refused: ${result.why}. Nothing was approved; ${id} still waits (fix the edit, or approve or deny it as asked).`,
+          {
+            details: { status: result.record.status },
+          },
+        );
+      }
       respondToDecision(res, id, result);
     } catch (error) {
       sendJsonError(res, error);
