@@ -19,7 +19,13 @@
  *     and resident memory, per waiting call against the idle gateway; event-loop delay
  *     (monitorEventLoopDelay, 10 ms resolution) over the next 15 s while they wait.
  *
- *   npm run bench:approvals [-- --approvals 1000 --held 10000]
+ * (d) A standing-grant check (issue #15): one replica holds a run_job pinned to params.job_id and
+ *     an admin approves it with a one-hour grant, beside 9 other live grants of the same agent
+ *     and tool; then the call path's lookup (`findGrant`) runs N times for a covered call and N
+ *     times for one no grant covers: latency p50/p99, and, over 200 more with MONITOR on, the
+ *     commands sent per check.
+ *
+ *   npm run bench:approvals [-- --approvals 1000 --held 10000] [-- --grants-only]
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -35,7 +41,12 @@ import { percentile } from './load.js';
 import { watchRedisTraffic, type RedisTraffic } from './redis-traffic.js';
 
 const { values } = parseArgs({
-  options: { approvals: { type: 'string', default: '1000' }, held: { type: 'string', default: '10000' }, 'release-only': { type: 'boolean', default: false } },
+  options: {
+    approvals: { type: 'string', default: '1000' },
+    held: { type: 'string', default: '10000' },
+    'release-only': { type: 'boolean', default: false },
+    'grants-only': { type: 'boolean', default: false },
+  },
 });
 const approvalCount = Number(values.approvals);
 const heldCount = Number(values.held);
@@ -44,6 +55,11 @@ async function main(): Promise<void> {
   const redis = process.env['REDIS_URL'] ? undefined : await startRedisServer();
   const redisUrl = process.env['REDIS_URL'] ?? (redis as { url: string }).url;
   try {
+    const grants = await grantCheck(redisUrl);
+    process.stderr.write(
+      `(d) grant check: covered p50 ${grants.hit.p50.toFixed(3)} ms / p99 ${grants.hit.p99.toFixed(3)} ms; not covered p50 ${grants.miss.p50.toFixed(3)} ms / p99 ${grants.miss.p99.toFixed(3)} ms; ${grants.roundTrips.toFixed(2)} round trips per check (${grants.breakdown})\n`,
+    );
+    if (values['grants-only']) return;
     const release = await releaseLatency(redisUrl);
     process.stderr.write(`(a) release latency p50 ${release.p50.toFixed(2)} ms, p99 ${release.p99.toFixed(2)} ms\n`);
     process.stderr.write(`(a) Redis round trips per released call: ${release.roundTrips.toFixed(2)}\n${release.breakdown}\n`);
@@ -69,6 +85,47 @@ async function main(): Promise<void> {
     );
   } finally {
     await redis?.stop();
+  }
+}
+
+/** (d): the lookup a held tool's call makes before it is held, with 10 live grants for the agent and tool. */
+async function grantCheck(redisUrl: string) {
+  const replica = await startApprovalReplica(redisUrl, `bench-grants-${process.pid}:`);
+  const admin = { kind: 'admin' as const, id: 'admin:bench', name: 'bench' };
+  let traffic: RedisTraffic | undefined;
+  try {
+    for (let job = 0; job < 10; job++) {
+      const pin = { path: 'params.job_id', digest: `hmac-sha256:job-${job}`, shown: job };
+      const input = runJobHold({
+        arguments: { params: { job_id: job } },
+        settings: { timeoutMs: 600_000, approvers: [], grants: { pin: ['params.job_id'], maxDurationMs: 3_600_000 } },
+      });
+      const { record } = await replica.approvals.hold({ ...input, grantPins: [pin] });
+      await replica.approvals.decide(record.id, admin, 'approve', undefined, { grant: { durationMs: 3_600_000 } });
+    }
+    const query = (job: number) => ({ agent: 'agent-a', tool: 'run_job', digests: { 'params.job_id': `hmac-sha256:job-${job}` }, maxDurationMs: 3_600_000 });
+    const time = async (job: number, expectFound: boolean) => {
+      const samples: number[] = [];
+      for (let i = 0; i < approvalCount + 100; i++) {
+        const started = performance.now();
+        const grant = await replica.approvals.findGrant(query(job));
+        const elapsed = performance.now() - started;
+        if ((grant !== undefined) !== expectFound) throw new Error(`grant lookup for job ${job} answered ${grant ? 'found' : 'none'}`);
+        if (i >= 100) samples.push(elapsed);
+      }
+      samples.sort((x, y) => x - y);
+      return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+    };
+    const hit = await time(7, true);
+    const miss = await time(99, false);
+    traffic = await watchRedisTraffic(redisUrl);
+    for (let i = 0; i < trafficCount; i++) await replica.approvals.findGrant(query(i % 2 === 0 ? 7 : 99));
+    const counted = await traffic.snapshot();
+    const breakdown = [...counted.byCommand].map(([name, n]) => `${name} ${(n / trafficCount).toFixed(2)}`).join(', ');
+    return { hit, miss, roundTrips: counted.total / trafficCount, breakdown };
+  } finally {
+    await traffic?.close();
+    await replica.close();
   }
 }
 

@@ -8,9 +8,10 @@
  *  3. seeds N (default 1,000,000) valid chained events over 30 days by pipelined XADDs;
  *  4. a query for one agent over one day among them (first page, and the whole day paged);
  *  5. an export of all N as JSONL and CSV with events/s and peak RSS / heap while exporting;
- *  6. verify over all N.
+ *  6. verify over all N;
+ *  7. `policy replay` of all N under a candidate policy (calls/s; issue #15).
  *
- *   npx tsx bench/audit.ts [--events 1000000] [--seconds 5]
+ *   npx tsx bench/audit.ts [--events 1000000] [--seconds 5] [--only replay]
  *   node --expose-gc --import tsx bench/audit.ts   (a settled heap baseline before each export)
  */
 import { Writable } from 'node:stream';
@@ -20,11 +21,16 @@ import { AuditStore } from '../src/audit/audit-store.js';
 import { chainHash, contentOf, emptyHead, formatHead, type ChainHead } from '../src/audit/chain.js';
 import { auditKeys, encodeFields } from '../src/audit/stream-entry.js';
 import type { AuditEventInput, AuditEventType } from '../src/audit/types.js';
+import { parsePolicy } from '../src/policy/load.js';
+import { PolicyReplay, replayedEventTypes } from '../src/policy/replay.js';
 import { createRedis, waitForRedis, type Redis } from '../src/state/redis.js';
 import { canonicalJson } from '../src/util/canonical.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' } },
+});
+const onlyReplay = values.only === 'replay';
 const totalEvents = Number(values.events);
 const seconds = Number(values.seconds);
 const rows: Array<[string, string, string]> = [];
@@ -34,15 +40,20 @@ async function main(): Promise<void> {
   const url = process.env['REDIS_URL'] ?? (server as { url: string }).url;
   const redis = await connect(url);
   try {
-    await appendThroughput(redis);
-    await roundTrips(url, redis);
+    if (!onlyReplay) {
+      await appendThroughput(redis);
+      await roundTrips(url, redis);
+    }
     const prefix = `bench-${process.pid}-history:`;
     const { dayStart } = await seed(redis, prefix);
     const store = new AuditStore({ redis, prefix });
-    await queryOneAgentOneDay(store, dayStart);
-    await exportAll(store, 'jsonl');
-    await exportAll(store, 'csv');
-    await verifyAll(store);
+    if (!onlyReplay) {
+      await queryOneAgentOneDay(store, dayStart);
+      await exportAll(store, 'jsonl');
+      await exportAll(store, 'csv');
+      await verifyAll(store);
+    }
+    await replayAll(store);
   } finally {
     redis.disconnect();
     await server?.stop();
@@ -223,6 +234,48 @@ async function verifyAll(store: AuditStore): Promise<void> {
     result.ok ? `ok, ${fmt(result.events / elapsedSec)} events/s` : `BROKEN: ${result.message}`,
     `${fmt(result.events)} events in ${elapsedSec.toFixed(1)} s`,
   ]);
+}
+
+/** The candidate: prod runs of some tools held, one tool denied, a limit on another, a rule on a redacted path. */
+const candidatePolicy = {
+  version: '1',
+  default: 'allow',
+  tools: {
+    tool_0: { action: 'deny', reason: 'retired' },
+    tool_1: { limits: [{ counter: 't1', window: 'minute', max: 1 }] },
+    'tool_*': {
+      rules: [
+        { when: { 'params.notebook_params.env': { eq: 'prod' }, 'params.job_id': { in: [100, 101, 102, 103] } }, action: 'approve' },
+        { when: { 'params.notebook_params.token': { regex: '^tok_' } }, action: 'deny' },
+      ],
+    },
+  },
+};
+
+/** Replays every call of the history under the candidate, as `airlock policy replay` does (same reader, same replay). */
+async function replayAll(store: AuditStore): Promise<void> {
+  const compiled = parsePolicy(candidatePolicy, 'candidate.json');
+  if (!compiled.ok) throw new Error(`candidate policy: ${JSON.stringify(compiled.problems)}`);
+  const readStarted = performance.now();
+  let read = 0;
+  for await (const chunk of store.calls({ types: replayedEventTypes })) read += chunk.length;
+  const readSec = (performance.now() - readStarted) / 1_000;
+  rows.push(['policy replay: reading the calls alone', `${fmt(read / readSec)} calls/s`, `${fmt(read)} call events decoded in ${readSec.toFixed(1)} s`]);
+  const replay = new PolicyReplay(compiled.policy);
+  let events = 0;
+  const started = performance.now();
+  for await (const chunk of store.calls({ types: replayedEventTypes })) {
+    for (const event of chunk) replay.observe(event);
+    events += chunk.length;
+  }
+  const elapsedSec = (performance.now() - started) / 1_000;
+  const report = replay.report();
+  rows.push([
+    'policy replay',
+    `${fmt(report.calls / elapsedSec)} calls/s`,
+    `${fmt(report.calls)} calls of ${fmt(totalEvents)} events in ${elapsedSec.toFixed(1)} s; ${fmt(report.changed)} changed, ${fmt(report.uncertain)} uncertain`,
+  ]);
+  if (events !== report.calls) throw new Error(`read ${events} call events but replayed ${report.calls}`);
 }
 
 const types: AuditEventType[] = ['allowed', 'allowed', 'allowed', 'executed', 'executed', 'denied', 'rate_limited', 'approval_requested', 'approved'];

@@ -18,6 +18,9 @@ Usage:
   airlock approvals list [--status S]      held calls, newest first (pending, approved, executed, outcome_unknown, …)
   airlock approvals show ID                one held call, arguments redacted
   airlock approvals approve|deny|rerun ID [--reason TEXT]   (rerun: a failed or outcome_unknown call, once more)
+  airlock approvals approve ID --grant 1h [--pin PATH]...   approve, and let matching calls run for 1h (policy approval.grants)
+  airlock grants list [--json]             live standing grants: agent, tool, pinned values, expiry
+  airlock grants revoke ID [--reason TEXT] revoke a grant on every replica at once
   airlock policy check [PATH ...]          validate policy files: every problem with its file and JSON path
   airlock policy explain --agent NAME --tool TOOL [--args JSON] [--json]
                                            the decision and its trace, before you ship a change
@@ -41,6 +44,7 @@ const commands: Record<string, () => Promise<Command>> = {
   agents: async () => (await import('./cli/agents.js')).runAgentsCommand,
   dashboard: async () => (await import('./cli/agents.js')).runDashboardCommand,
   approvals: async () => (await import('./cli/approvals.js')).runApprovalsCommand,
+  grants: async () => (await import('./cli/grants.js')).runGrantsCommand,
   audit: async () => {
     const { runAuditCommand } = await import('./cli/audit.js');
     return (args) => runAuditCommand(args);

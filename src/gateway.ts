@@ -26,6 +26,7 @@ import { serveStdioSession } from './front/stdio-front.js';
 import { RedisTaskStore } from './front/task-store.js';
 import { approvalsRouter } from './http/api/approvals-router.js';
 import { auditRouter } from './http/api/audit-router.js';
+import { grantsRouter } from './http/api/grants-router.js';
 import { policyRouter } from './http/api/policy-router.js';
 import { createApp } from './http/app.js';
 import { healthRouter, readiness, type HealthDeps } from './http/health.js';
@@ -179,6 +180,7 @@ export class Gateway {
       policy: this.policy,
       limiter: this.limiter,
       approvals: this.approvals,
+      clientDecisions: this.approvals,
       audit: this.audit,
       metrics: this.metrics,
       held: {
@@ -225,6 +227,7 @@ export class Gateway {
     const admin = env.adminToken;
     const mounted: Array<{ path: string; router: Router }> = [
       { path: '/api/approvals', router: approvalsRouter(this.approvals, admin) },
+      { path: '/api/grants', router: grantsRouter(this.approvals, admin) },
       { path: '/api/audit', router: auditRouter(this.auditStore, admin) },
       { path: '/api/policy', router: policyRouter({ policy: this.policy, authenticator: this.authenticator, pool: this.pool }, admin) },
     ];

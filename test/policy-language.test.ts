@@ -331,6 +331,9 @@ describe('limits, approval settings and defaults', () => {
       channel: '#approvals',
       show: ['params.job_id'],
       allowSelfApproval: false,
+      grants: undefined,
+      context: [],
+      askClient: false,
     });
     expect(plain.redact).toEqual(['params.token', 'params.password']);
     const byRule = evaluate(policy, 'a', 'run_job', { x: 1 });

@@ -14,13 +14,27 @@ import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
 import { ApprovalEvents } from './approval-events.js';
 import { ApprovalStore } from './approval-store.js';
+import { GrantStore } from './grant-store.js';
+import type { Grant, GrantQuery, RevokeResult } from './grant-types.js';
+import { StandingGrants, type ResolvedGrant } from './standing-grants.js';
 import { authorizeDecision } from './authorize.js';
 import { principalOf } from './deciders.js';
 import { HoldQueue } from './hold-queue.js';
 import { NotificationQueue } from './notification-queue.js';
 import { NudgeQueue, nudgeJobId, type Nudge } from './nudge-queue.js';
 import { OutcomeOutbox } from './outcome-outbox.js';
-import type { ApprovalCallPath, ApprovalChannels, CallKey, CheckResult, EditCheck, HoldInput, Release, ReleaseOptions, ReleaseOutcome } from './ports.js';
+import type {
+  ApprovalCallPath,
+  ApprovalChannels,
+  CallKey,
+  CheckResult,
+  DecideOptions,
+  EditCheck,
+  HoldInput,
+  Release,
+  ReleaseOptions,
+  ReleaseOutcome,
+} from './ports.js';
 import { releaseOnce, type ReleaseOnceDeps } from './release-once.js';
 import { planEdit, editDetails } from './edit-plan.js';
 import {
@@ -32,6 +46,7 @@ import {
   type ApprovalRecord,
   type ApprovalStatus,
   type ApproverDirectory,
+  type ContextEntry,
   type DecisionResult,
   type Edit,
   type EditRefused,
@@ -78,6 +93,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
   private readonly events: ApprovalEvents;
   private readonly outbox: OutcomeOutbox;
   private readonly execution: ReleaseOnceDeps;
+  private readonly grants: StandingGrants;
   private directory: ApproverDirectory | undefined;
   private editCheck: EditCheck | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -113,6 +129,12 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       runWorkers: options.runWorkers,
       load: (id) => this.store.get(id),
       ...(options.onDeliveryFailure ? { onGiveUp: options.onDeliveryFailure } : {}),
+    });
+    this.grants = new StandingGrants({
+      store: new GrantStore(options.redis, options.prefix),
+      audit: options.audit,
+      now: this.now,
+      directory: () => this.directory,
     });
     this.events = new ApprovalEvents({ redisUrl: options.redisUrl, key: this.store.eventsKey, log: options.log });
     this.outbox = new OutcomeOutbox({
@@ -216,7 +238,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
 
   async hold(input: HoldInput): Promise<{ record: ApprovalRecord; attached: boolean }> {
     const createdAt = this.now();
-    const request: HeldRequest = { ...input, id: newApprovalId(), createdAt, expiresAt: createdAt + input.settings.timeoutMs };
+    const previous = await withStateStore(() => this.store.lastApproved(input.tool, input.grantPins));
+    const request: HeldRequest = {
+      ...input,
+      ...(previous ? { previous } : {}),
+      id: newApprovalId(),
+      createdAt,
+      expiresAt: createdAt + input.settings.timeoutMs,
+    };
     const outcome = await withStateStore(() => this.store.create(request, input.settings.timeoutMs + this.options.retryValidityMs));
     if (outcome.kind === 'attached') return { record: await this.requireRecord(outcome.id), attached: true };
     await withStateStore(() => this.holds.add(request, request.expiresAt - createdAt));
@@ -237,6 +266,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
       unknownAt: undefined,
       execution: undefined,
       channelRefs: {},
+      context: undefined,
       edit: undefined,
       reminded: [],
       escalated: [],
@@ -274,6 +304,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     return releaseOnce(this.execution, record, release, options);
   }
 
+  async attachContext(id: string, entries: ContextEntry[]): Promise<void> {
+    if (await withStateStore(() => this.store.setContext(id, entries))) await this.notifications.publish('context', id);
+  }
+
+  findGrant(query: GrantQuery): Promise<Grant | undefined> {
+    return withStateStore(() => this.grants.find(query));
+  }
+
   // ── The channels ─────────────────────────────────────────────────────────────────────────────
 
   get(id: string): Promise<ApprovalRecord | undefined> {
@@ -297,10 +335,14 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     return { kind: 'allowed', record };
   }
 
-  async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult> {
+  async decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined, options: DecideOptions = {}): Promise<DecisionResult> {
     const check = await this.check(id, actor, verdict);
     if (check.kind !== 'allowed') return check;
-    const outcome = await this.recordDecision(check.record, actor, verdict, reason, undefined);
+    if (options.grant !== undefined && verdict !== 'approve') {
+      throw new AirlockError('invalid_request', `A standing grant is given with an approval; a ${verdict} cannot carry one. Leave the grant out.`);
+    }
+    const grant: ResolvedGrant | undefined = options.grant === undefined ? undefined : this.grants.resolve(check.record, options.grant);
+    const outcome = await this.recordDecision(check.record, actor, verdict, reason, undefined, grant);
     if (outcome.kind === 'edit_refused') throw new Error('unreachable: a decision without an edit has no edit to refuse');
     return outcome;
   }
@@ -339,6 +381,7 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     verdict: Verdict,
     reason: string | undefined,
     edit: Edit | undefined,
+    grant?: ResolvedGrant,
   ): Promise<DecisionResult | EditRefused> {
     const id = record.id;
     const now = this.now();
@@ -376,9 +419,25 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
         await this.nudges.cancel(record);
         await this.notifications.publish('decided', id);
         if (fresh.status !== 'approved') await this.store.expireTerminal(id);
+        else await withStateStore(() => this.store.setLastApproved(fresh));
+        if (grant !== undefined && fresh.status === 'approved') {
+          return { kind: 'decided', record: fresh, grant: await withStateStore(() => this.grants.create(fresh, actor, grant, reason)) };
+        }
         return { kind: 'decided', record: fresh };
       }
     }
+  }
+
+  listGrants(limit: number): Promise<Grant[]> {
+    return withStateStore(() => this.grants.list(limit));
+  }
+
+  getGrant(id: string): Promise<Grant | undefined> {
+    return withStateStore(() => this.grants.get(id));
+  }
+
+  revokeGrant(id: string, actor: Actor, reason: string | undefined): Promise<RevokeResult> {
+    return withStateStore(() => this.grants.revoke(id, actor, reason));
   }
 
   setChannelRef(id: string, channel: string, ref: unknown): Promise<void> {

@@ -9,20 +9,25 @@
  *
  * Keys are built inside some scripts from a prefix, so this needs a single Redis (not Cluster).
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ActorSchema, type Actor } from './deciders.js';
 import {
   EditSchema,
   ExecutionSchema,
+  ContextEntrySchema,
   HeldRequestSchema,
+  PreviousApprovalSchema,
   VoteSchema,
   approvalStatuses,
   type ApprovalRecord,
   type ApprovalStatus,
   type Edit,
   type Execution,
+  type ContextEntry,
   type HeldRequest,
+  type PreviousApproval,
 } from './types.js';
 
 /** Terminal records (and their votes) are kept this long for the API, then expire; the audit keeps history. */
@@ -468,6 +473,37 @@ export class ApprovalStore {
     return ids;
   }
 
+  /** Where the last approval of a tool (with given pinned values) is remembered. */
+  private lastApprovedKey(tool: string, pins: HeldRequest['grantPins']): string {
+    const pinned = (pins ?? []).map((pin) => `${pin.path}=${pin.digest}`).join('&');
+    const suffix = pinned === '' ? '' : `:${createHash('sha256').update(pinned).digest('hex').slice(0, 32)}`;
+    return `${this.prefix}approvals:last:${encodeURIComponent(tool)}${suffix}`;
+  }
+
+  /** Remembers an approved call as the last of its tool and pinned values (kept as long as records are). */
+  async setLastApproved(record: ApprovalRecord): Promise<void> {
+    const previous: PreviousApproval = {
+      approvalId: record.id,
+      decidedAt: record.decidedAt ?? 0,
+      ...(record.decidedBy ? { decidedBy: record.decidedBy } : {}),
+      agent: record.agent,
+      displayArguments: record.displayArguments,
+    };
+    await this.redis.set(this.lastApprovedKey(record.tool, record.grantPins), JSON.stringify(previous), 'PX', recordRetentionMs);
+  }
+
+  /** The last approved call of a tool with these pinned values, if one is remembered (a value that does not parse counts as none). */
+  async lastApproved(tool: string, pins: HeldRequest['grantPins']): Promise<PreviousApproval | undefined> {
+    const json = await this.redis.get(this.lastApprovedKey(tool, pins));
+    if (json === null) return undefined;
+    try {
+      const parsed = PreviousApprovalSchema.safeParse(JSON.parse(json));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The kept result of the last execution (JSON text), if it is still kept. */
   async result(id: string): Promise<string | undefined> {
     return (await this.redis.get(this.resultKey(id))) ?? undefined;
@@ -481,6 +517,17 @@ export class ApprovalStore {
       .pexpire(this.votesKey(id), recordRetentionMs)
       .pexpire(this.voteLogKey(id), recordRetentionMs)
       .exec();
+  }
+
+  /** Stores the context calls' answers on a record that still exists. */
+  async setContext(id: string, entries: ContextEntry[]): Promise<boolean> {
+    const stored = await this.redis.eval(
+      "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('HSET', KEYS[1], 'context', ARGV[1]) return 1",
+      1,
+      this.recordKey(id),
+      JSON.stringify(entries),
+    );
+    return stored === 1;
   }
 
   /**
@@ -566,6 +613,7 @@ function parseRecord(hash: Record<string, string>, votes: string[]): ApprovalRec
     unknownAt: numberField(hash, 'unknownAt'),
     execution: hash['execution'] ? ExecutionSchema.parse(JSON.parse(hash['execution'])) : undefined,
     channelRefs,
+    context: hash['context'] ? z.array(ContextEntrySchema).parse(JSON.parse(hash['context'])) : undefined,
     edit: hash['edit'] ? EditSchema.parse(JSON.parse(hash['edit'])) : undefined,
     reminded: indexList(hash['reminded']),
     escalated: indexList(hash['escalated']),

@@ -4,7 +4,8 @@
  * The full arguments never leave the core.
  */
 import { getPath, parsePath } from '../util/paths.js';
-import { approversOf, currentVotes, rerunnableStatuses, type ApprovalRecord } from './types.js';
+import { argumentChanges, type ArgumentChange } from '../util/argument-diff.js';
+import { approversOf, currentVotes, rerunnableStatuses, type ApprovalRecord, type ContextEntry, type PreviousApproval } from './types.js';
 
 export interface ApprovalView {
   id: string;
@@ -60,6 +61,21 @@ export interface ApprovalView {
   /** When the lease lapsed with no outcome (status `outcome_unknown`). */
   unknownAt: string | undefined;
   execution: { outcome: string; at: string; durationMs: number; summary: string; truncated: boolean } | undefined;
+  /** What an approver may grant with this call's approval (policy `approval.grants`): pinnable paths with this call's values, the longest duration. */
+  grantOptions: { pins: Array<{ path: string; value?: unknown }>; maxDurationMs: number } | undefined;
+  /** The policy's context calls: their labels, and their answers once fetched (`entries` undefined while loading). */
+  context: { labels: string[]; entries: ContextEntry[] | undefined } | undefined;
+  /** The last approved call of the same tool (and pinned values) and what changed since, both as displayed (redacted). */
+  previous:
+    | {
+        approvalId: string;
+        agent: string;
+        decidedAt: string;
+        decidedBy: { id: string; name: string | undefined; kind: string } | undefined;
+        changes: ArgumentChange[];
+        moreChanges: number;
+      }
+    | undefined;
 }
 
 export function toApprovalView(record: ApprovalRecord): ApprovalView {
@@ -108,6 +124,28 @@ export function toApprovalView(record: ApprovalRecord): ApprovalView {
       : undefined,
     unknownAt: record.unknownAt === undefined ? undefined : iso(record.unknownAt),
     execution: record.execution ? { ...record.execution, at: iso(record.execution.at), truncated: record.execution.truncated === true } : undefined,
+    grantOptions:
+      record.settings.grants && record.grantPins
+        ? {
+            pins: record.grantPins.map((pin) => ({ path: pin.path, ...(pin.shown === undefined ? {} : { value: pin.shown }) })),
+            maxDurationMs: record.settings.grants.maxDurationMs,
+          }
+        : undefined,
+    previous: record.previous ? previousView(record.previous, record.displayArguments) : undefined,
+    context: record.settings.context ? { labels: record.settings.context, entries: record.context } : undefined,
+  };
+}
+
+function previousView(previous: PreviousApproval, now: unknown): NonNullable<ApprovalView['previous']> {
+  const { changes, more } = argumentChanges(previous.displayArguments, now);
+  const by = previous.decidedBy;
+  return {
+    approvalId: previous.approvalId,
+    agent: previous.agent,
+    decidedAt: iso(previous.decidedAt),
+    decidedBy: by ? { id: by.id, name: by.name, kind: by.kind } : undefined,
+    changes,
+    moreChanges: more,
   };
 }
 

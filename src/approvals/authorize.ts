@@ -24,12 +24,18 @@ export async function authorizeDecision(
   if (verdict !== 'deny' && !allowSelfApproval && record.owner !== undefined && record.owner === actor.id) {
     return { allowed: false, why: `you own the agent "${record.agent}", and this policy does not let owners approve their own agent's calls` };
   }
+  if (await isNamedApprover(actor, approvers, directory)) return { allowed: true };
+  return { allowed: false, why: `you are not an approver for ${record.tool}` };
+}
+
+/** Whether `actor` is in `approvers`, directly, through a Slack user group, or because the policy names none. */
+export async function isNamedApprover(actor: Actor, approvers: readonly string[], directory: ApproverDirectory | undefined): Promise<boolean> {
   // The policy names no approvers: anyone who can reach a channel and sign in may decide.
-  if (approvers.includes(actor.id) || approvers.includes(anyApprover)) return { allowed: true };
+  if (approvers.includes(actor.id) || approvers.includes(anyApprover)) return true;
   for (const entry of approvers) {
     if (!entry.startsWith('S') || !directory) continue;
     const members = await directory.groupMembers(entry);
-    if (members.includes(actor.id)) return { allowed: true };
+    if (members.includes(actor.id)) return true;
   }
-  return { allowed: false, why: `you are not an approver for ${record.tool}` };
+  return false;
 }

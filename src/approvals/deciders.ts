@@ -6,7 +6,7 @@
 import { z } from 'zod';
 
 /** Every kind of actor that may appear on a decision or a vote. */
-export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'webhook', 'system'] as const;
+export const deciderKinds = ['slack', 'dashboard', 'admin', 'cli', 'webhook', 'client', 'system'] as const;
 export type DeciderKind = (typeof deciderKinds)[number];
 
 /** Whoever acts on a held call: the authenticated identity (`id`) and a display name. */
@@ -33,6 +33,9 @@ export const deciders: Readonly<Record<DeciderKind, DeciderRule>> = {
   admin: { trusted: true, principal: () => 'admin' },
   // An operator with Redis access, named by their OS login.
   cli: { trusted: true, principal: (actor) => actor.id },
+  // The agent's own MCP client answering an elicitation: it speaks for the agent's owner (their
+  // Slack user id), who is held to the approvers list and allow_self_approval like anyone.
+  client: { trusted: false, principal: (actor) => actor.id },
   // A decision signed with a webhook key, acting as the Slack user the config binds the key to: the same person as that user's clicks.
   webhook: { trusted: false, principal: (actor) => actor.id },
   // The gateway itself (expiry, withdrawal): never votes.

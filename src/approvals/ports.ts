@@ -5,7 +5,8 @@
  * the composition root (src/gateway.ts) and the CLI build that service.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Actor, ApprovalRecord, ApprovalStatus, DecisionResult, EditRefused, HeldRequest, Verdict } from './types.js';
+import type { Grant, GrantQuery, GrantRequest, RevokeResult } from './grant-types.js';
+import type { Actor, ApprovalRecord, ApprovalStatus, ContextEntry, DecisionResult, EditRefused, HeldRequest, Verdict } from './types.js';
 
 /** A call to hold: the request minus what the core assigns (id, times). */
 export type HoldInput = Omit<HeldRequest, 'id' | 'createdAt' | 'expiresAt'>;
@@ -63,6 +64,15 @@ export interface ApprovalCallPath {
    * retries, and audits the execution. If `release` throws, the failure is recorded and rethrown.
    */
   releaseOnce(record: ApprovalRecord, release: Release, options: ReleaseOptions): Promise<ReleaseOutcome>;
+  /** The live standing grant covering this call, if any; reads Redis every time (one round trip), so a revocation holds at once. */
+  findGrant(query: GrantQuery): Promise<Grant | undefined>;
+  /** Stores the policy's context calls' answers on a held call and tells the channels (they re-render it). */
+  attachContext(id: string, entries: ContextEntry[]): Promise<void>;
+}
+
+/** Options of a decision: an approval may carry a standing grant. */
+export interface DecideOptions {
+  grant?: GrantRequest;
 }
 
 /** A decision attempt that was not (yet) recorded: refused, or allowed to go ahead. */
@@ -85,8 +95,16 @@ export interface ApprovalChannels {
   check(id: string, actor: Actor, verdict: Verdict): Promise<CheckResult>;
   /** Whether `actor` may approve this call (the approvers rule, escalation, self-approval), without recording or auditing anything: for lists of what waits for someone. */
   mayDecide(record: ApprovalRecord, actor: Actor): Promise<boolean>;
-  /** Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception. */
-  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined): Promise<DecisionResult>;
+  /**
+   * Records a decision, a quorum vote, or a re-run; every refusal is an answer, not an exception.
+   * A grant the policy does not allow is an `invalid_request` error, thrown before anything is recorded.
+   */
+  decide(id: string, actor: Actor, verdict: Verdict, reason: string | undefined, options?: DecideOptions): Promise<DecisionResult>;
+  /** Live standing grants, soonest to expire first. */
+  listGrants(limit: number): Promise<Grant[]>;
+  getGrant(id: string): Promise<Grant | undefined>;
+  /** Revokes a grant on every replica at once; admins, its grantor and the policy's approvers may. */
+  revokeGrant(id: string, actor: Actor, reason: string | undefined): Promise<RevokeResult>;
   /**
    * Approves with changed arguments (`edits`: argument path → new value, each path listed in the
    * policy's `approval.editable`): the edited call is checked like a new call (EditCheck), then

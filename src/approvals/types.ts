@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import type { ExecutionOutcome } from '../audit/types.js';
 import { ActorSchema, type Actor } from './deciders.js';
+import { GrantPinSchema, type Grant } from './grant-types.js';
 
 export const approvalStatuses = ['pending', 'approved', 'executing', 'executed', 'failed', 'outcome_unknown', 'denied', 'expired', 'withdrawn'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
@@ -30,6 +31,12 @@ const SettingsSchema = z.object({
   channel: z.string().optional(),
   show: z.array(z.string()),
   allowSelfApproval: z.boolean(),
+  /** Standing grants approvers may give (policy `approval.grants`); absent: approve-once only. */
+  grants: z.object({ pin: z.array(z.string()), maxDurationMs: z.number().positive() }).optional(),
+  /** Labels of the policy's context calls (their answers arrive after the hold, see ContextEntry). */
+  context: z.array(z.string()).optional(),
+  /** The agent's own client is asked too (MCP elicitation), its answer a vote by the agent's owner. */
+  askClient: z.boolean().optional(),
   /** Also DM each approver named by user ID. */
   directMessage: z.boolean().optional(),
   /** Argument paths an approver may change before approving. */
@@ -39,6 +46,30 @@ const SettingsSchema = z.object({
   /** Escalation steps: after `afterMs`, post to `channel` and/or let `approvers` decide too. */
   escalate: z.array(z.object({ afterMs: z.number(), channel: z.string().optional(), approvers: z.array(z.string()) })).optional(),
 });
+
+/** One context call's answer for approvers: shown (redacted, bounded), or why it is unavailable. */
+export const ContextEntrySchema = z.object({
+  label: z.string(),
+  tool: z.string(),
+  state: z.enum(['ok', 'unavailable']),
+  /** Pretty JSON (or text) of the answer, redacted and cut to the policy's `max_bytes`. */
+  text: z.string().optional(),
+  truncated: z.boolean().optional(),
+  /** Why it is unavailable (timeout, upstream error, not found in the list). */
+  why: z.string().optional(),
+});
+export type ContextEntry = z.infer<typeof ContextEntrySchema>;
+
+/** The last approved call of the same tool (and pinned values), kept to show approvers what changed since. */
+export const PreviousApprovalSchema = z.object({
+  approvalId: z.string(),
+  decidedAt: z.number(),
+  decidedBy: ActorSchema.optional(),
+  agent: z.string(),
+  /** As displayed (redacted). */
+  displayArguments: z.unknown(),
+});
+export type PreviousApproval = z.infer<typeof PreviousApprovalSchema>;
 
 /** The whole held request, as written once when the call is held (BullMQ job data and the record). */
 export const HeldRequestSchema = z.object({
@@ -62,6 +93,10 @@ export const HeldRequestSchema = z.object({
   /** Why the policy holds this call (its `reason`), shown to approvers. */
   holdReason: z.string().optional(),
   settings: SettingsSchema,
+  /** The call's values at the policy's pinnable paths (as keyed digests), for a grant made from this approval. */
+  grantPins: z.array(GrantPinSchema).optional(),
+  /** The last approved call of the same tool with the same pinned values, when there was one (approvers see the difference). */
+  previous: PreviousApprovalSchema.optional(),
   createdAt: z.number(),
   expiresAt: z.number(),
 });
@@ -121,6 +156,8 @@ export interface ApprovalRecord extends HeldRequest {
   execution: Execution | undefined;
   /** Where channels posted it (e.g. `{"slack": {"channel": "C1", "ts": "1.2"}}`). */
   channelRefs: Record<string, unknown>;
+  /** The policy's context calls' answers, once fetched (undefined while they are still on their way). */
+  context?: ContextEntry[] | undefined;
   /** The approver's edit the call runs with, when it was edited before approval. */
   edit: Edit | undefined;
   /** Indexes into `settings.remind` of the reminders sent, in order. */
@@ -143,7 +180,8 @@ export function currentVotes(record: ApprovalRecord): Vote[] {
 
 /** What a decision attempt did. "Already decided" is an answer, not a fault. */
 export type DecisionResult =
-  | { kind: 'decided'; record: ApprovalRecord }
+  /** `grant`: the standing grant made with this approval, when the approver asked for one. */
+  | { kind: 'decided'; record: ApprovalRecord; grant?: Grant }
   | { kind: 'vote_recorded'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'duplicate_vote'; record: ApprovalRecord; approvals: number; quorum: number }
   | { kind: 'already_decided'; record: ApprovalRecord }
@@ -172,6 +210,8 @@ export const approvalEventKinds = [
   'reminded',
   /** An escalation step was taken (the last of `escalated`). */
   'escalated',
+  /** The policy's context calls' answers were attached to the held call. */
+  'context',
 ] as const;
 export type ApprovalEventKind = (typeof approvalEventKinds)[number];
 

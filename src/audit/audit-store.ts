@@ -22,6 +22,7 @@ import type { Logger } from '../log.js';
 import type { Redis } from '../state/redis.js';
 import { withStateStore } from '../state/state-store.js';
 import { ChainWriter } from './chain-writer.js';
+import { readCallEvents, type CallEvent, type CallReadOptions } from './call-reader.js';
 import { exportEvents, exportReadable, exportText, type ExportOptions } from './export.js';
 import { FileMirror } from './file-mirror.js';
 import type { AuditFilter } from './filter.js';
@@ -151,6 +152,11 @@ export class AuditStore implements AuditSink {
   /** One page, newest first; see AuditQuery. */
   query(query: AuditQuery = {}): Promise<AuditPage> {
     return queryEvents(this.redis, this.keys, query, this.options.scanBudget ?? defaultScanBudget);
+  }
+
+  /** The calls of the history (only the fields a replay reads), oldest first, in chunks; see call-reader.ts. */
+  calls(options: CallReadOptions, skipped?: { count: number }): AsyncGenerator<CallEvent[]> {
+    return readCallEvents(this.redis, this.keys, options, skipped);
   }
 
   /** Events oldest first, in chunks (flat memory). */

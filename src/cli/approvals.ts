@@ -8,11 +8,13 @@ import type { ApprovalService } from '../approvals/approval-service.js';
 import { openApprovalReader, type ApprovalReader } from '../approvals/approval-reader.js';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.js';
 import { approvalStatuses, type ApprovalStatus, type DecisionResult } from '../approvals/types.js';
+import { pinsText, toGrantView } from '../approvals/grant-view.js';
 import type { Logger } from '../log.js';
+import { durationHelp, parseDurationMs } from '../util/duration.js';
 import { redactRedisUrl, type Redis } from '../state/redis.js';
 import { CliError, configOption, connectCliRedisAt, loadCliConfig, parse } from './common.js';
 
-const usage = `usage: airlock approvals list [--status ${approvalStatuses.join('|')}] [--limit N] | show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT] | rerun ID [--reason TEXT]  [--config FILE]`;
+const usage = `usage: airlock approvals list [--status ${approvalStatuses.join('|')}] [--limit N] | show ID | approve ID [--reason TEXT] [--grant DURATION [--pin PATH]...] | deny ID [--reason TEXT] | rerun ID [--reason TEXT]  [--config FILE]`;
 
 export async function runApprovalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -20,8 +22,15 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
     status: { type: 'string' },
     limit: { type: 'string' },
     reason: { type: 'string' },
+    grant: { type: 'string' },
+    pin: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
+  if ((values.grant !== undefined || values.pin !== undefined) && positionals[0] !== 'approve') {
+    throw new CliError('--grant and --pin go with `airlock approvals approve` only');
+  }
+  if (values.pin !== undefined && values.grant === undefined) throw new CliError('--pin needs --grant DURATION (e.g. --grant 1h)');
+  const grant = values.grant === undefined ? undefined : { durationMs: grantDuration(values.grant), pin: values.pin };
   const [sub, id] = positionals;
   if (sub === undefined || !['list', 'show', 'approve', 'deny', 'rerun'].includes(sub)) throw new CliError(usage);
   if (sub !== 'list') required(id);
@@ -40,7 +49,7 @@ export async function runApprovalsCommand(args: string[]): Promise<number> {
         const verdict = sub === 'approve' ? 'approve' : sub === 'rerun' ? 'rerun' : 'deny';
         const approvals = await openApprovals(redis, url, config);
         try {
-          return report(required(id), await approvals.decide(required(id), cliActor(), verdict, values.reason));
+          return report(required(id), await approvals.decide(required(id), cliActor(), verdict, values.reason, grant ? { grant } : {}));
         } finally {
           await approvals.close();
         }
@@ -79,7 +88,14 @@ async function openApprovals(redis: Redis, redisUrl: string, config: ReturnType<
   return approvals;
 }
 
-function cliActor() {
+function grantDuration(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < 1_000) throw new CliError(`--grant must be ${durationHelp}, at least 1 second`);
+  return ms;
+}
+
+/** The operator running the CLI, as decisions and revocations record them. */
+export function cliActor() {
   const login = process.env['USER'] ?? safeLogin();
   return { kind: 'cli' as const, id: `cli:${login}`, name: login };
 }
@@ -132,6 +148,10 @@ function report(id: string, result: DecisionResult): number {
   switch (result.kind) {
     case 'decided':
       process.stdout.write(`${id}: ${result.record.status}\n`);
+      if (result.grant) {
+        const view = toGrantView(result.grant);
+        process.stdout.write(`grant ${view.id}: ${view.agent} may call ${view.tool} with ${pinsText(view)} until ${view.expiresAt}\n`);
+      }
       return 0;
     case 'vote_recorded':
       process.stdout.write(`${id}: approval recorded, ${result.approvals} of ${result.quorum}\n`);

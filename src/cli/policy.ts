@@ -32,7 +32,9 @@ const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
 export const policyUsage = `usage:
   airlock policy check [PATH ...] [--config FILE]    validate policy files (default: those the config names)
   airlock policy explain --agent NAME --tool TOOL [--args JSON] [--config FILE | --policy FILE] [--json]
-  airlock policy init [--out FILE] [--config FILE] [--force]   draft a policy from the upstreams' tools`;
+  airlock policy init [--out FILE] [--config FILE] [--force]   draft a policy from the upstreams' tools
+  airlock policy replay --policy CANDIDATE [--since 7d] [--until TIME] [--agent A] [--tool T] [--examples N] [--json] [--config FILE]
+                                                     what CANDIDATE would have decided for the audited calls`;
 
 export async function runPolicyCommand(args: string[], io: CliIo = processIo): Promise<number> {
   const [sub, ...rest] = args;
@@ -43,6 +45,8 @@ export async function runPolicyCommand(args: string[], io: CliIo = processIo): P
       return explain(rest, io);
     case 'init':
       return init(rest, io);
+    case 'replay':
+      return (await import('./policy-replay.js')).runPolicyReplay(rest, io);
     case undefined:
     case 'help':
     case '--help':

@@ -8,7 +8,11 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { toApprovalView } from '../approvals/approval-view.js';
+import type { GrantRequest } from '../approvals/grant-types.js';
 import type { DecisionResult, Verdict } from '../approvals/types.js';
+import { AirlockError, isAirlockError } from '../errors.js';
+import { parseDurationMs } from '../util/duration.js';
+import type { Flash } from './sessions.js';
 import { action, CsrfField, fragment, page, sendPage, type ActiveSession, type DashboardContext } from './context.js';
 import { may } from './roles.js';
 import { decisionFlash } from './decision-flash.js';
@@ -24,7 +28,21 @@ const approvalId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/);
 const DecisionForm = CsrfField.extend({
   reason: z.string().trim().max(2_000).optional(),
   return: z.string().max(200).optional(),
+  /** Empty: approve once; else a standing grant's duration (`3600s`). */
+  grant: z.string().max(40).optional(),
+  /** Checked pin paths (one field per checkbox); `pinsOffered` says the form showed them, so none checked pins nothing. */
+  pin: z.union([z.string().max(512), z.array(z.string().max(512)).max(64)]).optional(),
+  pinsOffered: z.literal('1').optional(),
 });
+
+/** The grant a decision form asks for, or undefined for approve-once; a bad duration is the approver's to fix. */
+function grantOf(form: z.output<typeof DecisionForm>): GrantRequest | undefined {
+  if (form.grant === undefined || form.grant === '') return undefined;
+  const durationMs = parseDurationMs(form.grant);
+  if (durationMs === undefined) throw new AirlockError('invalid_request', `"${form.grant}" is not a grant duration; pick one from the list.`);
+  const pin = form.pin === undefined ? (form.pinsOffered ? [] : undefined) : typeof form.pin === 'string' ? [form.pin] : form.pin;
+  return { durationMs, pin };
+}
 
 const editPrefix = 'edit:';
 const EditForm = DecisionForm.catchall(z.string().max(60_000));
@@ -122,9 +140,17 @@ export function addApprovalRoutes(router: Router, ctx: DashboardContext): void {
         const target = id.success ? id.data : String(req.params['id']).slice(0, 80);
         const reason = form.reason === undefined || form.reason === '' ? undefined : form.reason;
         const unknown: DecisionResult = { kind: 'not_found' };
-        const result = id.success ? await approvals.decide(id.data, session.actor, verdict, reason) : unknown;
-        ctx.deps.log.info({ approvalId: target, verdict, actor: session.actor.id, result: result.kind }, 'dashboard decision');
-        await ctx.sessions.setFlash(session.id, decisionFlash(target, verdict, result));
+        let flash: Flash;
+        try {
+          const grant = verdict === 'approve' ? grantOf(form) : undefined;
+          const result = id.success ? await approvals.decide(id.data, session.actor, verdict, reason, grant ? { grant } : {}) : unknown;
+          ctx.deps.log.info({ approvalId: target, verdict, actor: session.actor.id, result: result.kind }, 'dashboard decision');
+          flash = decisionFlash(target, verdict, result);
+        } catch (error) {
+          if (!isAirlockError(error) || error.fault !== 'client') throw error;
+          flash = { level: 'error', text: `${error.message} Nothing changed.` };
+        }
+        await ctx.sessions.setFlash(session.id, flash);
         res.redirect(303, id.success && form.return === approvalPath(id.data) ? approvalPath(id.data) : '/');
       },
       'decide',

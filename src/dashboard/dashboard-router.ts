@@ -5,7 +5,7 @@
  * and one script served from here; nothing from elsewhere.
  *
  * It answers only its own paths (`/`, `/login`, `/logout`, `/approvals/…`, `/history…`,
- * `/policy…`, `/fragments/…`, `/assets/…`) and has no catch-all, so the gateway's other root
+ * `/policy…`, `/grants…`, `/fragments/…`, `/assets/…`) and has no catch-all, so the gateway's other root
  * routes (/healthz, /readyz, /metrics) and its 404 stay untouched.
  */
 import express, { type Router } from 'express';
@@ -16,9 +16,11 @@ import { addAuthRoutes } from './auth-routes.js';
 import { addBatchRoutes } from './batch-routes.js';
 import type { DashboardContext } from './context.js';
 import { createCredentialChecker } from './credentials.js';
+import { addGrantRoutes } from './grant-routes.js';
 import { addHistoryRoutes } from './history-routes.js';
 import { addPolicyRoutes } from './policy-routes.js';
 import type { DashboardDeps } from './ports.js';
+import { addReplayRoutes } from './replay-routes.js';
 import { setSecurityHeaders } from './security.js';
 import { SessionStore } from './sessions.js';
 
@@ -38,8 +40,10 @@ export function dashboardRouter(deps: DashboardDeps): Router {
   addAuthRoutes(router, ctx);
   addBatchRoutes(router, ctx); // before /approvals/:id routes read "batch" as an id
   addApprovalRoutes(router, ctx);
+  addGrantRoutes(router, ctx);
   addHistoryRoutes(router, ctx);
   addPolicyRoutes(router, ctx);
+  addReplayRoutes(router, ctx);
   return router;
 }
 

@@ -3,6 +3,7 @@
  * level (success, info, error). Every outcome is an answer — a lost race or a refusal is a
  * message, not an error page.
  */
+import { pinsText, toGrantView } from '../approvals/grant-view.js';
 import type { DecisionResult, Verdict } from '../approvals/types.js';
 import { assertNever } from '../policy/types.js';
 import type { Flash } from './sessions.js';
@@ -14,6 +15,13 @@ export function decisionFlash(id: string, verdict: Verdict, result: DecisionResu
       const { record } = result;
       const call = `${record.tool} from ${record.agent} (${id})`;
       if (verdict === 'rerun') return { level: 'success', text: `Approved a re-run of ${call}. It runs once more when the agent retries the call.` };
+      if (record.status === 'approved' && result.grant) {
+        const view = toGrantView(result.grant);
+        return {
+          level: 'success',
+          text: `Approved ${call}, and granted ${view.agent} ${view.tool} with ${pinsText(view)} until ${view.expiresAt} (grant ${view.id}; revoke it under Grants).`,
+        };
+      }
       if (record.status === 'approved') return { level: 'success', text: `Approved ${call}. The call is released to the upstream.` };
       return { level: 'success', text: `Denied ${call}${record.reason ? `: ${record.reason}` : ''}. The agent is told.` };
     }

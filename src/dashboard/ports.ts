@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ApprovalChannels } from '../approvals/ports.js';
+import type { CallEvent, CallReadOptions } from '../audit/call-reader.js';
 import type { AuditEvent, AuditEventType } from '../audit/types.js';
 import type { Logger } from '../log.js';
 import type { LimitUsage } from '../limits/redis-limiter.js';
@@ -16,7 +17,7 @@ import type { Redis } from '../state/redis.js';
 import type { DashboardRole } from './roles.js';
 
 /** The approvals' channels port: the same decide() as Slack, the API and the CLI. */
-export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide' | 'decideEdited'>;
+export type DashboardApprovals = Pick<ApprovalChannels, 'list' | 'get' | 'decide' | 'decideEdited' | 'listGrants' | 'revokeGrant'>;
 
 /** Which audit events to read; times are epoch ms, inclusive. */
 export interface DashboardAuditFilter {
@@ -37,6 +38,8 @@ export interface DashboardAudit {
   exportStream(options: DashboardAuditFilter & { format: DashboardExportFormat }): Readable | AsyncIterable<string>;
   /** Every event of one held call, oldest first. */
   story(approvalId: string): Promise<AuditEvent[]>;
+  /** The calls of the history (the fields a policy replay reads), oldest first, in chunks. */
+  calls(options: CallReadOptions): AsyncIterable<CallEvent[]>;
 }
 
 /** One counter's state in its current window: the rate limiter's own `inspect()` rows. */

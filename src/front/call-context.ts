@@ -38,4 +38,10 @@ export interface CallContext {
    * `rawArguments` (canonical JSON) is sent verbatim as `params.arguments`.
    */
   forward(upstream: UpstreamConnection, method: string, params: Record<string, unknown>, rawArguments?: string): Promise<Record<string, unknown>>;
+  /**
+   * Asks the agent's own client (MCP `elicitation/create`, on this request's stream); present only
+   * when the client declared the elicitation capability. Rejects when `signal` aborts or the
+   * client answers an error.
+   */
+  elicit?(params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>>;
 }

@@ -15,6 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Grant } from '../approvals/grant-types.js';
 import type { ApprovalCallPath } from '../approvals/ports.js';
 import type { ApprovalRecord, Edit } from '../approvals/types.js';
 import type { AuditEventInput, AuditSink } from '../audit/types.js';
@@ -23,13 +24,16 @@ import type { Agent } from '../identity/tokens.js';
 import type { RateLimiter } from '../limits/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ConstraintViolation, Decision, SubjectKind } from '../policy/types.js';
+import type { ConstraintViolation, ContextCall, Decision, SubjectKind } from '../policy/types.js';
 import { classifyAnswer } from '../upstream/answer-outcome.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import type { ExposedTool, UpstreamPool } from '../upstream/upstream-pool.js';
 import { canonicalArguments, canonicalJson, type CanonicalLimits, type JsonObject } from '../util/canonical.js';
 import { parsePath, redactPaths } from '../util/paths.js';
 import type { CallContext } from './call-context.js';
+import { ContextFetcher } from './approval-context.js';
+import { askClientToApprove, type ClientApprovalDeps } from './client-approval.js';
+import { grantPins } from './grant-pins.js';
 import { applyEdit, checkEditedCall, editNoLongerValid, withEditNote, type EditedCallDeps } from './edited-call.js';
 import { runHeldCall, type HeldCallInput, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
@@ -77,6 +81,8 @@ export interface CallPipelineDeps {
   policy: PolicyPort;
   limiter: RateLimiter;
   approvals: ApprovalCallPath;
+  /** Records the answer of the agent's own client (policy `approval.client`) like any channel's. */
+  clientDecisions?: ClientApprovalDeps['approvals'];
   audit: AuditSink;
   held: Omit<HeldCallOptions, 'approvals'>;
   /** Default approval timeout when a policy gives none. */
@@ -94,8 +100,11 @@ export class CallPipeline {
   /** Aborted by drain(): calls waiting for approval answer "pending, retry" rather than hold up shutdown. */
   private readonly stopping = new AbortController();
 
+  private readonly context: ContextFetcher;
+
   constructor(deps: CallPipelineDeps) {
     this.deps = deps;
+    this.context = new ContextFetcher({ pool: deps.pool });
   }
 
   /**
@@ -193,6 +202,7 @@ export class CallPipeline {
     const args = canonical.value;
     const decision = this.deps.policy.evaluate(ctx.agent, name, args);
     const facts = callFacts(ctx, tool, args, decision, await this.deps.hasher.hash(canonical.json));
+    this.recordShadow(decision, facts);
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       return toolErrorResult(
@@ -220,7 +230,7 @@ export class CallPipeline {
         const edited = verdict.call;
         return { release: async () => withEditNote(await this.forward(ctx, tool, edited), edit) };
       };
-      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, name, release, editedRelease);
+      const held = await this.holdAndWait(ctx, decision, facts, canonical, name, release, editedRelease);
       return 'result' in held ? held.result : toolErrorResult(held.refusal);
     }
     const refused = await this.checkLimits(ctx, decision, facts);
@@ -238,18 +248,20 @@ export class CallPipeline {
   /**
    * The approve step: a held call over the size an approver can read is refused; else an identical
    * retry attaches to its approval (without counting against the limits again), a new call passes
-   * the limits and is held; then wait for the decision and release once.
+   * the limits, then runs at once under a live standing grant that covers it (one Redis round
+   * trip, only for tools whose policy allows grants) or is held; then wait for the decision and
+   * release once.
    */
   private async holdAndWait(
     ctx: CallContext,
     decision: Extract<Decision, { kind: 'approve' }>,
     facts: ReturnType<typeof callFacts>,
-    canonicalArgumentsJson: string,
+    canonical: { json: string; value: JsonObject },
     subject: string,
     release: () => Promise<CallToolResult>,
     editedRelease?: HeldCallInput['editedRelease'],
   ): Promise<HeldOutcome> {
-    const tooBig = this.heldSizeViolation(decision, canonicalArgumentsJson, facts.arguments);
+    const tooBig = this.heldSizeViolation(decision, canonical.json, facts.arguments);
     if (tooBig) {
       await this.record({ ...facts, type: 'invalid_arguments', details: { violations: [tooBig] } });
       return { refusal: invalidArguments(subject, decision, [tooBig]) };
@@ -257,6 +269,13 @@ export class CallPipeline {
     const live = await this.deps.approvals.find({ agent: ctx.agent.name, tool: facts.tool, argumentsHash: facts.argumentsHash });
     const refused = live ? undefined : await this.checkLimits(ctx, decision, facts);
     if (refused) return { refusal: refused };
+    const grants = decision.approval.grants;
+    const pins = grants && !live ? await grantPins(this.deps.hasher, canonical.value, grants.pin, facts.arguments) : undefined;
+    if (!live && grants && pins) {
+      const digests = Object.fromEntries(pins.map((pin) => [pin.path, pin.digest]));
+      const grant = await this.deps.approvals.findGrant({ agent: ctx.agent.name, tool: facts.tool, digests, maxDurationMs: grants.maxDurationMs });
+      if (grant) return { result: await this.runUnderGrant(grant, facts, release) };
+    }
     const held = live
       ? { record: live, attached: true }
       : await this.deps.approvals.hold({
@@ -277,16 +296,87 @@ export class CallPipeline {
             ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
             show: decision.approval.show,
             allowSelfApproval: decision.approval.allowSelfApproval,
+            ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
+            ...(decision.approval.context.length > 0 ? { context: decision.approval.context.map((c) => c.label) } : {}),
+            ...(decision.approval.askClient ? { askClient: true } : {}),
             ...(decision.approval.directMessage ? { directMessage: true } : {}),
             ...(decision.approval.editable ? { editable: decision.approval.editable } : {}),
             ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
             ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),
           },
+          ...(pins ? { grantPins: pins } : {}),
         });
-    return runHeldCall(
-      { approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal },
-      { ctx, record: held.record, release, ...(editedRelease ? { editedRelease } : {}) },
-    );
+    if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
+    const asking = this.askClient(ctx, held.record);
+    try {
+      return await runHeldCall(
+        { approvals: this.deps.approvals, ...this.deps.held, stopping: this.stopping.signal },
+        { ctx, record: held.record, release, ...(editedRelease ? { editedRelease } : {}) },
+      );
+    } finally {
+      asking?.abort();
+    }
+  }
+
+  /**
+   * A shadow rule (`mode: "shadow"`) that would have decided this call is audited as `would_have`
+   * — what it would have done beside what was enforced — and changes nothing else. Written without
+   * waiting, like an allowed call's event, so trialling a rule adds no latency.
+   */
+  private recordShadow(decision: Decision, facts: Omit<AuditEventInput, 'type'>): void {
+    const { shadow } = decision;
+    if (shadow === undefined) return;
+    this.recordAfterAnswer({
+      ...facts,
+      type: 'would_have',
+      rule: shadow.rule.id,
+      reason: shadow.reason,
+      details: { wouldHave: shadow.action, enforced: decision.kind, enforcedRule: decision.rule.id, differs: shadow.action !== decision.kind },
+    });
+  }
+
+  /** Asks the agent's own client while the call waits (policy `approval.client`); abort the returned controller to withdraw the question. */
+  private askClient(ctx: CallContext, record: ApprovalRecord): AbortController | undefined {
+    const decide = this.deps.clientDecisions;
+    if (!decide || !record.settings.askClient || !ctx.elicit || !ctx.agent.owner || record.status !== 'pending') return undefined;
+    const stop = new AbortController();
+    void this.tracked(() => askClientToApprove({ approvals: decide, log: this.deps.log }, ctx, record, stop.signal));
+    return stop;
+  }
+
+  /** Fetches the policy's context calls beside the hold (never before it), and stores their answers on the held call. */
+  private fetchContext(ctx: CallContext, calls: readonly ContextCall[], args: JsonObject, approvalId: string): void {
+    void this.tracked(async () => {
+      try {
+        const entries = await this.context.fetchAll(ctx, calls, args);
+        await this.deps.approvals.attachContext(approvalId, entries);
+      } catch (error) {
+        this.deps.log.warn({ approval: approvalId, err: (error as Error).message }, 'context for approvers could not be stored');
+      }
+    });
+  }
+
+  /** Releases a call a live standing grant covers, without a hold; audited `grant_used` with the grant's id after the answer. */
+  private async runUnderGrant(grant: Grant, facts: ReturnType<typeof callFacts>, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
+    const started = Date.now();
+    let result: CallToolResult | undefined;
+    try {
+      result = await release();
+      return result;
+    } finally {
+      this.recordAfterAnswer({
+        ...facts,
+        type: 'grant_used',
+        outcome: result === undefined ? 'upstream_failure' : classifyAnswer(result),
+        latency: { totalMs: Date.now() - started },
+        details: {
+          grantId: grant.id,
+          grantApprovalId: grant.approvalId,
+          grantedBy: grant.createdBy.id,
+          grantExpiresAt: new Date(grant.expiresAt).toISOString(),
+        },
+      });
+    }
   }
 
   /**
@@ -321,6 +411,7 @@ export class CallPipeline {
       policyVersion: decision.policyVersion,
       rule: decision.rule.id,
     };
+    this.recordShadow(decision, facts);
     if (decision.kind === 'deny') {
       await this.record({ ...facts, type: 'denied', reason: decision.reason });
       throw new AirlockError(
@@ -347,7 +438,7 @@ export class CallPipeline {
         const answer = await request.forward();
         return { content: [{ type: 'text', text: `${request.method} answered` }], _meta: { [heldAnswerKey]: answer } };
       };
-      const held = await this.holdAndWait(ctx, decision, facts, canonical.json, subject, release);
+      const held = await this.holdAndWait(ctx, decision, facts, canonical, subject, release);
       if ('refusal' in held) throw held.refusal;
       const answer = held.result._meta?.[heldAnswerKey];
       if (answer === null || typeof answer !== 'object') {

@@ -192,6 +192,12 @@ export class RelayMethods {
         channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, ...update } });
       },
       forward: (upstream, method, forwarded, rawArguments) => relay.forward(upstream, method, forwarded, { signal, channel, rawArguments }),
+      ...(relay.canElicit
+        ? {
+            elicit: (elicitParams: Record<string, unknown>, stop: AbortSignal) =>
+              relay.request('elicitation/create', elicitParams, channel, AbortSignal.any([signal, stop])),
+          }
+        : {}),
     };
   }
 

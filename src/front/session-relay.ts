@@ -60,6 +60,8 @@ export class SessionRelay {
   private readonly sessions = new Map<string, Promise<UpstreamSession>>();
   private readonly inflight = new Map<JsonRpcId, InflightRequest>();
   private readonly serverRequests = new Map<number, ServerRequestRoute>();
+  /** Requests of the gateway's own to the agent (elicitation for approval), by the id they were sent with. */
+  private readonly ownRequests = new Map<number, { resolve(result: Record<string, unknown>): void; reject(error: Error): void }>();
   private nextServerRequestId = 1;
   private standalone: SessionChannel | undefined;
   private closedValue = false;
@@ -199,9 +201,56 @@ export class SessionRelay {
     }
   }
 
-  /** The agent answered a request an upstream sent it (sampling, elicitation, roots/list). */
+  /** Whether the agent's client declared the elicitation capability in `initialize`. */
+  get canElicit(): boolean {
+    const capabilities = this.clientParams?.capabilities;
+    return capabilities !== undefined && capabilities['elicitation'] !== undefined && capabilities['elicitation'] !== null;
+  }
+
+  /**
+   * Sends a request of the gateway's own to the agent on `channel` (the stream of the request it is
+   * about) and resolves with the agent's result; rejects on an error answer, when `signal` aborts
+   * (the agent is then told with notifications/cancelled), or when the session ends.
+   */
+  request(method: string, params: Record<string, unknown>, channel: RequestChannel, signal: AbortSignal): Promise<Record<string, unknown>> {
+    if (this.closedValue) return Promise.reject(new Error('the session has ended'));
+    const id = this.nextServerRequestId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (!this.ownRequests.delete(id)) return;
+        this.deliver({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'no longer needed' } }, channel);
+        reject(new Error('cancelled'));
+      };
+      this.ownRequests.set(id, {
+        resolve: (result) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(result);
+        },
+        reject: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      });
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (!this.deliver({ jsonrpc: '2.0', id, method, params }, channel)) {
+        this.ownRequests.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        reject(new Error(`the agent has no open stream on which Airlock could send ${method}`));
+      }
+    });
+  }
+
+  /** The agent answered a request an upstream sent it (sampling, elicitation, roots/list), or one of the gateway's own. */
   handleResponse(message: JsonRpcResponse): void {
     const id = message.id;
+    const own = typeof id === 'number' ? this.ownRequests.get(id) : undefined;
+    if (own !== undefined && typeof id === 'number') {
+      this.ownRequests.delete(id);
+      if (isErrorResponse(message)) own.reject(new Error(message.error.message));
+      else own.resolve(message.result);
+      return;
+    }
     const route = typeof id === 'number' ? this.serverRequests.get(id) : undefined;
     if (route === undefined || typeof id !== 'number') {
       this.deps.log.debug({ id, session: this.sessionId }, 'agent answered a request nobody is waiting for');
@@ -263,6 +312,8 @@ export class SessionRelay {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     this.serverRequests.clear();
+    for (const own of this.ownRequests.values()) own.reject(new Error(reason));
+    this.ownRequests.clear();
     await Promise.all(sessions.map((s) => s.then((session) => session.close()).catch(() => undefined)));
   }
 

@@ -117,6 +117,7 @@ export class Metrics {
       case 'allowed':
       case 'denied':
       case 'invalid_arguments':
+      case 'grant_used':
         this.toolCalls.inc({ tool, decision: event.type });
         return;
       case 'rate_limited':

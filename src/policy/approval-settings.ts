@@ -7,8 +7,8 @@ import type { LoadProblem } from '../errors.js';
 import { jsonPath } from '../errors.js';
 import { parseDurationMs } from '../util/duration.js';
 import { frozen } from './compiled.js';
-import type { ApprovalSpec } from './schema.js';
-import { anyApprover, type ApprovalSettings } from './types.js';
+import type { ApprovalSpec, ContextItemSpec } from './schema.js';
+import { anyApprover, type ApprovalSettings, type ContextCall } from './types.js';
 
 /** One layer and where it sits in the file (for problems). */
 export interface ApprovalLayer {
@@ -33,6 +33,12 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
     channel: merged.channel,
     show: frozen([...(merged.show ?? [])]),
     allowSelfApproval: merged.allow_self_approval ?? false,
+    grants:
+      merged.grants === undefined || !merged.grants.allowed
+        ? undefined
+        : { pin: frozen([...merged.grants.pin]), maxDurationMs: parseDurationMs(merged.grants.max_duration) ?? 0 },
+    context: frozen((merged.context ?? []).map(contextCall)),
+    askClient: merged.client ?? false,
     ...(merged.direct_message ? { directMessage: true } : {}),
     ...(merged.editable ? { editable: frozen([...merged.editable]) } : {}),
     ...(merged.remind ? { remind: frozen([...merged.remind].sort((a, b) => a - b)) } : {}),
@@ -48,6 +54,31 @@ export function mergeApproval(layers: readonly ApprovalLayer[]): ApprovalSetting
         }
       : {}),
   };
+}
+
+function contextCall(spec: ContextItemSpec): ContextCall {
+  return {
+    label: spec.label,
+    tool: spec.tool,
+    arguments: spec.arguments,
+    from: Object.entries(spec.from ?? {}),
+    find: spec.find === undefined ? undefined : { in: spec.find.in, match: Object.entries(spec.find.match) },
+    redact: [...(spec.redact ?? [])],
+    timeoutMs: spec.timeout === undefined ? 2_000 : (parseDurationMs(spec.timeout) ?? 2_000),
+    maxBytes: spec.max_bytes ?? 2_048,
+  };
+}
+
+/**
+ * A grant skips every later approval, so it must not let one approver stand in for a quorum:
+ * grants with `quorum` above 1 are a load problem.
+ */
+export function grantsProblem(settings: ApprovalSettings, layers: readonly ApprovalLayer[], file: string | undefined): LoadProblem | undefined {
+  if (settings.grants === undefined || settings.quorum <= 1) return undefined;
+  const where = [...layers].reverse().find((layer) => layer.spec?.grants !== undefined) ?? layers.at(-1);
+  const path = jsonPath([...(where?.path ?? []), 'grants']);
+  const message = `grants cannot be combined with quorum ${settings.quorum}: a grant given by one approver would skip the other approvals every later call needs; set "grants": {"allowed": false} here or lower the quorum to 1`;
+  return file === undefined ? { path, message } : { file, path, message };
 }
 
 /** An escalation step at or after the timeout never happens: a load problem, naming the step. */

@@ -6,7 +6,7 @@
  */
 import { jsonPath, type LoadProblem } from '../errors.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
-import { escalationProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
+import { escalationProblem, grantsProblem, mergeApproval, quorumProblem, redactOf, type ApprovalLayer } from './approval-settings.js';
 import { frozen, type CompiledEntry, type CompiledPolicy, type CompiledRule, type CompiledSection, type Outcome } from './compiled.js';
 import { compileConditions, compileOperators } from './constraints.js';
 import { isGlob, NameIndex } from './glob.js';
@@ -65,6 +65,8 @@ function outcome(ctx: Context, action: Action, rule: RuleRef, reason: string, la
   if (action === 'approve') {
     const found = quorumProblem(settings.approval, layers, ctx.file);
     if (found) ctx.problems.push(found);
+    const grants = grantsProblem(settings.approval, layers, ctx.file);
+    if (grants) ctx.problems.push(grants);
     const late = escalationProblem(settings.approval, layers, ctx.file);
     if (late) ctx.problems.push(late);
     const isRedacted = redactionTest(settings.redact);
@@ -123,6 +125,7 @@ function compileRule(
     id,
     agent: rule.agent === undefined ? undefined : compileOperators(rule.agent, false),
     when: compileConditions(rule.when, isRedacted),
+    shadow: rule.mode === 'shadow',
     outcome: outcome(
       ctx,
       rule.action,
@@ -162,7 +165,7 @@ function compileEntry(ctx: Context, kind: SubjectKind, key: string, entry: ToolE
   const matchLine =
     match === 'exact' ? `${JSON.stringify(key)} matched ${id} (exact name)` : `the ${kind} matched ${id} (the most specific glob; no exact entry)`;
   const checked = constraints.length > 0 ? [matchLine, `constraints: all ${constraints.length} hold`] : [matchLine];
-  const missLines = rules.map((rule) => `${rule.id} did not match`);
+  const missLines = rules.map((rule) => (rule.shadow ? `${rule.id} is a shadow rule (audited, never decides)` : `${rule.id} did not match`));
   const traces = [...rules, undefined].map((decider, i) => {
     const misses = missLines.slice(0, i);
     const last = decider === undefined ? fallback.traceLine : `${decider.id} matched`;

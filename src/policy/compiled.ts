@@ -29,6 +29,8 @@ export interface CompiledRule {
   readonly agent: readonly CompiledOperator[] | undefined;
   readonly when: readonly CompiledCondition[];
   readonly outcome: Outcome;
+  /** `mode: "shadow"`: evaluated, never deciding; the pipeline audits what it would have done. */
+  readonly shadow: boolean;
 }
 
 export interface CompiledEntry {

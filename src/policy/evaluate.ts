@@ -9,7 +9,7 @@
  * → constraints (a violating call is rejected before anything else) → rules, first match wins →
  * the entry's own action.
  */
-import type { CompiledEntry, CompiledPolicy, Outcome } from './compiled.js';
+import type { CompiledEntry, CompiledPolicy, CompiledRule, Outcome } from './compiled.js';
 import { checkConstraints, conditionsHold, operatorsHold, overLength } from './constraints.js';
 import type { ConstraintViolation, Decision, LimitSpec, StateErrorMode, SubjectKind } from './types.js';
 
@@ -30,14 +30,22 @@ function decide(policy: CompiledPolicy, outcome: Outcome, limits: LimitSpec[], o
   }
 }
 
-/** Index of the first rule that matches, or `rules.length` when the entry's own action decides. */
-function select(entry: CompiledEntry, agent: string, args: Record<string, unknown>): number {
+/**
+ * Index of the first enforced rule that matches, or `rules.length` when the entry's own action
+ * decides; and the first shadow rule that matched before it (it would have decided instead).
+ */
+function select(entry: CompiledEntry, agent: string, args: Record<string, unknown>): { chosen: number; shadow: CompiledRule | undefined } {
   const { rules } = entry;
+  let shadow: CompiledRule | undefined;
   for (let i = 0; i < rules.length; i += 1) {
     const rule = rules[i];
-    if (rule !== undefined && (rule.agent === undefined || operatorsHold(rule.agent, agent)) && conditionsHold(rule.when, args)) return i;
+    if (rule === undefined || (rule.shadow && shadow !== undefined)) continue;
+    if ((rule.agent === undefined || operatorsHold(rule.agent, agent)) && conditionsHold(rule.when, args)) {
+      if (!rule.shadow) return { chosen: i, shadow };
+      shadow = rule;
+    }
   }
-  return rules.length;
+  return { chosen: rules.length, shadow };
 }
 
 function invalid(policy: CompiledPolicy, entry: CompiledEntry, violations: ConstraintViolation[], ruleId: string, traceLine: string): Decision {
@@ -71,9 +79,11 @@ export function evaluate(policy: CompiledPolicy, agent: string, name: string, ar
     if (violations.length > 0)
       return invalid(policy, entry, violations, `${entry.id}.constraints`, `constraints: ${violations.length} violated → invalid_arguments`);
   }
-  const chosen = select(entry, agent, args);
+  const { chosen, shadow } = select(entry, agent, args);
   const outcome = entry.rules[chosen]?.outcome ?? entry.fallback;
-  return decide(policy, outcome, entry.limits, entry.onStateError, entry.traces[chosen] ?? entry.deniedTrace);
+  const decision = decide(policy, outcome, entry.limits, entry.onStateError, entry.traces[chosen] ?? entry.deniedTrace);
+  if (shadow !== undefined) decision.shadow = { rule: shadow.outcome.rule, action: shadow.outcome.action, reason: shadow.outcome.reason };
+  return decision;
 }
 
 /**
@@ -86,7 +96,7 @@ export function isVisible(policy: CompiledPolicy, agent: string, name: string, k
   const entry = policy.sections[kind].index.lookup(name);
   if (entry === undefined) return policy.defaultOutcome.action !== 'deny';
   for (const rule of entry.rules) {
-    if (rule.agent !== undefined && !operatorsHold(rule.agent, agent)) continue;
+    if (rule.shadow || (rule.agent !== undefined && !operatorsHold(rule.agent, agent))) continue;
     if (rule.outcome.action !== 'deny') return true;
     if (rule.when.length === 0) return false;
   }

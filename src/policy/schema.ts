@@ -108,6 +108,58 @@ const DurationSchema = z
   .refine((value) => (parseDurationMs(value) ?? 0) >= 1_000, `expected ${durationHelp}, at least 1 second`)
   .describe('A duration such as "15m", "1h", "30s", or a number of seconds.');
 
+/**
+ * Standing grants: what an approver may turn one approval into — "yes to this agent, this tool,
+ * these pinned values, for a while". Leaving `grants` out (or `allowed: false`) means approve-once only.
+ */
+export const GrantsSchema = z
+  .strictObject({
+    allowed: z.boolean().default(true).describe('Whether approvers may grant at all (false turns off grants inherited from a wider layer).'),
+    pin: z
+      .array(argumentPath)
+      .default([])
+      .describe(
+        'Argument paths an approver may pin: a grant covers only calls whose values at the pinned paths equal the approved call\'s (e.g. "params.job_id"). The approver pins all of them unless they choose fewer.',
+      ),
+    max_duration: DurationSchema.describe('The longest grant an approver may give, e.g. "1h".'),
+  })
+  .describe('Standing grants approvers may give when approving a call of this tool.');
+
+/**
+ * Context for approvers: a read-only upstream call made when a call is held, whose answer is shown
+ * with the request. Never blocks nor fails the hold: a slow or failing call shows "unavailable".
+ */
+export const ContextItemSchema = z
+  .strictObject({
+    label: z.string().trim().min(1).max(60).describe('What the approver sees it as, e.g. "Job".'),
+    tool: z
+      .string()
+      .regex(/^[A-Za-z0-9_.\-/]{1,128}$/, 'a tool name as agents see it, e.g. "list_jobs"')
+      .describe('The read-only tool to call (as agents see it).'),
+    arguments: z.record(z.string(), JsonValue).default({}).describe('Fixed arguments of the call.'),
+    from: z
+      .record(argumentPath, argumentPath)
+      .optional()
+      .describe('Arguments taken from the held call: {"<path in this call>": "<path in the held call>"}, e.g. {"params.job_id": "params.job_id"}.'),
+    find: z
+      .strictObject({
+        in: argumentPath.optional().describe('Path of the list in the answer (its JSON text), e.g. "jobs"; the answer itself when left out.'),
+        match: z.record(argumentPath, argumentPath).describe('{"<path in an item>": "<path in the held call>"}: the first item whose values equal is shown.'),
+      })
+      .optional()
+      .describe('Show one item of a list answer, e.g. the job the held call runs from list_jobs.'),
+    redact: z.array(argumentPath).optional().describe('Paths of the shown answer never shown.'),
+    timeout: z
+      .union([z.string(), z.number()])
+      .refine((value) => {
+        const ms = parseDurationMs(value);
+        return ms !== undefined && ms >= 50 && ms <= 30_000;
+      }, `expected ${durationHelp}, from 50ms to 30s`)
+      .optional()
+      .describe('Give up after this long (default 2s, at most 30s); the approver sees "context unavailable".'),
+    max_bytes: z.number().int().min(64).max(16_384).optional().describe('Longest shown answer as JSON (default 2048 bytes); longer is cut.'),
+  })
+  .describe('A read-only call whose answer approvers see with the held call.');
 const approvalChannel = z.string().regex(/^#?[\w.-]{1,80}$/, 'a channel is a Slack channel ID (C…) or name (#approvals)');
 
 const EscalationStepSchema = z
@@ -134,6 +186,14 @@ export const ApprovalSchema = z
     show: z.array(argumentPath).optional().describe('Argument paths that lead the approval message; all arguments stay viewable.'),
     redact: z.array(argumentPath).optional().describe('Argument paths never shown to approvers nor written to the audit log.'),
     allow_self_approval: z.boolean().optional().describe("Whether the agent's owner may approve its own agent's calls (default false)."),
+    grants: GrantsSchema.optional(),
+    client: z
+      .boolean()
+      .optional()
+      .describe(
+        "Also ask the agent's own client (MCP elicitation), when it declared the capability; its answer is a vote by the agent's owner, under the same approvers, allow_self_approval and quorum rules (default false).",
+      ),
+    context: z.array(ContextItemSchema).max(5, 'at most 5 context calls').optional().describe('Read-only upstream calls whose answers approvers see.'),
     editable: z
       .array(argumentPath)
       .optional()
@@ -182,6 +242,12 @@ export const RuleSchema = z.strictObject({
   action: ActionSchema,
   reason: ReasonSchema.optional(),
   approval: ApprovalSchema.optional(),
+  mode: z
+    .enum(['enforce', 'shadow'])
+    .default('enforce')
+    .describe(
+      'enforce (default): the rule decides when it matches. shadow: the rule is evaluated but never decides; when it would have decided a call, a `would_have` audit event records what it would have done.',
+    ),
 });
 
 export const ToolEntrySchema = z
@@ -241,4 +307,6 @@ export type ToolEntry = z.output<typeof ToolEntrySchema>;
 export type RuleSpec = z.output<typeof RuleSchema>;
 export type ConditionSpec = z.output<typeof ConditionSchema>;
 export type ApprovalSpec = z.output<typeof ApprovalSchema>;
+export type GrantsSpec = z.output<typeof GrantsSchema>;
+export type ContextItemSpec = z.output<typeof ContextItemSchema>;
 export type LimitSpecInput = z.output<typeof LimitSchema>;

@@ -47,6 +47,12 @@ export interface ApprovalSettings {
   show: string[];
   /** Whether the Slack user who owns the agent may approve its calls. */
   allowSelfApproval: boolean;
+  /** Standing grants approvers may give; undefined: approve-once only. */
+  grants: GrantPolicy | undefined;
+  /** Read-only upstream calls whose answers approvers see (policy `approval.context`). */
+  context: ContextCall[];
+  /** Also ask the agent's own client through MCP elicitation (policy `approval.client`). */
+  askClient: boolean;
   /** Also DM each approver named by user ID (absent: no). */
   directMessage?: boolean;
   /** Argument paths an approver may change before approving (absent: none). */
@@ -55,6 +61,27 @@ export interface ApprovalSettings {
   remind?: number[];
   /** Steps taken while still pending (absent: none). */
   escalate?: EscalationStep[];
+}
+
+/** One `approval.context` item, parsed. */
+export interface ContextCall {
+  label: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  /** [path in the context call, path in the held call]. */
+  from: Array<[string, string]>;
+  find: { in: string | undefined; match: Array<[string, string]> } | undefined;
+  redact: string[];
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+/** What an approver may grant for a tool (policy `approval.grants`). */
+export interface GrantPolicy {
+  /** Argument paths a grant may pin to the approved call's values. */
+  pin: string[];
+  /** The longest grant. */
+  maxDurationMs: number;
 }
 
 /** After `afterMs`, post to `channel` and/or let `approvers` decide too. */
@@ -84,8 +111,17 @@ export interface ConstraintViolation {
   problem: string;
 }
 
+/** What a shadow rule (`mode: "shadow"`) that matched before the deciding rule would have done instead. */
+export interface ShadowOutcome {
+  rule: RuleRef;
+  action: Action;
+  reason: string;
+}
+
 interface DecisionBase {
   rule: RuleRef;
+  /** Set when a shadow rule would have decided this call (it is not enforced; the pipeline audits `would_have`). */
+  shadow?: ShadowOutcome;
   /** Short human-readable steps that led here (for `policy explain` and the dashboard). */
   trace: string[];
   /** Version (content hash) of the policy that decided. */

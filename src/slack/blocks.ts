@@ -9,6 +9,8 @@ import type { types } from '@slack/bolt';
 import type { ApprovalView } from '../approvals/approval-view.js';
 import { formatDurationMs } from '../util/duration.js';
 import { anyApprover } from '../policy/types.js';
+import { grantButton } from './grant-blocks.js';
+import { contextTexts, previousText } from './previous-blocks.js';
 import { approverMention, codeBlock, cut, escapeMrkdwn, formatJson, inlineCode, listOf, plainText, slackDate, slackLimits, who } from './mrkdwn.js';
 
 export type KnownBlock = types.KnownBlock;
@@ -67,6 +69,9 @@ export function approvalMessage(view: ApprovalView, options: MessageOptions = {}
   const shown = highlightsText(view);
   if (shown) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: shown } });
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: argumentsText(view) } });
+  if (view.status === 'pending') for (const text of contextTexts(view)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
+  const previous = view.status === 'pending' ? previousText(view) : undefined;
+  if (previous) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: previous } });
   if (view.edit) {
     const changes = view.edit.changes.map(
       (c) => `• ${inlineCode(c.path)}: ${inlineCode(formatJson(c.before, false))} → ${inlineCode(formatJson(c.after, false))}`,
@@ -181,6 +186,7 @@ function quote(text: string): string {
 
 function decisionButtons(view: ApprovalView): KnownBlock {
   const value = view.id.slice(0, slackLimits.buttonValue);
+  const grant = grantButton(view);
   return {
     type: 'actions',
     block_id: slackIds.decisionBlock,
@@ -201,6 +207,7 @@ function decisionButtons(view: ApprovalView): KnownBlock {
           deny: { type: 'plain_text', text: 'Cancel' },
         },
       },
+      ...(grant ? [grant] : []),
       // Edit, then approve: only where the policy lists editable paths, and before anyone approved the call as asked.
       ...(view.editable.length > 0 && view.approvals === 0
         ? [{ type: 'button' as const, action_id: slackIds.edit, text: { type: 'plain_text' as const, text: 'Edit & approve…', emoji: true }, value }]

@@ -104,3 +104,27 @@ export function parseDenySubmission(body: unknown): DenySubmission | undefined {
   const context = view.private_metadata;
   return { approvalId: context.id, user: { id: user.id, name: user.username ?? user.name }, reason, channel: context.channel, ts: context.ts };
 }
+
+/** A click on any other of our buttons: which value it carries, who clicked, where the message is. */
+export interface ButtonClick {
+  value: string;
+  user: { id: string; name: string | undefined };
+  channel: string | undefined;
+  ts: string | undefined;
+}
+
+/** Parses a block_actions payload for the button `actionId` whose value is an id; undefined when it is not one. */
+export function parseButtonClick(body: unknown, actionId: string): ButtonClick | undefined {
+  const parsed = BlockActionsSchema.safeParse(body);
+  if (!parsed.success) return undefined;
+  const action = parsed.data.actions.find((a) => a.action_id === actionId);
+  const value = ApprovalIdSchema.safeParse(action?.value);
+  if (!value.success) return undefined;
+  const { user, container, channel, message } = parsed.data;
+  return {
+    value: value.data,
+    user: { id: user.id, name: user.username ?? user.name },
+    channel: channel?.id ?? container?.channel_id,
+    ts: message?.ts ?? container?.message_ts,
+  };
+}

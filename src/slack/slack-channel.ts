@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { boltLogger } from './bolt-logger.js';
 import { slackCredentials } from './credentials.js';
 import { createSlackDirectory } from './directory.js';
+import { registerGrantInteractions } from './grant-interactions.js';
 import { registerHomeAndCommand } from './home-and-command.js';
 import { registerInteractions } from './interactions.js';
 import { refuseFutureTimestamps } from './request-freshness.js';
@@ -122,6 +123,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel |
     log.error({ err: error.message, code: error.code }, 'Slack interaction failed');
   });
   registerInteractions(app, { approvals: options.approvals, directory, client, log });
+  registerGrantInteractions(app, { approvals: options.approvals, client, log });
   registerHomeAndCommand(app, { approvals: options.approvals, client, log });
   log.info({ mode: credentials.mode, defaultChannel: options.defaultChannel }, 'Slack approvals enabled');
 

@@ -184,7 +184,7 @@ export function interactionBody(payload: unknown): string {
 }
 
 export interface ClickOptions {
-  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_edit';
+  action: 'airlock_approve' | 'airlock_deny' | 'airlock_rerun' | 'airlock_edit' | 'airlock_approve_grant' | 'airlock_revoke_grant';
   approvalId: string;
   user: string;
   channel?: string;

@@ -27,6 +27,8 @@ export interface InProcessGatewayOptions {
   /** Extra top-level config keys (merged shallowly). */
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Injected clock (approval and grant expiry, rate-limit windows); Date.now otherwise. */
+  now?: () => number;
 }
 
 export interface InProcessGateway {
@@ -81,7 +83,12 @@ export function writeGatewayConfig(options: InProcessGatewayOptions): WrittenCon
 export async function startInProcessGateway(options: InProcessGatewayOptions): Promise<InProcessGateway> {
   const { dir, file, raw, tokens, policyFile } = writeGatewayConfig(options);
   const env = { AIRLOCK_ADMIN_TOKEN: adminToken, ...options.env };
-  const gateway = new Gateway({ config: parseConfig(raw, file, env), env: readEnvSettings(env), log: createLogger({ level: 'silent' }) });
+  const gateway = new Gateway({
+    config: parseConfig(raw, file, env),
+    env: readEnvSettings(env),
+    log: createLogger({ level: 'silent' }),
+    ...(options.now ? { now: options.now } : {}),
+  });
   await gateway.start();
   const address = await gateway.listen(0, '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${address.port}`;

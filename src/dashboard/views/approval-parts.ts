@@ -6,6 +6,7 @@
  */
 import type { ApprovalView } from '../../approvals/approval-view.js';
 import { anyApprover } from '../../policy/types.js';
+import { formatDurationMs } from '../../util/duration.js';
 import { getPath, parsePath } from '../../util/paths.js';
 import { html, type SafeHtml } from '../html.js';
 import { actorText, countdown, statusBadge, timeElement, valueText } from './format.js';
@@ -56,7 +57,7 @@ export function approvalFacts(view: ApprovalView, nowMs: number): SafeHtml {
           <dd>${view.holdReason}</dd>
         </div>`
       }
-      ${highlights}
+      ${highlights} ${view.context && contextFacts(view.context)} ${view.previous && previousFact(view.previous)}
     </dl>
     <details class="arguments">
       <summary>All arguments</summary>
@@ -166,6 +167,7 @@ export function decideForms(view: ApprovalView, csrfToken: string | undefined, r
         <input type="hidden" name="_csrf" value="${csrfToken}" />
         <input type="hidden" name="return" value="${returnTo}" />
         <p>Run <code>${view.tool}</code> for ${view.agent} with the arguments above? It runs once, as soon as you confirm.</p>
+        ${view.grantOptions && grantFields(view.id, view.grantOptions)}
         <button type="submit" class="button approve">Yes, approve${what}</button>
       </form>
     </details>
@@ -242,4 +244,81 @@ export function approvalCard(view: ApprovalView, csrfToken: string | undefined, 
     ${approvalFacts(view, nowMs)} ${editFacts(view)} ${approvalProgress(view)} ${view.status === 'pending' && decideForms(view, csrfToken, '/')}
     ${view.rerunnable && html`${approvalOutcome(view)} ${rerunForm(view, csrfToken, '/')}`}
   </article>`;
+}
+
+/** Grant lengths offered, up to the policy's longest (which is always offered). */
+const grantSteps = [15 * 60_000, 3_600_000, 4 * 3_600_000, 8 * 3_600_000, 86_400_000];
+
+/** The approve form's choice: once (default) or a standing grant for a duration, pinned to this call's values. */
+function grantFields(id: string, options: NonNullable<ApprovalView['grantOptions']>): SafeHtml {
+  const durations = [...grantSteps.filter((ms) => ms < options.maxDurationMs), options.maxDurationMs];
+  const selectId = `grant-${id}`;
+  return html`<fieldset class="grant">
+    <legend>Approve once, or also for later calls</legend>
+    <label for="${selectId}">Let this agent's matching calls of this tool run without asking for</label>
+    <select id="${selectId}" name="grant">
+      <option value="" selected>— nothing more: approve once —</option>
+      ${durations.map((ms) => html`<option value="${Math.round(ms / 1_000)}s">${formatDurationMs(ms)}</option>`)}
+    </select>
+    ${
+      options.pins.length > 0 &&
+      html`<p class="muted">…only while these arguments stay the same:</p>
+        <ul class="pins">
+          ${options.pins.map(
+            (pin, i) =>
+              html`<li>
+                <input type="checkbox" id="${selectId}-pin-${i}" name="pin" value="${pin.path}" checked />
+                <label for="${selectId}-pin-${i}"><code>${pin.path}</code> = <code>${'value' in pin ? valueText(pin.value) : '(absent)'}</code></label>
+              </li>`,
+          )}
+        </ul>`
+    }
+    <input type="hidden" name="pinsOffered" value="1" />
+  </fieldset>`;
+}
+
+/** The last approved call of the same tool (and pinned values), and what changed since. */
+function previousFact(previous: NonNullable<ApprovalView['previous']>): SafeHtml {
+  const value = (v: unknown) => html`<code>${valueText(v)}</code>`;
+  const change = (c: NonNullable<ApprovalView['previous']>['changes'][number]) =>
+    !('from' in c)
+      ? html`<li><code>${c.path}</code> added: ${value(c.to)}</li>`
+      : !('to' in c)
+        ? html`<li><code>${c.path}</code> removed (was ${value(c.from)})</li>`
+        : html`<li><code>${c.path}</code> changed from ${value(c.from)} to ${value(c.to)}</li>`;
+  return html`<div class="fact fact-wide previous">
+    <dt>Last approved</dt>
+    <dd>
+      ${timeElement(previous.decidedAt)}${previous.decidedBy && html` by ${actorText(previous.decidedBy)}`} (for ${previous.agent},
+      <a href="${approvalPath(previous.approvalId)}">${previous.approvalId}</a>)
+      ${
+        previous.changes.length === 0
+          ? html`<p>Same arguments as this call.</p>`
+          : html`<ul class="changes">
+              ${previous.changes.map(change)} ${previous.moreChanges > 0 && html`<li>…and ${previous.moreChanges} more</li>`}
+            </ul>`
+      }
+    </dd>
+  </div>`;
+}
+
+/** The policy's context calls' answers (or loading / unavailable). */
+function contextFacts(context: NonNullable<ApprovalView['context']>): SafeHtml {
+  if (!context.entries) {
+    return html`<div class="fact fact-wide context">
+      <dt>Context</dt>
+      <dd class="muted">${context.labels.join(', ')}: loading…</dd>
+    </div>`;
+  }
+  return html`${context.entries.map(
+    (entry) =>
+      html`<div class="fact fact-wide context">
+        <dt>
+          ${entry.label} <span class="muted">from <code>${entry.tool}</code></span>
+        </dt>
+        <dd>
+          ${entry.state === 'ok' ? html`<pre class="value">${entry.text ?? ''}</pre>` : html`<span class="muted">context unavailable (${entry.why ?? 'no answer'})</span>`}
+        </dd>
+      </div>`,
+  )}`;
 }

@@ -7,7 +7,7 @@ import { html, type HtmlValue, type SafeHtml } from '../html.js';
 import { may } from '../roles.js';
 import type { DashboardSession, Flash } from '../sessions.js';
 
-export type Section = 'pending' | 'history' | 'policy' | 'none';
+export type Section = 'pending' | 'grants' | 'history' | 'policy' | 'none';
 
 export interface PageModel {
   title: string;
@@ -20,6 +20,7 @@ export interface PageModel {
 
 const sections: Array<{ id: Section; href: string; label: string }> = [
   { id: 'pending', href: '/', label: 'Pending' },
+  { id: 'grants', href: '/grants', label: 'Grants' },
   { id: 'history', href: '/history', label: 'History' },
   { id: 'policy', href: '/policy', label: 'Policy' },
 ];

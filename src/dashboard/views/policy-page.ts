@@ -178,6 +178,7 @@ function explainSection(model: PolicyModel): SafeHtml {
   const agents = model.agentNames.map((name) => html`<option value="${name}"></option>`);
   return html`<section class="card" aria-labelledby="explain-heading">
     <h2 id="explain-heading">Explain a call</h2>
+    <p><a href="/policy/replay">Replay a candidate policy over the audit history</a></p>
     <p class="muted">What the policy would decide for this agent and arguments, step by step. Nothing is counted or held.</p>
     <form method="post" action="/policy/explain#explain-heading" class="explain">
       <input type="hidden" name="_csrf" value="${model.csrfToken}" />

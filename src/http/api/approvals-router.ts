@@ -11,7 +11,9 @@ import type { ApprovalChannels } from '../../approvals/ports.js';
 import { toApprovalView } from '../../approvals/approval-view.js';
 import { approvalStatuses, type DecisionResult, type Verdict } from '../../approvals/types.js';
 import { AirlockError } from '../../errors.js';
+import { durationHelp, parseDurationMs } from '../../util/duration.js';
 import { firstProblemLine } from '../../util/zod-problems.js';
+import { toGrantView } from '../../approvals/grant-view.js';
 import { requireAdmin, type AdminRequest } from '../admin-auth.js';
 import { sendJsonError } from '../json-errors.js';
 
@@ -19,10 +21,24 @@ const ListQuery = z.strictObject({
   status: z.enum(approvalStatuses).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
+/** A standing grant asked for with an approval: its duration and (optionally) fewer pinned paths than the policy allows. */
+export const GrantBody = z.strictObject({
+  duration: z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined || ms < 1_000) {
+      ctx.addIssue({ code: 'custom', message: `grant.duration must be ${durationHelp}, at least 1 second` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  pin: z.array(z.string().max(512)).max(64).optional(),
+});
 const DecisionBody = z.strictObject({
   reason: z.string().trim().max(2_000).optional(),
   /** Edit, then approve: argument path → new value, for paths the policy's `approval.editable` lists. */
   edits: z.record(z.string().min(1).max(256), z.unknown()).optional(),
+  /** Approve with a standing grant (policy `approval.grants`). */
+  grant: GrantBody.optional(),
 });
 
 export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list' | 'decide' | 'decideEdited'>, adminToken: string | undefined): Router {
@@ -57,10 +73,15 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
       if (!body.success) throw new AirlockError('invalid_request', `Bad body: ${firstProblemLine(body.error)}`);
       const id = String(req.params['id']);
       const actor = req.actor ?? { kind: 'admin' as const, id: 'admin:admin', name: 'admin' };
-      const { edits, reason } = body.data;
+      const { edits, reason, grant } = body.data;
+      if (edits !== undefined && grant !== undefined)
+        throw new AirlockError('invalid_request', '"edits" and "grant" cannot go together: approve an edited call once.');
       if (edits !== undefined && verdict !== 'approve')
         throw new AirlockError('invalid_request', '"edits" go with approve only: POST /api/approvals/ID/approve.');
-      const result = edits === undefined ? await approvals.decide(id, actor, verdict, reason) : await approvals.decideEdited(id, actor, edits, reason);
+      const result =
+        edits === undefined
+          ? await approvals.decide(id, actor, verdict, reason, grant ? { grant: { durationMs: grant.duration, pin: grant.pin } } : {})
+          : await approvals.decideEdited(id, actor, edits, reason);
       if (result.kind === 'edit_refused') {
         throw new AirlockError(
           'invalid_request',
@@ -89,6 +110,8 @@ export function approvalsRouter(approvals: Pick<ApprovalChannels, 'get' | 'list'
 export function respondToDecision(res: Response, id: string, result: DecisionResult): void {
   switch (result.kind) {
     case 'decided':
+      res.json({ result: result.kind, approval: toApprovalView(result.record), ...(result.grant ? { grant: toGrantView(result.grant) } : {}) });
+      return;
     case 'vote_recorded':
       res.json({ result: result.kind, approval: toApprovalView(result.record) });
       return;
