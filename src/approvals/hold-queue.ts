@@ -7,7 +7,8 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from '../log.js';
-import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
+import { redisClientErrorLogger } from '../state/redis.js';
+import { QueueConnections } from './queue-connections.js';
 import { HeldRequestSchema, type ApprovalStatus, type HeldRequest } from './types.js';
 
 export const holdQueueName = 'approvals';
@@ -25,27 +26,22 @@ export interface HoldQueueOptions {
 
 export class HoldQueue {
   private readonly options: HoldQueueOptions;
-  private readonly connections: Redis[] = [];
+  private readonly connections: QueueConnections;
   private queue: Queue | undefined;
   private worker: Worker | undefined;
 
   constructor(options: HoldQueueOptions) {
     this.options = options;
-  }
-
-  private connection(name: string): Redis {
-    const redis = createRedis(this.options.redisUrl, { name, mode: 'blocking', log: this.options.log });
-    this.connections.push(redis);
-    return redis;
+    this.connections = new QueueConnections(options.redisUrl, options.log);
   }
 
   async start(): Promise<void> {
     const { prefix } = this.options;
-    this.queue = new Queue(holdQueueName, { connection: this.connection('airlock:hold-queue'), prefix });
+    this.queue = new Queue(holdQueueName, { connection: this.connections.open('airlock:hold-queue'), prefix });
     this.queue.on('error', redisClientErrorLogger(this.options.log, 'hold queue error'));
     if (!this.options.runWorker) return;
     this.worker = new Worker(holdQueueName, (job: Job) => this.process(job), {
-      connection: this.connection('airlock:hold-worker'),
+      connection: this.connections.open('airlock:hold-worker'),
       prefix,
       concurrency: 50,
     });
@@ -57,7 +53,7 @@ export class HoldQueue {
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue?.close();
-    for (const redis of this.connections) redis.disconnect();
+    this.connections.disconnectAll();
   }
 
   /** Adds the held call; `delayMs` until it comes due as expired unless decided first. */

@@ -7,7 +7,8 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
+import { redisClientErrorLogger, type Redis } from '../state/redis.js';
+import { QueueConnections } from './queue-connections.js';
 import { approvalEventKinds, type ApprovalEventKind, type ApprovalNotifier, type ApprovalRecord } from './types.js';
 
 const NotificationSchema = z.object({
@@ -48,13 +49,14 @@ export class NotificationQueue {
   private readonly options: NotificationQueueOptions;
   private readonly channels = new Map<string, Channel>();
   private readonly queues = new Map<string, Queue>();
-  private readonly connections: Redis[] = [];
+  private readonly connections: QueueConnections;
   private shared: Redis | undefined;
   private failedDeliveries = 0;
   private lastFailure: string | undefined;
 
   constructor(options: NotificationQueueOptions) {
     this.options = options;
+    this.connections = new QueueConnections(options.redisUrl, options.log);
   }
 
   /** Adds a channel; call before `start()` or after — its queue and worker start at once. */
@@ -64,9 +66,7 @@ export class NotificationQueue {
     await this.sharedConnection().sadd(this.registryKey(), notifier.name);
     let worker: Worker | undefined;
     if (this.options.runWorkers) {
-      const workerConnection = this.track(
-        createRedis(this.options.redisUrl, { name: `airlock:notify-${notifier.name}-worker`, mode: 'blocking', log: this.options.log }),
-      );
+      const workerConnection = this.connections.open(`airlock:notify-${notifier.name}-worker`);
       worker = new Worker(`notify-${notifier.name}`, (job: Job) => this.deliver(notifier, job), {
         connection: workerConnection,
         prefix: this.options.prefix,
@@ -95,13 +95,8 @@ export class NotificationQueue {
   }
 
   private sharedConnection(): Redis {
-    this.shared ??= this.track(createRedis(this.options.redisUrl, { name: 'airlock:notify', mode: 'blocking', log: this.options.log }));
+    this.shared ??= this.connections.open('airlock:notify');
     return this.shared;
-  }
-
-  private track(redis: Redis): Redis {
-    this.connections.push(redis);
-    return redis;
   }
 
   private queueFor(channel: string): Queue {
@@ -157,7 +152,7 @@ export class NotificationQueue {
   async close(): Promise<void> {
     for (const channel of this.channels.values()) await channel.worker?.close();
     for (const queue of this.queues.values()) await queue.close();
-    for (const connection of this.connections) connection.disconnect();
+    this.connections.disconnectAll();
   }
 
   private async deliver(notifier: ApprovalNotifier, job: Job): Promise<void> {

@@ -10,7 +10,8 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { createRedis, redisClientErrorLogger, type Redis } from '../state/redis.js';
+import { redisClientErrorLogger } from '../state/redis.js';
+import { QueueConnections } from './queue-connections.js';
 import type { HeldRequest } from './types.js';
 
 export const nudgeQueueName = 'approval-nudges';
@@ -44,27 +45,22 @@ export function nudgesOf(request: HeldRequest): Array<{ nudge: Nudge; delayMs: n
 
 export class NudgeQueue {
   private readonly options: NudgeQueueOptions;
-  private readonly connections: Redis[] = [];
+  private readonly connections: QueueConnections;
   private queue: Queue | undefined;
   private worker: Worker | undefined;
 
   constructor(options: NudgeQueueOptions) {
     this.options = options;
-  }
-
-  private connection(name: string): Redis {
-    const redis = createRedis(this.options.redisUrl, { name, mode: 'blocking', log: this.options.log });
-    this.connections.push(redis);
-    return redis;
+    this.connections = new QueueConnections(options.redisUrl, options.log);
   }
 
   async start(): Promise<void> {
     const { prefix } = this.options;
-    this.queue = new Queue(nudgeQueueName, { connection: this.connection('airlock:nudge-queue'), prefix });
+    this.queue = new Queue(nudgeQueueName, { connection: this.connections.open('airlock:nudge-queue'), prefix });
     this.queue.on('error', redisClientErrorLogger(this.options.log, 'reminder queue error'));
     if (!this.options.runWorker) return;
     this.worker = new Worker(nudgeQueueName, (job: Job) => this.options.run(NudgeSchema.parse(job.data)), {
-      connection: this.connection('airlock:nudge-worker'),
+      connection: this.connections.open('airlock:nudge-worker'),
       prefix,
       concurrency: 10,
     });
@@ -76,7 +72,7 @@ export class NudgeQueue {
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue?.close();
-    for (const redis of this.connections) redis.disconnect();
+    this.connections.disconnectAll();
   }
 
   /** Schedules the held call's reminders and escalation steps; a step already scheduled is left as it is. */
