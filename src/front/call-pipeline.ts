@@ -38,6 +38,8 @@ import { applyEdit, checkEditedCall, editNoLongerValid, withEditNote, type Edite
 import { runHeldCall, type HeldCallInput, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
+import { argumentsRejected, callFacts, invalidArguments, subjectLabel, type CallFacts } from './call-facts.js';
+import { holdRequest } from './hold-request.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
 
 /** What the pipeline needs from the policy engine (adapted in gateway.ts). */
@@ -255,7 +257,7 @@ export class CallPipeline {
   private async holdAndWait(
     ctx: CallContext,
     decision: Extract<Decision, { kind: 'approve' }>,
-    facts: ReturnType<typeof callFacts>,
+    facts: CallFacts,
     canonical: { json: string; value: JsonObject },
     subject: string,
     release: () => Promise<CallToolResult>,
@@ -278,34 +280,7 @@ export class CallPipeline {
     }
     const held = live
       ? { record: live, attached: true }
-      : await this.deps.approvals.hold({
-          agent: ctx.agent.name,
-          ...(ctx.agent.owner ? { owner: ctx.agent.owner } : {}),
-          sessionId: ctx.sessionId,
-          upstream: facts.upstream,
-          tool: facts.tool,
-          displayArguments: facts.arguments,
-          argumentsHash: facts.argumentsHash,
-          policyVersion: decision.policyVersion,
-          rule: decision.rule.id,
-          ...(decision.reason ? { holdReason: decision.reason } : {}),
-          settings: {
-            approvers: decision.approval.approvers,
-            quorum: decision.approval.quorum,
-            timeoutMs: decision.approval.timeoutMs ?? this.deps.defaultApprovalTimeoutMs,
-            ...(decision.approval.channel ? { channel: decision.approval.channel } : {}),
-            show: decision.approval.show,
-            allowSelfApproval: decision.approval.allowSelfApproval,
-            ...(grants ? { grants: { pin: [...grants.pin], maxDurationMs: grants.maxDurationMs } } : {}),
-            ...(decision.approval.context.length > 0 ? { context: decision.approval.context.map((c) => c.label) } : {}),
-            ...(decision.approval.askClient ? { askClient: true } : {}),
-            ...(decision.approval.directMessage ? { directMessage: true } : {}),
-            ...(decision.approval.editable ? { editable: decision.approval.editable } : {}),
-            ...(decision.approval.remind ? { remind: decision.approval.remind } : {}),
-            ...(decision.approval.escalate ? { escalate: decision.approval.escalate } : {}),
-          },
-          ...(pins ? { grantPins: pins } : {}),
-        });
+      : await this.deps.approvals.hold(holdRequest(ctx, decision, facts, pins, this.deps.defaultApprovalTimeoutMs));
     if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
     const asking = this.askClient(ctx, held.record);
     try {
@@ -357,7 +332,7 @@ export class CallPipeline {
   }
 
   /** Releases a call a live standing grant covers, without a hold; audited `grant_used` with the grant's id after the answer. */
-  private async runUnderGrant(grant: Grant, facts: ReturnType<typeof callFacts>, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  private async runUnderGrant(grant: Grant, facts: CallFacts, release: () => Promise<CallToolResult>): Promise<CallToolResult> {
     const started = Date.now();
     let result: CallToolResult | undefined;
     try {
@@ -594,33 +569,3 @@ const forwarded = new WeakSet<Error>();
 
 /** Faults that end a call before anything is forwarded. */
 const refusalCodes: ReadonlySet<string> = new Set(['unknown_tool', 'upstream_unavailable', 'state_store_unavailable', 'shutting_down']);
-
-/** The audit fields every step shares: who, what, with which (redacted) arguments, under which rule. */
-function callFacts(ctx: CallContext, tool: ExposedTool, args: JsonObject, decision: Decision, hash: string) {
-  return {
-    agent: ctx.agent.name,
-    session: ctx.sessionId,
-    upstream: tool.upstream.name,
-    tool: tool.name,
-    arguments: redactPaths(args, decision.redact.map(parsePath)),
-    argumentsHash: hash,
-    policyVersion: decision.policyVersion,
-    rule: decision.rule.id,
-  };
-}
-
-/** The name a resource or prompt request goes by in approvals and the audit: `resource:<uri>`, `prompt:<name>`. */
-export function subjectLabel(kind: SubjectKind, name: string): string {
-  return kind === 'tool' ? name : `${kind}:${name}`;
-}
-
-function invalidArguments(tool: string, decision: Decision, violations: ConstraintViolation[]): AirlockError {
-  return argumentsRejected(tool, violations, { rule: decision.rule.id });
-}
-
-function argumentsRejected(tool: string, violations: ConstraintViolation[], details: { rule: string }): AirlockError {
-  const lines = violations.map((v) => `- ${v.path}: ${v.problem} (rule: ${v.rule})`).join('\n');
-  return new AirlockError('invalid_arguments', `Arguments for ${tool} were rejected before anything ran:\n${lines}\nFix these arguments and call again.`, {
-    details: { ...details, violations },
-  });
-}
