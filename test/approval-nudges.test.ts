@@ -162,7 +162,8 @@ describe('reminders and escalation of a held call', () => {
     await click(gw, approvalId, 'U0LEAD');
     expect(JSON.parse(textOf(await pending))).toHaveProperty('run_id');
     expect(callLog.calls()).toHaveLength(1);
-    expect(await nudgeJob(`${approvalId}-remind-1`)).toBeUndefined();
+    // The decision removes the remaining steps right after it releases the call (the agent may hear first).
+    await until('the second reminder removed', async () => ((await nudgeJob(`${approvalId}-remind-1`)) === undefined ? true : undefined));
     // The copy in the escalation channel is updated with the decision, like the original.
     await until('the escalation copy updated', () =>
       slack.delivered('chat.update').find((c) => c.args['channel'] === 'C0ESCALATE' && /U0LEAD/.test(text(c)) && !text(c).includes('airlock_approve')),
@@ -195,7 +196,8 @@ describe('reminders and escalation of a held call', () => {
     const pending = heldCall(gw);
     const [held] = await adminApi(gw.baseUrl).waitForPending();
     const id = held?.id ?? '';
-    expect(await nudgeJob(`${id}-remind-0`)).toEqual({ delay: 15_000 });
+    // The steps are scheduled just after the hold is recorded (and listed as pending).
+    expect(await until('the reminder job', () => nudgeJob(`${id}-remind-0`))).toEqual({ delay: 15_000 });
     expect(await nudgeJob(`${id}-escalate-1`)).toEqual({ delay: 25_000 });
     expect((await adminApi(gw.baseUrl).approve(id)).status).toBe(200);
     expect(JSON.parse(textOf(await pending))).toHaveProperty('run_id');
