@@ -4,7 +4,7 @@
  * tests always run the code of this checkout.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './upstreams.js';
 
@@ -28,6 +28,7 @@ export function ensureBuilt(): void {
   const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
   const run = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`npm run build failed:\n${run.stdout}${run.stderr}`);
+  chmodSync(builtCli, 0o755); // as `npm run build` does: the package's bin runs as a command (npx, npm install -g)
 }
 
 /** Environment for a CLI process: this one's, minus what would point it elsewhere, plus `extra`. */
