@@ -14,25 +14,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { HoldInput } from '../src/approvals/approval-service.js';
 import { attachSlack, blockActionsPayload, interactionBody, signSlackRequest, startFakeSlack } from '../test/helpers/fake-slack.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
-import { runJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
+import { numberedRunJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
 import { percentile } from './load.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200' }, warmup: { type: 'string', default: '20' } } });
 const calls = Number(values.calls);
 const warmup = Number(values.warmup);
 
-/** The i-th held run_job, for the approvers in the fake Slack workspace. */
-function hold(i: number): HoldInput {
-  return runJobHold({
-    agent: 'bench-agent',
-    sessionId: 'bench-session',
-    arguments: { params: { job_id: 100_000 + i, notebook_params: { env: 'prod', run: String(i) } } },
-    settings: { approvers: ['U0BENCH'], timeoutMs: 600_000 },
-  });
-}
+const hold = (i: number) => numberedRunJobHold(i, 100_000);
 
 async function main(): Promise<void> {
   const redisServer = process.env['REDIS_URL'] ? undefined : await startRedisServer();

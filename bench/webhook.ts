@@ -15,13 +15,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { HoldInput } from '../src/approvals/approval-service.js';
 import { createApp } from '../src/http/app.js';
 import { createLogger } from '../src/log.js';
 import { redisOnceStore } from '../src/state/once-store.js';
 import { decisionRouter } from '../src/webhook/decision-router.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
-import { runJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
+import { numberedRunJobHold, startApprovalReplica } from '../test/helpers/replicas.js';
 import { signedDecision } from '../test/helpers/webhook-receiver.js';
 import { percentile } from './load.js';
 
@@ -30,14 +29,7 @@ const calls = Number(values.calls);
 const warmup = Number(values.warmup);
 const keySecret = 'bench-webhook-key-secret-0123456789';
 
-function hold(i: number): HoldInput {
-  return runJobHold({
-    agent: 'bench-agent',
-    sessionId: 'bench-session',
-    arguments: { params: { job_id: 200_000 + i, notebook_params: { env: 'prod', run: String(i) } } },
-    settings: { approvers: ['U0BENCH'], timeoutMs: 600_000 },
-  });
-}
+const hold = (i: number) => numberedRunJobHold(i, 200_000);
 
 async function main(): Promise<void> {
   const redisServer = process.env['REDIS_URL'] ? undefined : await startRedisServer();

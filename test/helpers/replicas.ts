@@ -124,3 +124,13 @@ export async function releaseApproved(
   if (!record) throw new Error(`no approval ${id}`);
   return approvals.releaseOnce(record, release, { waitMs: options.waitMs ?? 5_000, signal: options.signal ?? new AbortController().signal });
 }
+
+/** The i-th of a series of distinct held run_job calls (job ids from `jobIdBase`), for approver U0BENCH: what the approval benchmarks hold. */
+export function numberedRunJobHold(i: number, jobIdBase: number): HoldInput {
+  return runJobHold({
+    agent: 'bench-agent',
+    sessionId: 'bench-session',
+    arguments: { params: { job_id: jobIdBase + i, notebook_params: { env: 'prod', run: String(i) } } },
+    settings: { approvers: ['U0BENCH'], timeoutMs: 600_000 },
+  });
+}
