@@ -33,6 +33,8 @@ import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
 import { dashboardRouter } from './dashboard/dashboard-router.js';
 import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
+import { protectedResourceRouter, resourceMetadataUrl } from './http/protected-resource.js';
+import { createRequestAuthenticator } from './identity/request-authenticator.js';
 import { SessionLimits } from './identity/session-limits.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
 import { RedisRateLimiter } from './limits/redis-limiter.js';
@@ -194,7 +196,8 @@ export class Gateway {
     this.approvals.setEditCheck((record, edited) => this.pipeline.checkEdit(this.authenticator.agents.get(record.agent), record, edited));
     this.methods = new RelayMethods({ pool: this.pool, pipeline: this.pipeline, taskStore: this.taskStore, log });
     this.httpFront = new HttpFront({
-      authenticator: this.authenticator,
+      authenticator: createRequestAuthenticator({ staticTokens: this.authenticator, oauth: config.oauth, log }),
+      resourceMetadataUrl: config.oauth ? resourceMetadataUrl(config.oauth.resource) : undefined,
       methods: this.methods,
       createRelay: (agent, sessionId) => this.createRelay(agent, sessionId),
       hostGuard: createHostGuard({ bindHost: config.host, allowedHosts: config.http.allowedHosts, allowedOrigins: config.http.allowedOrigins }),
@@ -246,7 +249,8 @@ export class Gateway {
       ...optional('secureCookies', config.dashboard.secureCookies),
       log,
     });
-    this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics), dashboard] });
+    const root = [healthRouter(health), metricsRouter(this.metrics), ...(config.oauth ? [protectedResourceRouter(config.oauth)] : []), dashboard];
+    this.app = createApp({ mounted, root });
     this.handler = (req, res) => {
       const url = req.url ?? '/';
       if (url === '/mcp' || url.startsWith('/mcp?')) this.httpFront.handle(req, res);

@@ -10,7 +10,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AirlockError } from '../errors.js';
 import type { SessionLimits } from '../identity/session-limits.js';
-import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
+import type { RequestAuthenticator } from '../identity/request-authenticator.js';
+import type { TokenRefusal } from '../identity/token-refusal.js';
+import { bearerToken, type Agent } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
 import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { HttpRequestChannel, HttpSessionChannel } from './channels.js';
@@ -19,7 +21,9 @@ import { type SessionRelay } from './session-relay.js';
 import { jsonRpcErrorBody } from './wire.js';
 
 export interface HttpFrontDeps {
-  authenticator: Authenticator;
+  authenticator: RequestAuthenticator;
+  /** With OAuth configured: this resource's RFC 9728 metadata URL, named in every 401's WWW-Authenticate. */
+  resourceMetadataUrl?: string | undefined;
   methods: RelayMethods;
   createRelay(agent: Agent, sessionId: string): SessionRelay;
   /** Returns why a request's Host/Origin must be refused, or undefined. */
@@ -98,7 +102,7 @@ export class HttpFront {
       this.refuse(res, new AirlockError('shutting_down', 'The gateway is shutting down; reconnect in a few seconds.', { retryAfterSec: 5 }));
       return;
     }
-    const agent = this.authenticate(req, res);
+    const agent = await this.authenticate(req, res);
     if (!agent) return;
     const version = header(req, 'mcp-protocol-version');
     if (version !== undefined && !supportedProtocolVersions.includes(version)) {
@@ -128,18 +132,28 @@ export class HttpFront {
     }
   }
 
-  private authenticate(req: IncomingMessage, res: ServerResponse): Agent | undefined {
-    const token = bearerToken(header(req, 'authorization'));
-    const agent = this.deps.authenticator.authenticate(token);
-    if (agent) return agent;
+  private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<Agent | undefined> {
+    const checked = this.deps.authenticator.check(bearerToken(header(req, 'authorization')));
+    const outcome = checked instanceof Promise ? await checked : checked; // cached and static tokens answer without a tick
+    if (outcome.ok) return outcome.agent;
     req.resume();
-    const message =
-      token === undefined
-        ? 'Missing credentials: send "Authorization: Bearer <token>" with the token your Airlock operator issued (airlock agents token NAME).'
-        : 'Unknown or revoked token: check the token your Airlock operator issued for this agent.';
-    res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
-    this.refuse(res, new AirlockError('unauthorized', message));
+    const refusal = outcome.refusal;
+    if (refusal.status === 401 || refusal.bearerError !== undefined) res.setHeader('WWW-Authenticate', this.challenge(refusal));
+    const code = refusal.status === 401 ? 'unauthorized' : refusal.status === 403 ? 'forbidden' : 'auth_unavailable';
+    this.refuse(res, new AirlockError(code, refusal.message, refusal.retryAfterSec === undefined ? {} : { retryAfterSec: refusal.retryAfterSec }));
     return undefined;
+  }
+
+  /** RFC 6750 §3 / RFC 9728 §5.1: where the metadata is, and what was wrong with the token (when one was sent). */
+  private challenge(refusal: TokenRefusal): string {
+    const params: string[] = [];
+    if (this.deps.resourceMetadataUrl !== undefined) params.push(`resource_metadata="${this.deps.resourceMetadataUrl}"`);
+    else params.push('realm="airlock"');
+    if (refusal.bearerError !== undefined) {
+      params.push(`error="${refusal.bearerError}"`, `error_description="${quotable(refusal.message)}"`);
+      if (refusal.scope !== undefined) params.push(`scope="${quotable(refusal.scope)}"`);
+    }
+    return `Bearer ${params.join(', ')}`;
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
@@ -337,6 +351,14 @@ export class HttpFront {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Text fit for a quoted auth-param (RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control characters. */
+function quotable(text: string): string {
+  return text
+    .replace(/["\\]/g, "'")
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 300);
 }
 
 function idOf(message: JsonRpcMessage): JsonRpcId | null {

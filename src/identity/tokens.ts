@@ -41,7 +41,7 @@ export function createAuthenticator(specs: Record<string, AgentSpec>): Authentic
   const byName = new Map<string, Agent>();
   for (const [name, spec] of Object.entries(specs)) {
     const agent: Agent = { name, owner: spec.owner, policy: spec.policy };
-    byHash.set(spec.tokenSha256, agent);
+    if (spec.tokenSha256 !== undefined) byHash.set(spec.tokenSha256, agent); // else: an OAuth-only agent
     byName.set(name, agent);
   }
   // Known tokens seen recently, so a busy agent's token is hashed once, not on every request.
