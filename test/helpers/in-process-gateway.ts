@@ -29,6 +29,8 @@ export interface InProcessGatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Injected clock (approval and grant expiry, rate-limit windows); Date.now otherwise. */
   now?: () => number;
+  /** Port to listen on (default: a free one); a test that must name its URL in advance (OAuth's resource) picks one. */
+  port?: number;
 }
 
 export interface InProcessGateway {
@@ -90,7 +92,7 @@ export async function startInProcessGateway(options: InProcessGatewayOptions): P
     ...(options.now ? { now: options.now } : {}),
   });
   await gateway.start();
-  const address = await gateway.listen(0, '127.0.0.1');
+  const address = await gateway.listen(options.port ?? 0, '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${address.port}`;
   return { gateway, baseUrl, mcpUrl: `${baseUrl}/mcp`, dir, tokens, policyFile };
 }

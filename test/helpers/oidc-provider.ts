@@ -188,8 +188,8 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         return Object.fromEntries(accessTokenClaims.filter((name) => claims[name] !== undefined).map((name) => [name, claims[name]]));
       },
       ttl: {
-        AccessToken: () => state.accessTokenTtlSec,
-        ClientCredentials: () => state.accessTokenTtlSec,
+        AccessToken: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
+        ClientCredentials: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
         Interaction: 600,
         Session: 3600,
         Grant: 3600,
