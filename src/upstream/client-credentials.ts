@@ -94,7 +94,8 @@ export class ClientCredentialsTokens implements UpstreamTokenSource {
     this.timer = setTimeout(
       () => {
         this.refresh().catch((error: unknown) => {
-          const reason = error instanceof Error ? error.message : String(error);
+          const said = error instanceof AirlockError ? error.details['reason'] : undefined;
+          const reason = typeof said === 'string' ? said : error instanceof Error ? error.message : String(error);
           this.options.log.warn({ err: reason }, 'upstream access token refresh failed');
           this.options.onRefreshFailed?.(reason);
         });
