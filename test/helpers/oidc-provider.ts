@@ -46,6 +46,8 @@ export interface OidcProviderOptions {
   defaultResource?: string;
   /** Scopes every resource server accepts (default: ["mcp:tools"]). */
   resourceScopes?: string[];
+  /** Resources whose access tokens are opaque (checked by RFC 7662 introspection) instead of JWTs. */
+  opaqueResources?: string[];
   /** Access-token lifetime in seconds (default 300). */
   accessTokenTtlSec?: number;
   clients?: TestClient[];
@@ -176,8 +178,9 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
             scope: resourceScopes.join(' '),
             audience: resourceIndicator,
             accessTokenTTL: ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256' } },
+            ...(options.opaqueResources?.includes(resourceIndicator)
+              ? { accessTokenFormat: 'opaque' as const }
+              : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'RS256' as const } } }),
           }),
         },
       },
