@@ -17,7 +17,7 @@ export const asymmetricAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384'
 
 const ClaimMatchSchema = z
   .strictObject({
-    /** The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp`, else `appid` (Entra v1). */
+    /** The OAuth client the token was issued to: `client_id` (RFC 9068), else `azp` (Keycloak, Entra v2), `cid` (Okta), `appid` (Entra v1). */
     clientId: z.string().min(1).optional(),
     /** The token's subject (a user, or the client itself for client-credentials tokens). */
     sub: z.string().min(1).optional(),

@@ -16,13 +16,13 @@ export interface TokenFacts {
   exp: number | undefined;
 }
 
-/** Reads the mapping facts from claims: client_id, else azp (OIDC), else appid (Entra v1); groups from a dotted path. */
+/** Reads the mapping facts from claims: client_id (RFC 9068), else azp (OIDC, Keycloak, Entra v2), cid (Okta), appid (Entra v1); groups from a dotted path. */
 export function tokenFacts(claims: Record<string, unknown>, groupsClaim: string): TokenFacts {
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const scope = text(claims['scope']);
   const scp = claims['scp'];
   return {
-    clientId: text(claims['client_id']) ?? text(claims['azp']) ?? text(claims['appid']),
+    clientId: text(claims['client_id']) ?? text(claims['azp']) ?? text(claims['cid']) ?? text(claims['appid']),
     sub: text(claims['sub']),
     groups: stringList(claimAt(claims, groupsClaim)),
     scopes: scope !== undefined ? scope.split(' ').filter(Boolean) : stringList(scp),
