@@ -6,7 +6,6 @@
  * are refused with 401 and a specific error_description; static tokens keep working beside them;
  * the audit names the agent the token mapped to; the token never reaches the upstream.
  */
-import { readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -15,13 +14,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
 import { startOidcProvider, type TestOidcProvider } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/redis-server.js';
-import { createCallLog, databricksMockStdio, type CallLog } from './helpers/upstreams.js';
+import { startTokenCheckingProxy, type TokenCheckingProxy } from './helpers/token-checking-proxy.js';
+import { createCallLog, startDatabricksMockHttp, type CallLog, type RunningServer } from './helpers/upstreams.js';
 
 let oidc: TestOidcProvider;
 let otherIssuer: TestOidcProvider;
 let gw: TestGateway;
 let mcpUrl: string;
 let callLog: CallLog;
+let mock: RunningServer;
+/** Records every request the upstream receives (and forwards it to the Databricks mock). */
+let upstreamTap: TokenCheckingProxy;
+const upstreamApiKey = 'configured-upstream-key-0123456789';
 
 const secrets = { ciBot: 'ci-bot-secret-0123456789', shortBot: 'short-bot-secret-0123456789', stranger: 'stranger-secret-0123456789' };
 
@@ -38,9 +42,12 @@ beforeAll(async () => {
   });
   otherIssuer = await startOidcProvider({ defaultResource: mcpUrl, clients: [{ clientId: 'ci-bot', clientSecret: secrets.ciBot }] });
   callLog = createCallLog();
+  mock = await startDatabricksMockHttp({ callLog });
+  upstreamTap = await startTokenCheckingProxy({ target: mock.url, issuer: oidc.issuer, jwksUri: oidc.jwksUri, recordOnly: true });
   gw = await startTestGateway({
     port,
-    mcpServers: { databricks: databricksMockStdio({ callLog }) },
+    mcpServers: { databricks: { url: upstreamTap.url, headers: { 'X-Api-Key': '${DATABRICKS_API_KEY}' } } },
+    env: { DATABRICKS_API_KEY: upstreamApiKey },
     agents: ['agent-a', 'agent-b'],
     config: {
       oauth: {
@@ -62,6 +69,8 @@ afterAll(async () => {
   await gw?.close();
   await oidc?.stop();
   await otherIssuer?.stop();
+  await upstreamTap?.stop();
+  await mock?.stop();
 });
 
 /** An in-memory OAuth client for the SDK; "redirecting" the user means driving the provider's pages as `user`. */
@@ -174,9 +183,16 @@ describe('agents signing in with OAuth (MCP authorization spec)', () => {
     const page = await gw.gateway.auditStore.query({ tool: 'list_jobs', limit: 10 });
     expect(page.events.length).toBeGreaterThan(0);
     expect(new Set(page.events.map((e) => e.agent))).toEqual(new Set(['agent-a']));
-    // Audience-bound: the upstream got the call, never the agent's token.
+    // Audience-bound: the upstream got the call with its configured headers only, never the agent's token.
     expect(callLog.calls().some((c) => c.tool === 'list_jobs')).toBe(true);
-    expect(readFileSync(callLog.path, 'utf8')).not.toContain(auth.tokens()?.access_token ?? 'unreachable');
+    const agentToken = auth.tokens()?.access_token ?? 'unreachable';
+    expect(upstreamTap.seen.length).toBeGreaterThan(0);
+    for (const request of upstreamTap.seen) {
+      expect(request.headers['authorization']).toBeUndefined();
+      expect(request.headers['x-api-key']).toBe(upstreamApiKey);
+      expect(JSON.stringify(request.headers)).not.toContain(agentToken.slice(-40));
+    }
+    expect(upstreamTap.seen.every((r) => r.accepted)).toBe(true);
   });
 
   it('accepts a client-credentials token for this resource as the agent its client maps to', async () => {

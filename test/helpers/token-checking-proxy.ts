@@ -10,6 +10,8 @@ import { freePort } from './redis-server.js';
 
 export interface SeenRequest {
   token: string | undefined;
+  /** Every header the request carried. */
+  headers: Record<string, string | string[] | undefined>;
   /** Token expiry (epoch seconds) when it verified. */
   exp: number | undefined;
   usedAtMs: number;
@@ -28,7 +30,17 @@ export interface TokenCheckingProxy {
   stop(): Promise<void>;
 }
 
-export async function startTokenCheckingProxy(options: { target: string; issuer: string; jwksUri: string; port?: number }): Promise<TokenCheckingProxy> {
+export interface TokenCheckingProxyOptions {
+  /** The real MCP server behind. */
+  target: string;
+  issuer: string;
+  jwksUri: string;
+  port?: number;
+  /** Check no token: only record what arrived (to prove what an upstream without `auth` is sent). */
+  recordOnly?: boolean;
+}
+
+export async function startTokenCheckingProxy(options: TokenCheckingProxyOptions): Promise<TokenCheckingProxy> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}/mcp`;
   const target = new URL(options.target);
@@ -48,15 +60,20 @@ export async function startTokenCheckingProxy(options: { target: string; issuer:
       // not JSON (GET, DELETE)
     }
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const entry: SeenRequest = { token, exp: undefined, usedAtMs: Date.now(), accepted: false, ...(method ? { method } : {}) };
+    const entry: SeenRequest = { token, headers: { ...req.headers }, exp: undefined, usedAtMs: Date.now(), accepted: false, ...(method ? { method } : {}) };
     seen.push(entry);
     try {
-      if (!token) throw new Error('no bearer token');
-      const { payload } = await jwtVerify(token, keys, { issuer: options.issuer, audience: url, clockTolerance: 0 });
-      entry.exp = payload.exp;
-      if (refusals.left > 0 && method === refusals.method) {
-        refusals.left -= 1;
-        throw new Error('token refused by the test (refuseNext)');
+      if (options.recordOnly) {
+        if (token) throw new Error('recordOnly: this upstream expects no bearer token at all');
+        entry.accepted = true;
+      } else {
+        if (!token) throw new Error('no bearer token');
+        const { payload } = await jwtVerify(token, keys, { issuer: options.issuer, audience: url, clockTolerance: 0 });
+        entry.exp = payload.exp;
+        if (refusals.left > 0 && method === refusals.method) {
+          refusals.left -= 1;
+          throw new Error('token refused by the test (refuseNext)');
+        }
       }
     } catch (error) {
       entry.reason = error instanceof Error ? error.message : String(error);
