@@ -4,8 +4,11 @@
  * the environment, and an upstream has either `auth` or an Authorization header.
  */
 import { describe, expect, it } from 'vitest';
+import { checkOAuth } from '../src/cli/doctor-oauth.js';
 import { parseConfig } from '../src/config/load.js';
 import { refreshAt } from '../src/upstream/client-credentials.js';
+import { startOidcProvider } from './helpers/oidc-provider.js';
+import { freePort } from './helpers/redis-server.js';
 
 const base = { mcpServers: { api: { url: 'https://mcp.example.com/mcp' } } };
 const oauth = { resource: 'https://airlock.example.com/mcp', authorizationServers: ['https://idp.example.com'] };
@@ -79,5 +82,31 @@ describe('oauth configuration', () => {
     expect(refreshAt(0, 3_600_000)).toBe(2_880_000);
     expect(refreshAt(0, 120_000)).toBe(60_000);
     expect(refreshAt(0, 3_000)).toBe(1_500);
+  });
+});
+
+describe('airlock doctor with oauth', () => {
+  it("finds the issuer's signing keys through its discovery metadata, and says so when the issuer is down", async () => {
+    const oidc = await startOidcProvider();
+    const config = (issuer: string) =>
+      parseConfig(
+        {
+          ...base,
+          agents: { bot: {} },
+          oauth: { resource: 'https://airlock.example.com/mcp', authorizationServers: [issuer], agents: [{ match: { sub: 'x' }, agent: 'bot' }] },
+        },
+        '/tmp/a.json',
+        {},
+      );
+    try {
+      const [found] = await checkOAuth(config(oidc.issuer));
+      expect(found).toMatchObject({ severity: 'ok', subject: 'oauth' });
+      expect(found?.message).toContain(`1 signing key(s) at ${oidc.jwksUri}`);
+    } finally {
+      await oidc.stop();
+    }
+    const [down] = await checkOAuth(config(`http://127.0.0.1:${await freePort()}`));
+    expect(down).toMatchObject({ severity: 'fail', subject: 'oauth' });
+    expect(down?.message).toContain("could not read the authorization server's metadata");
   });
 });
