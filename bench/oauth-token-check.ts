@@ -52,6 +52,7 @@ export async function measureTokenCheck(iterations = 100_000): Promise<TokenChec
       resource,
       authorizationServers: [oidc.issuer],
       clockTolerance: 30_000,
+      jwksCooldown: 30_000,
       scopes: [],
       requiredScopes: [],
       groupsClaim: 'groups',

@@ -7,6 +7,7 @@
  * the audit names the agent the token mapped to; the token never reaches the upstream.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { decodeProtectedHeader } from 'jose';
 import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
@@ -55,6 +56,7 @@ beforeAll(async () => {
         authorizationServers: [oidc.issuer],
         scopes: ['mcp:tools'],
         clockTolerance: '1s',
+        jwksCooldown: '1s',
         agents: [
           { match: { sub: 'alice' }, agent: 'agent-a' },
           { match: { clientId: 'ci-bot' }, agent: 'agent-b' },
@@ -259,5 +261,17 @@ describe('agents signing in with OAuth (MCP authorization spec)', () => {
     expect(status).toBe(403);
     expect(body.error?.message).toContain('maps to no Airlock agent');
     expect(body.error?.message).toContain('client_id "stranger", sub "stranger", groups []');
+  });
+
+  // Last: it restarts the provider with a new signing key.
+  it('accepts tokens signed with a rotated key without a restart (the JWKS is fetched again)', async () => {
+    const before = await oidc.clientCredentialsToken('ci-bot', secrets.ciBot, { resource: mcpUrl });
+    expect((await initializeWith(before.access_token)).status).toBe(200);
+    await oidc.stop();
+    await oidc.start({ rotateKeys: true });
+    await new Promise((r) => setTimeout(r, 1_100)); // past oauth.jwksCooldown since the last fetch
+    const after = await oidc.clientCredentialsToken('ci-bot', secrets.ciBot, { resource: mcpUrl });
+    expect(decodeProtectedHeader(after.access_token).kid).not.toBe(decodeProtectedHeader(before.access_token).kid);
+    expect((await initializeWith(after.access_token)).status).toBe(200);
   });
 });

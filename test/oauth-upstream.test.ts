@@ -106,6 +106,18 @@ describe('an upstream behind OAuth client credentials', () => {
     expect(tokensBefore.has(last?.token)).toBe(false); // a token fetched after the 401
   });
 
+  it('sends an initialize the upstream refused with 401 once more, with a fresh token', async () => {
+    const gw = await gatewayWith(clientSecret);
+    const before = proxy.seen.length;
+    proxy.refuseNext(1, 'initialize');
+    const client = await gw.connect('agent-a'); // opens the agent's own upstream session: initialize
+    const initializes = proxy.seen.slice(before).filter((s) => s.method === 'initialize');
+    expect(initializes.map((s) => s.accepted)).toEqual([false, true]);
+    expect(initializes[1]?.token).not.toBe(initializes[0]?.token);
+    const result = await client.callTool({ name: 'list_jobs', arguments: { params: {} } });
+    expect(result.isError, textOf(result)).toBeFalsy();
+  });
+
   it('reports the upstream not ready, with the reason, when the client secret is wrong', async () => {
     const gw = await gatewayWith('not-the-secret-0123456789');
     const { status, body } = await until('not ready', async () => {

@@ -56,6 +56,8 @@ export const OAuthSchema = z
     issuer: z.string().min(1).optional(),
     /** Where the signing keys are; default: `jwks_uri` from the issuer's discovery metadata. */
     jwksUri: httpUrl('oauth.jwksUri').optional(),
+    /** Least time between two fetches of the JWKS when a token names an unknown key (rotation); bounds what junk `kid`s can cause. */
+    jwksCooldown: durationMsDefault('30s'),
     /** Expected `aud` (one of them); default: `resource`. Entra ID: the Application ID URI, e.g. "api://airlock". */
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     /** Signing algorithms accepted (default: the asymmetric ones; never "none" or HMAC). */

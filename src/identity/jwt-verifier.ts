@@ -32,7 +32,7 @@ export function createJwtVerifier(spec: OAuthSpec): JwtVerifier {
 
   const keys = (): Promise<KeySet> => {
     keySet ??= jwksUrl(spec, issuer)
-      .then((url) => createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }))
+      .then((url) => createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: spec.jwksCooldown, cacheMaxAge: 10 * 60_000 }))
       .catch((error: unknown) => {
         keySet = undefined; // a failed discovery is retried by the next token, never kept
         throw error;
