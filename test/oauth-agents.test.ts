@@ -263,6 +263,38 @@ describe('agents signing in with OAuth (MCP authorization spec)', () => {
     expect(body.error?.message).toContain('client_id "stranger", sub "stranger", groups []');
   });
 
+  it('keeps a session to the signed-in principal: another token mapped to the same agent may not use it', async () => {
+    const mine = await oidc.clientCredentialsToken('ci-bot', secrets.ciBot, { resource: mcpUrl });
+    const theirs = await oidc.clientCredentialsToken('short-bot', secrets.shortBot, { resource: mcpUrl }); // also agent-b
+    const opened = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${mine.access_token}` },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    });
+    const sessionId = opened.headers.get('mcp-session-id') ?? '';
+    expect(sessionId).not.toBe('');
+    const ping = (token: string) =>
+      fetch(mcpUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${token}`,
+          'mcp-session-id': sessionId,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+      });
+    expect((await ping(mine.access_token)).status).toBe(200);
+    const refused = await ping(theirs.access_token);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('belongs to another agent (or another signed-in user)');
+  });
+
   // Last: it restarts the provider with a new signing key.
   it('accepts tokens signed with a rotated key without a restart (the JWKS is fetched again)', async () => {
     const before = await oidc.clientCredentialsToken('ci-bot', secrets.ciBot, { resource: mcpUrl });

@@ -234,7 +234,8 @@ export class HttpFront {
       return;
     }
     this.sessions.set(id, { relay, lastSeenMs: Date.now(), stream: undefined });
-    this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
+    if (agent.principal !== undefined) this.deps.log.info({ agent: agent.name, principal: agent.principal, session: id }, 'session opened (OAuth)');
+    else this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
     new HttpRequestChannel(res, id, false).end(answer);
   }
 
@@ -279,9 +280,13 @@ export class HttpFront {
       this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
       return undefined;
     }
-    if (session.relay.agent.name !== agent.name) {
+    if (session.relay.agent.name !== agent.name || session.relay.agent.principal !== agent.principal) {
       // A session belongs to the agent that opened it; another token must not ride on it.
-      this.refuse(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
+      this.refuse(
+        res,
+        new AirlockError('forbidden', 'This MCP session belongs to another agent (or another signed-in user): open your own session with "initialize".'),
+        id,
+      );
       return undefined;
     }
     session.lastSeenMs = Date.now();

@@ -93,7 +93,8 @@ export function createRequestAuthenticator(options: RequestAuthenticatorOptions)
       );
     }
     log.debug({ agent: agent.name, via, clientId: facts.clientId, sub: facts.sub }, 'OAuth access token accepted');
-    return agent;
+    const principal = `sub ${JSON.stringify(facts.sub ?? '')}${facts.clientId === undefined ? '' : ` (client ${JSON.stringify(facts.clientId)})`}`;
+    return { ...agent, principal };
   };
 
   const verify = async (token: string): Promise<AuthOutcome> => {

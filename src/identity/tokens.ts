@@ -13,6 +13,11 @@ export interface Agent {
   owner: string | undefined;
   /** Policy file override for this agent (absolute path), when configured. */
   policy: string | undefined;
+  /**
+   * Who signed in as this agent with OAuth (`sub "alice" (client "abc")`), absent for static
+   * tokens: logged, and part of a session's owner, so two people mapped to one agent never share a session.
+   */
+  principal?: string | undefined;
 }
 
 export const tokenPrefix = 'alk_';
