@@ -12,14 +12,14 @@ import { AirlockError } from '../errors.js';
 import type { SessionLimits } from '../identity/session-limits.js';
 import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
-import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import { isNotification, isRequest, isResponse, parseMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/jsonrpc.js';
 import { stateStoreUnavailable } from '../state/state-store.js';
 import type { McpSessionStore } from '../state/mcp-sessions.js';
 import { HttpRequestChannel, HttpSessionChannel, type RequestChannel } from './channels.js';
 import { ResumableRequestChannel, sseHeaders, streamIdOf } from './resumable-stream.js';
 import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
 import { type SessionRelay } from './session-relay.js';
-import { jsonRpcErrorBody } from './wire.js';
+import { errorAnswer, jsonRpcErrorBody } from './wire.js';
 
 export interface HttpFrontDeps {
   authenticator: Authenticator;
@@ -426,9 +426,14 @@ export class HttpFront {
     }
     const store = this.deps.resumption?.store;
     if (!store) return;
+    const events = store.events(sessionId);
     let missed;
     try {
-      missed = await store.events(sessionId).after(streamId, lastEventId.slice(streamId.length + 1));
+      missed = await events.after(streamId, lastEventId.slice(streamId.length + 1));
+      if (!missed.some((event) => isResponse(event.message))) {
+        const orphan = await this.orphanAnswer(store, sessionId, streamId);
+        if (orphan) missed.push({ eventId: await events.storeEvent(streamId, orphan as never), message: orphan }); // our JSON-RPC shape is the SDK's
+      }
     } catch (error) {
       this.refuse(res, stateStoreUnavailable(error));
       return;
@@ -436,6 +441,23 @@ export class HttpFront {
     res.writeHead(200, sseHeaders(sessionId));
     for (const event of missed) res.write(`id: ${event.eventId}\nevent: message\ndata: ${JSON.stringify(event.message)}\n\n`);
     res.end();
+  }
+
+  /**
+   * The answer for a stream nobody will finish: it ran on a replica that is gone and was not held
+   * (held requests are taken over and go on). Undefined while a replica may still answer it.
+   */
+  private async orphanAnswer(store: McpSessionStore, sessionId: string, streamId: string): Promise<JsonRpcMessage | undefined> {
+    if ((await store.heldRequests(sessionId)).some((held) => held.streamId === streamId)) return undefined;
+    const requestId = await store.events(sessionId).requestIdOf(streamId);
+    if (requestId === undefined) return undefined;
+    return errorAnswer(
+      requestId,
+      new AirlockError(
+        'upstream_failed',
+        'The Airlock replica that was answering this request stopped before it finished, and its answer is lost. If it was a tool call that was not held for approval, it may or may not have reached the upstream: check its effect before retrying.',
+      ),
+    );
   }
 
   private async endSession(id: string, reason: string): Promise<void> {

@@ -187,7 +187,7 @@ export class ResumableRequestChannel implements RequestChannel {
     }
     if (this.deps.primes) {
       this.enqueue(async () => {
-        const eventId = await this.deps.events.prime(this.streamId);
+        const eventId = await this.deps.events.prime(this.streamId, this.request.id);
         if (this.sink && !this.sink.destroyed) this.sink.write(`id: ${eventId}\nretry: ${this.deps.retryMs}\ndata: \n\n`);
       });
     }

@@ -13,7 +13,7 @@
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import type { JsonRpcMessage, JsonRpcRequest } from '../mcp/jsonrpc.js';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { InitializeParams } from '../upstream/upstream-session.js';
 import type { Redis } from './redis.js';
 
@@ -129,9 +129,23 @@ export class SessionEventStore implements EventStore {
     return this.append(streamId, JSON.stringify(message));
   }
 
-  /** An event with no message: gives the client an id to resume from before anything was said. */
-  prime(streamId: StreamId): Promise<EventId> {
-    return this.append(streamId, undefined);
+  /**
+   * An event with no message: gives the client an id to resume from before anything was said. It
+   * notes which request the stream answers, so a replica that finds the stream orphaned can still
+   * answer that request.
+   */
+  prime(streamId: StreamId, requestId: JsonRpcId): Promise<EventId> {
+    return this.append(streamId, undefined, JSON.stringify(requestId));
+  }
+
+  /** The request a stream answers, from its priming event (undefined when it had none or it was trimmed). */
+  async requestIdOf(streamId: StreamId): Promise<JsonRpcId | undefined> {
+    const entries = await this.redis.xrange(this.keys.events, '-', '+', 'COUNT', this.options.maxEvents);
+    for (const [, fields] of entries) {
+      const entry = fieldsOf(fields);
+      if (entry['s'] === streamId && entry['r'] !== undefined) return JSON.parse(entry['r']) as JsonRpcId;
+    }
+    return undefined;
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
@@ -157,8 +171,8 @@ export class SessionEventStore implements EventStore {
     return out;
   }
 
-  private async append(streamId: StreamId, json: string | undefined): Promise<EventId> {
-    const fields = json === undefined ? ['s', streamId] : ['s', streamId, 'm', json];
+  private async append(streamId: StreamId, json: string | undefined, requestId?: string): Promise<EventId> {
+    const fields = json === undefined ? ['s', streamId, ...(requestId === undefined ? [] : ['r', requestId])] : ['s', streamId, 'm', json];
     const ttl = this.options.ttlMs;
     let tx = this.redis.multi().xadd(this.keys.events, 'MAXLEN', '~', this.options.maxEvents, '*', ...fields);
     for (const key of [this.keys.events, ...this.keys.alsoKeepAlive]) tx = tx.pexpire(key, ttl);
