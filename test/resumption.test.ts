@@ -6,9 +6,11 @@
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
 import { adminApi } from './helpers/admin-api.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { createCallLog, databricksMockStdio, type CallLog } from './helpers/upstreams.js';
+import { startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
+import { createCallLog, databricksMockStdio, everythingStdio, type CallLog } from './helpers/upstreams.js';
 
 const holdRunJob = {
   version: '1',
@@ -18,8 +20,10 @@ const holdRunJob = {
 const runJob = { name: 'run_job', arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-28' } } } };
 
 const gateways: TestGateway[] = [];
+const processes: GatewayProcess[] = [];
 afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close()));
+  await Promise.all(processes.splice(0).map((p) => p.kill()));
 });
 
 /** A gateway; `peer`: a second replica of it (same Redis prefix, same agent tokens). */
@@ -216,4 +220,39 @@ describe('a session opened on one replica', () => {
     stranger.sessionId = '00000000-0000-4000-8000-000000000000';
     expect((await stranger.post(3, 'tools/list', {})).status).toBe(404);
   });
+});
+
+describe('a streamed call that was not held, whose replica dies', () => {
+  it('is answered upstream_failed when the agent resumes it on another replica: may or may not have run', async () => {
+    const prefix = `test-${crypto.randomUUID()}:`;
+    const start = (tokens?: Record<string, string>) =>
+      startGatewayProcess({
+        redisUrl: inject('redisUrl'),
+        prefix,
+        mcpServers: { everything: everythingStdio() },
+        policy: { version: '1', default: 'allow' },
+        ...(tokens ? { tokens } : {}),
+      });
+    const a = await start();
+    processes.push(a);
+    const b = await start(a.tokens);
+    processes.push(b);
+    const raw = new RawSession(`${a.baseUrl}/mcp`, a.tokens['agent-a'] ?? '');
+    await raw.initialize();
+    const res = await raw.post(5, 'tools/call', {
+      name: 'trigger-long-running-operation',
+      arguments: { duration: 30, steps: 30 },
+      _meta: { progressToken: 'lr' },
+    });
+    const seen = await readEvents(res, (e) => e.data !== '');
+    expect(JSON.parse(seen.at(-1)?.data ?? '{}')).toMatchObject({ method: 'notifications/progress' });
+    await a.kill();
+
+    const onB = new RawSession(`${b.baseUrl}/mcp`, a.tokens['agent-a'] ?? '');
+    onB.sessionId = raw.sessionId;
+    const events = await readEvents(await onB.resume(seen.at(-1)?.id ?? ''), (e) => e.data !== '' && 'error' in (JSON.parse(e.data) as object));
+    const answer = JSON.parse(events.at(-1)?.data ?? '{}') as { id: number; error: { message: string; data: { code: string } } };
+    expect(answer).toMatchObject({ id: 5, error: { data: { code: 'upstream_failed' } } });
+    expect(answer.error.message).toMatch(/stopped before it finished.*may or may not have reached the upstream/);
+  }, 60_000);
 });
