@@ -16,7 +16,7 @@ import { isNotification, isRequest, isResponse, parseMessage, type JsonRpcId, ty
 import { stateStoreUnavailable } from '../state/state-store.js';
 import type { McpSessionStore } from '../state/mcp-sessions.js';
 import { HttpRequestChannel, HttpSessionChannel, type RequestChannel } from './channels.js';
-import { ResumableRequestChannel, sseHeaders, streamIdOf } from './resumable-stream.js';
+import { ResumableRequestChannel, ResumableSessionChannel, sseHeaders, standaloneStreamId, streamIdOf } from './resumable-stream.js';
 import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
 import { type SessionRelay } from './session-relay.js';
 import { errorAnswer, jsonRpcErrorBody } from './wire.js';
@@ -50,7 +50,7 @@ interface Session {
   /** When the session's state in Redis was last kept alive. */
   touchedMs: number;
   protocolVersion: string;
-  stream: HttpSessionChannel | undefined;
+  stream: HttpSessionChannel | ResumableSessionChannel | undefined;
   /** Streamed answers still running or waiting for a client to resume them, by stream id. */
   streams: Map<string, ResumableRequestChannel>;
 }
@@ -279,18 +279,29 @@ export class HttpFront {
     const session = await this.findSession(sessionId, agent, res, null);
     if (!session) return;
     const lastEventId = header(req, 'last-event-id');
-    if (lastEventId !== undefined && this.deps.resumption) {
+    const resumption = this.deps.resumption;
+    if (lastEventId !== undefined && resumption && streamIdOf(lastEventId) !== standaloneStreamId) {
       await this.resumeStream(session, sessionId, lastEventId, res);
       return;
     }
     session.stream?.close(); // a reconnecting client replaces its stream
-    const stream = new HttpSessionChannel(res, sessionId);
+    const stream = resumption
+      ? new ResumableSessionChannel(res, sessionId, {
+          events: resumption.store.events(sessionId),
+          log: this.deps.log,
+          graceMs: resumption.resumeGraceMs,
+          ...(lastEventId === undefined ? {} : { lastEventId }),
+        })
+      : new HttpSessionChannel(res, sessionId);
     session.stream = stream;
     session.relay.attachStandalone(stream);
-    res.on('close', () => {
-      session.relay.detachStandalone(stream);
-      if (session.stream === stream) session.stream = undefined;
-    });
+    // A resumable stream stays attached through its grace, storing what the client will resume.
+    if (stream instanceof HttpSessionChannel) {
+      res.on('close', () => {
+        session.relay.detachStandalone(stream);
+        if (session.stream === stream) session.stream = undefined;
+      });
+    }
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {

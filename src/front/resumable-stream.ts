@@ -19,7 +19,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../mcp/jsonrpc.js';
 import { parseEventId, type McpSessionStore, type SessionEventStore } from '../state/mcp-sessions.js';
-import type { RequestChannel } from './channels.js';
+import type { RequestChannel, SessionChannel } from './channels.js';
 
 export interface ResumableStreamDeps {
   sessionId: string;
@@ -252,5 +252,90 @@ export class ResumableRequestChannel implements RequestChannel {
   private stopGrace(): void {
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
+  }
+}
+
+/** The stream id of a session's standalone GET stream (what belongs to no request). */
+export const standaloneStreamId = 'standalone';
+
+/**
+ * The session's GET stream, resumable: each message is stored before it is sent, and a client
+ * that reconnects with `Last-Event-ID` of this stream first gets what it missed (list_changed,
+ * resources/updated, log messages). After its connection drops, the stream goes on storing for
+ * `graceMs`, so what is sent while the client reconnects is not lost.
+ */
+export class ResumableSessionChannel implements SessionChannel {
+  private readonly res: ServerResponse;
+  private readonly events: SessionEventStore;
+  private readonly log: Logger;
+  private readonly keepAlive: NodeJS.Timeout;
+  private readonly graceMs: number;
+  private chain: Promise<void> = Promise.resolve();
+  private detachedAt: number | undefined;
+  private ended = false;
+
+  constructor(
+    res: ServerResponse,
+    sessionId: string,
+    deps: { events: SessionEventStore; log: Logger; graceMs: number; lastEventId?: string },
+    keepAliveMs = 25_000,
+  ) {
+    this.res = res;
+    this.events = deps.events;
+    this.log = deps.log;
+    this.graceMs = deps.graceMs;
+    res.writeHead(200, sseHeaders(sessionId));
+    res.flushHeaders();
+    this.keepAlive = setInterval(() => {
+      if (!this.closed) res.write(': keep-alive\n\n');
+    }, keepAliveMs);
+    this.keepAlive.unref();
+    res.on('close', () => {
+      clearInterval(this.keepAlive);
+      this.detachedAt = Date.now();
+    });
+    const after = deps.lastEventId === undefined ? undefined : parseEventId(deps.lastEventId)?.entryId;
+    if (after !== undefined) {
+      this.enqueue(async () => {
+        for (const event of await this.events.after(standaloneStreamId, after)) this.write(event.eventId, event.message);
+      });
+    }
+  }
+
+  /** Closed when replaced or ended, or once its connection has been gone longer than the grace. */
+  get closed(): boolean {
+    if (this.ended) return true;
+    return this.detachedAt !== undefined && Date.now() - this.detachedAt > this.graceMs;
+  }
+
+  send(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
+    this.enqueue(async () => {
+      let eventId: string | undefined;
+      try {
+        eventId = await this.events.storeEvent(standaloneStreamId, message as never); // our JSON-RPC shape is the SDK's
+      } catch (error) {
+        this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not store a session stream event; sent without an id');
+      }
+      this.write(eventId, message);
+    });
+    return true;
+  }
+
+  close(): void {
+    this.ended = true;
+    clearInterval(this.keepAlive);
+    if (!this.res.writableEnded) this.res.end();
+  }
+
+  private write(eventId: string | undefined, message: JsonRpcMessage): void {
+    if (this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(eventId === undefined ? `event: message\ndata: ${JSON.stringify(message)}\n\n` : sseEvent(eventId, message));
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((error: unknown) => {
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not replay a session stream');
+    });
   }
 }
