@@ -32,7 +32,9 @@ export interface ResumableStreamDeps {
   resumeGraceMs: number;
   /** Whether the client can take a priming event (empty data), from protocol 2025-11-25 on. */
   primes: boolean;
-  /** The stream was answered (or given up): forget it. */
+  /** The answer started streaming: the stream can now be resumed, by its id. */
+  onStreaming(channel: ResumableRequestChannel): void;
+  /** The stream was answered: forget it. */
   onDone(channel: ResumableRequestChannel): void;
   /** Nobody resumed the stream within the grace: abort its request. */
   onAbandoned(channel: ResumableRequestChannel): void;
@@ -53,7 +55,7 @@ function sseEvent(eventId: string, message: JsonRpcMessage): string {
 
 /** The answer to one request: JSON while nothing streams, then a stored, resumable SSE stream. */
 export class ResumableRequestChannel implements RequestChannel {
-  readonly streamId: string;
+  private id: string | undefined;
   readonly request: JsonRpcRequest;
   private readonly deps: ResumableStreamDeps;
   private readonly canStream: boolean;
@@ -65,8 +67,8 @@ export class ResumableRequestChannel implements RequestChannel {
   private lastEntryId = '0-0';
   private chain: Promise<void> = Promise.resolve();
   private graceTimer: NodeJS.Timeout | undefined;
-  private markDone!: () => void;
-  private readonly donePromise = new Promise<void>((resolve) => (this.markDone = resolve));
+  private isDone = false;
+  private doneWaiters: Array<() => void> = [];
 
   /**
    * `sink` is the POST's response; a stream taken over from another replica starts with none
@@ -76,7 +78,7 @@ export class ResumableRequestChannel implements RequestChannel {
     this.deps = deps;
     this.request = request;
     this.canStream = options.canStream;
-    this.streamId = options.streamId ?? randomBytes(9).toString('base64url');
+    this.id = options.streamId;
     if (sink) this.attachSink(sink);
     else {
       this.streaming = true;
@@ -91,9 +93,15 @@ export class ResumableRequestChannel implements RequestChannel {
     return !this.streaming && (this.sink === undefined || this.sink.destroyed || this.sink.writableEnded);
   }
 
+  /** The id clients resume this stream by; given when the answer starts streaming (plain JSON answers need none). */
+  get streamId(): string {
+    this.id ??= randomBytes(9).toString('base64url');
+    return this.id;
+  }
+
   /** Resolves once the answer is stored and written (shutdown waits for answers to go out). */
   get answeredAndFlushed(): Promise<void> {
-    return this.donePromise;
+    return this.isDone ? Promise.resolve() : new Promise((resolve) => this.doneWaiters.push(resolve));
   }
 
   get isStreaming(): boolean {
@@ -128,7 +136,6 @@ export class ResumableRequestChannel implements RequestChannel {
         sink.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'mcp-session-id': this.deps.sessionId });
         sink.end(body);
       }
-      this.deps.onDone(this);
       this.markDone();
       return;
     }
@@ -143,7 +150,6 @@ export class ResumableRequestChannel implements RequestChannel {
     });
     this.enqueue(async () => {
       this.sink?.end();
-      this.deps.onDone(this);
       this.markDone();
     });
   }
@@ -180,6 +186,7 @@ export class ResumableRequestChannel implements RequestChannel {
   private startStreaming(): void {
     if (this.streaming) return;
     this.streaming = true;
+    this.deps.onStreaming(this);
     const sink = this.sink;
     if (sink && !sink.headersSent && !sink.destroyed) {
       sink.writeHead(200, sseHeaders(this.deps.sessionId));
@@ -237,6 +244,12 @@ export class ResumableRequestChannel implements RequestChannel {
         'could not store an event of a resumable stream; a client resuming it may miss it',
       );
     });
+  }
+
+  private markDone(): void {
+    this.isDone = true;
+    if (this.streaming) this.deps.onDone(this);
+    for (const resolve of this.doneWaiters.splice(0)) resolve();
   }
 
   private startGrace(): void {
