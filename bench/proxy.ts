@@ -39,7 +39,7 @@ import { freePort, startRedisServer } from '../test/helpers/redis-server.js';
 import { repoRoot } from '../test/helpers/upstreams.js';
 import { median, runLoad, type LoadResult } from './load.js';
 import { cpuBetween, treeCpuMs } from './process-tree.js';
-import { measureTokenCheck, reportTokenCheck } from './oauth-token-check.js';
+import { measureGatewayCalls, measureTokenCheck, reportGatewayCalls, reportTokenCheck } from './oauth-token-check.js';
 import { reportProxyBench, type Measurement, type TargetName } from './proxy-report.js';
 
 const { values } = parseArgs({
@@ -242,9 +242,7 @@ async function startProcess(args: string[], env: Record<string, string>, port: n
   }
 }
 
-if (values.only === 'oauth') reportTokenCheck(await measureTokenCheck());
-else {
-  await main();
-  // The OAuth token check on /mcp, measured alone (issue 17): what a JWT adds over a static token.
-  reportTokenCheck(await measureTokenCheck());
-}
+if (values.only !== 'oauth') await main();
+// The OAuth token check on /mcp (issue 17): what a JWT adds over a static token, alone and through a gateway.
+reportTokenCheck(await measureTokenCheck());
+reportGatewayCalls(await measureGatewayCalls());
