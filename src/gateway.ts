@@ -199,6 +199,7 @@ export class Gateway {
     this.httpFront = new HttpFront({
       authenticator: createRequestAuthenticator({ staticTokens: this.authenticator, oauth: config.oauth, log }),
       resourceMetadataUrl: config.oauth ? resourceMetadataUrl(config.oauth.resource) : undefined,
+      resourceScope: config.oauth?.scopes.join(' '),
       methods: this.methods,
       createRelay: (agent, sessionId) => this.createRelay(agent, sessionId),
       hostGuard: createHostGuard({ bindHost: config.host, allowedHosts: config.http.allowedHosts, allowedOrigins: config.http.allowedOrigins }),

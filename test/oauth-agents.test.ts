@@ -156,7 +156,7 @@ describe('agents signing in with OAuth (MCP authorization spec)', () => {
   it('answers a request without a token with 401 naming the metadata, and a JSON-RPC body', async () => {
     const { status, challenge, body } = await initializeWith(undefined);
     expect(status).toBe(401);
-    expect(challenge).toBe(`Bearer resource_metadata="${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp"`);
+    expect(challenge).toBe(`Bearer resource_metadata="${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`);
     expect(body.error?.code).toBe(-32011);
   });
 

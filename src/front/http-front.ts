@@ -27,6 +27,8 @@ export interface HttpFrontDeps {
   authenticator: RequestAuthenticator;
   /** With OAuth configured: this resource's RFC 9728 metadata URL, named in every 401's WWW-Authenticate. */
   resourceMetadataUrl?: string | undefined;
+  /** With OAuth configured: the scopes a client should ask for (space-separated), named in the 401 (MCP 2025-11-25 scope selection). */
+  resourceScope?: string | undefined;
   methods: RelayMethods;
   createRelay(agent: Agent, sessionId: string): SessionRelay;
   /** Returns why a request's Host/Origin must be refused, or undefined. */
@@ -175,10 +177,9 @@ export class HttpFront {
     const params: string[] = [];
     if (this.deps.resourceMetadataUrl !== undefined) params.push(`resource_metadata="${this.deps.resourceMetadataUrl}"`);
     else params.push('realm="airlock"');
-    if (refusal.bearerError !== undefined) {
-      params.push(`error="${refusal.bearerError}"`, `error_description="${quotable(refusal.message)}"`);
-      if (refusal.scope !== undefined) params.push(`scope="${quotable(refusal.scope)}"`);
-    }
+    if (refusal.bearerError !== undefined) params.push(`error="${refusal.bearerError}"`, `error_description="${quotable(refusal.message)}"`);
+    const scope = refusal.scope ?? this.deps.resourceScope;
+    if (scope !== undefined && scope !== '') params.push(`scope="${quotable(scope)}"`);
     return `Bearer ${params.join(', ')}`;
   }
 
