@@ -185,6 +185,7 @@ describe('agents signing in with OAuth (MCP authorization spec)', () => {
     const page = await gw.gateway.auditStore.query({ tool: 'list_jobs', limit: 10 });
     expect(page.events.length).toBeGreaterThan(0);
     expect(new Set(page.events.map((e) => e.agent))).toEqual(new Set(['agent-a']));
+    expect(new Set(page.events.map((e) => e.principal))).toEqual(new Set([expect.stringMatching(/^sub "alice" \(client "[^"]+"\)$/)]));
     // Audience-bound: the upstream got the call with its configured headers only, never the agent's token.
     expect(callLog.calls().some((c) => c.tool === 'list_jobs')).toBe(true);
     const agentToken = auth.tokens()?.access_token ?? 'unreachable';

@@ -58,6 +58,8 @@ export interface AuditLatency {
 export interface AuditEventInput {
   type: AuditEventType;
   agent?: string;
+  /** Who signed in as the agent with OAuth (`sub "…" (client "…")`); absent for static tokens. */
+  principal?: string;
   session?: string;
   upstream?: string;
   tool?: string;
