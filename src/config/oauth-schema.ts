@@ -44,6 +44,8 @@ const IntrospectionSchema = z.strictObject({
   cacheTtl: durationMsDefault('60s'),
   /** Deadline for one introspection request. */
   timeout: durationMsDefault('5s'),
+  /** An answer must name this resource in `aud`; false accepts answers without `aud` (some IdPs omit it: then any token of that IdP is accepted). */
+  requireAudience: z.boolean().default(true),
 });
 
 export const OAuthSchema = z

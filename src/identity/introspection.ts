@@ -45,6 +45,11 @@ export function createIntrospector(spec: IntrospectionSpec, audiences: readonly 
         throw invalidToken(`The access token was issued by ${JSON.stringify(claims['iss']).slice(0, 200)}, not by ${issuer}.`);
       }
       const aud = claims['aud'];
+      if (aud === undefined && spec.requireAudience) {
+        throw invalidToken(
+          'The introspection answer names no audience, so Airlock cannot tell the token is for this resource (set oauth.introspection.requireAudience to false if your IdP never sends aud).',
+        );
+      }
       if (aud !== undefined) {
         const list = Array.isArray(aud) ? aud : [aud];
         if (!list.some((a) => typeof a === 'string' && audiences.includes(a))) {

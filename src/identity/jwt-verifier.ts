@@ -8,7 +8,7 @@
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { asymmetricAlgorithms, type OAuthSpec } from '../config/oauth-schema.js';
 import { fetchIssuerMetadata } from './issuer-metadata.js';
-import { cannotCheck, invalidToken } from './token-refusal.js';
+import { TokenRefusal, cannotCheck, invalidToken } from './token-refusal.js';
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
 
@@ -101,7 +101,7 @@ function refusalFor(error: unknown, claims: JWTPayload, audiences: readonly stri
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) {
     return invalidToken(`The access token is malformed (${error.message}): get a new one.`, error);
   }
-  if (error instanceof Error && error.name === 'TokenRefusal') return error;
+  if (error instanceof TokenRefusal) return error;
   const why = error instanceof Error ? error.message : String(error);
   return cannotCheck(`Airlock could not fetch the authorization server's signing keys (${why}); retry shortly.`, error);
 }
