@@ -114,184 +114,187 @@ const WebhookKeySchema = z.strictObject({
 
 const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
-export const ConfigSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    port: z.number().int().min(0).max(65_535).default(8080),
-    host: z.string().default('0.0.0.0'),
-    /** How people reach this gateway (`https://airlock.example.com`): the base of the dashboard links in log lines. */
-    publicUrl: z.url({ error: 'publicUrl is the absolute http(s) URL people use to reach this gateway' }).optional(),
-    redis: z
-      .strictObject({
-        /**
-         * `redis://…`, `rediss://…`, `redis+sentinel://host:26379[,host:26379…]/master`; `"embedded"` starts a redis-server child next to this file.
-         * Unset: the Redis on 127.0.0.1:6379 when one answers there, else embedded (`airlock serve`).
-         */
-        url: z
-          .string()
-          .regex(
-            /^(rediss?:\/\/.+|redis\+(sentinel|cluster):\/\/.+|embedded)$/,
-            'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER or redis+cluster://HOST:PORT[,HOST:PORT] URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
-          )
-          .optional(),
-        /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */
-        prefix: z.string().default('airlock:'),
-      })
-      .prefault({}),
-    mcpServers: z
-      .record(upstreamName, UpstreamSchema)
-      .refine((servers) => Object.keys(servers).length > 0, 'configure at least one upstream under "mcpServers"'),
-    agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names use letters, digits, ".", "_" and "-"'), AgentSchema).default({}),
-    /** Default policy file (relative to the config file); agents may name their own. */
-    policy: z.string().optional(),
-    policyWatch: z.boolean().default(true),
-    approvals: z
-      .strictObject({
-        /** Timeout when a policy gives none: then the call is denied as expired. */
-        defaultTimeout: durationMsDefault('15m'),
-        /** Answer "approval pending, retry" before typical client timeouts when progress can't keep the call alive. */
-        answerPendingAfter: durationMsDefault('50s'),
-        /** How often a held call sends notifications/progress. */
-        progressInterval: durationMsDefault('5s'),
-        /** How long an approved call waits for its identical retry, and how long its outcome and result are kept for identical retries. */
-        retryValidity: durationMsDefault('10m'),
-        /** A held call whose (redacted) canonical arguments exceed this is refused: an approver must be able to read all of it. */
-        maxArgumentsBytes: byteCount.default(65_536),
-        /** A running approved call's claim lapses (→ outcome_unknown) this long after its replica last renewed it; renewed every third of it. */
-        executionLease: durationMs()
-          .prefault('30s')
-          .refine((ms) => ms >= 300, 'executionLease must be at least 300ms (it is renewed every third of it)'),
-        /** Results larger than this (as JSON) are kept for retries as a truncated copy, flagged as such. */
-        maxStoredResult: byteSize().prefault('256kb'),
-        /** Most execution outcomes held in memory while Redis is unreachable (then the oldest is given up, logged and counted). */
-        pendingOutcomes: z.number().int().min(1).max(1_000_000).default(10_000),
-      })
-      .prefault({}),
-    slack: z
-      .strictObject({
-        /** Channel for approval requests when the policy names none ("" from an unset ${VAR:-} means none). */
-        defaultChannel: z
-          .string()
-          .optional()
-          .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
-        /** Least time between two messages to one Slack channel, across all replicas (Slack allows about one per second). */
-        postInterval: durationMsDefault('1s'),
-      })
-      .prefault({}),
-    webhooks: z
-      .strictObject({
-        /** Receivers every approval request and update is POSTed to (JSON, signed), each with its own delivery queue. */
-        endpoints: z.record(webhookName, WebhookEndpointSchema).default({}),
-        /** Keys that may sign decisions sent to POST /webhooks/decisions, each bound to the approver identity it acts as. */
-        keys: z.record(webhookName, WebhookKeySchema).default({}),
-        /** A signed decision older than this (by its timestamp) is refused, and a signature is remembered this long so it is never accepted twice. */
-        replayWindow: durationMs()
-          .prefault('5m')
-          .refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'replayWindow is between 10s and 1h'),
-      })
-      .prefault({}),
-    audit: z
-      .strictObject({
-        retention: durationMs().optional(),
-        /** Mirror every audit event to this JSON-lines file. */
-        file: z.string().optional(),
-        /** Stored arguments per event: over this, a truncated copy (the hash still covers the full arguments). */
-        maxArgumentsBytes: byteCount.default(65_536),
-      })
-      .prefault({}),
-    dashboard: z
-      .strictObject({
-        users: z
-          .record(
-            z
-              .string()
-              .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"')
-              .refine((name) => name !== 'admin', '"admin" is the name the admin token signs in with; choose another user name'),
-            DashboardUserSchema,
-          )
-          .default({}),
-        /** A dashboard login lasts this long; activity does not extend it. */
-        sessionTtl: durationMsDefault('12h'),
-        /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
-        secureCookies: z.boolean().optional(),
-        /**
-         * Reverse proxies in front of the gateway whose X-Forwarded-For to believe: false (default)
-         * uses the socket address; true or 1 the right-most X-Forwarded-For entry; N the N-th from the right.
-         */
-        trustProxy: z
-          .union([z.boolean(), z.number().int().min(0).max(10)])
-          .default(false)
-          .transform((value) => (value === true ? 1 : value === false ? 0 : value)),
-      })
-      .prefault({}),
-    http: z
-      .strictObject({
-        bodyLimit: z
-          .string()
-          .regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"')
-          .default('4mb'),
-        sessionIdleTimeout: durationMsDefault('30m'),
-        /**
-         * Host headers /mcp accepts (DNS-rebinding protection), e.g. ["airlock.internal", "airlock.internal:8443"].
-         * Default: loopback names when bound to loopback; any host otherwise (put a proxy in front).
-         */
-        allowedHosts: z.array(z.string().min(1)).optional(),
-        /** Origins /mcp accepts from browsers, e.g. ["https://inspector.example.com"]. Default: loopback origins only. */
-        allowedOrigins: z.array(z.string().min(1)).optional(),
-        /** Open MCP sessions one agent may hold on a replica; the next initialize gets 429. */
-        maxSessionsPerAgent: z.number().int().min(1).default(100),
-        /** Open MCP sessions a replica holds in total; the next initialize gets 503. */
-        maxSessions: z.number().int().min(1).default(2_000),
-        /**
-         * Sessions and streamed answers kept in Redis, so any replica can take a session over and a
-         * client that reconnects with Last-Event-ID gets what it missed (README, "Running several replicas").
-         */
-        resumption: z
-          .strictObject({
-            enabled: z.boolean().default(true),
-            /** Most events kept per session (older ones are trimmed first). */
-            maxEventsPerSession: z.number().int().min(10).max(100_000).default(1_000),
-            /** How long a streamed answer with no client attached keeps running before it is given up (a held call is then withdrawn). */
-            resumeGrace: durationMsDefault('60s'),
-            /** The reconnect delay suggested to clients (SSE `retry:`). */
-            retry: durationMsDefault('1s'),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    arguments: z
-      .strictObject({
-        /** Deepest nesting of objects and arrays in a call's arguments; deeper is invalid_arguments. */
-        maxDepth: z.number().int().min(2).max(512).default(64),
-      })
-      .prefault({}),
-    shutdownGrace: durationMsDefault('10s'),
-    /** Agents signing in with OAuth access tokens (the MCP authorization spec); static tokens keep working beside it. */
-    oauth: OAuthSchema,
-  })
-  .superRefine((config, ctx) => {
-    // Cross-field rules: every mapping names a configured agent, and every agent can sign in somehow.
-    const mapped = new Set<string>();
-    for (const [index, mapping] of (config.oauth?.agents ?? []).entries()) {
-      mapped.add(mapping.agent);
-      if (!(mapping.agent in config.agents)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['oauth', 'agents', index, 'agent'],
-          message: `no agent "${mapping.agent}" under "agents": add it there (its policy, owner and limits apply to OAuth callers mapped to it)`,
-        });
-      }
+const ConfigObjectSchema = z.strictObject({
+  $schema: z.string().optional(),
+  port: z.number().int().min(0).max(65_535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  /** How people reach this gateway (`https://airlock.example.com`): the base of the dashboard links in log lines. */
+  publicUrl: z.url({ error: 'publicUrl is the absolute http(s) URL people use to reach this gateway' }).optional(),
+  redis: z
+    .strictObject({
+      /**
+       * `redis://…`, `rediss://…`, `redis+sentinel://host:26379[,host:26379…]/master`; `"embedded"` starts a redis-server child next to this file.
+       * Unset: the Redis on 127.0.0.1:6379 when one answers there, else embedded (`airlock serve`).
+       */
+      url: z
+        .string()
+        .regex(
+          /^(rediss?:\/\/.+|redis\+(sentinel|cluster):\/\/.+|embedded)$/,
+          'redis.url is a redis:// or rediss:// URL, a redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER or redis+cluster://HOST:PORT[,HOST:PORT] URL, or "embedded" (Airlock starts its own redis-server); leave it out to use 127.0.0.1:6379 or else embedded',
+        )
+        .optional(),
+      /** Every key Airlock writes starts with this, so one Redis can serve several deployments. */
+      prefix: z.string().default('airlock:'),
+    })
+    .prefault({}),
+  mcpServers: z.record(upstreamName, UpstreamSchema).refine((servers) => Object.keys(servers).length > 0, 'configure at least one upstream under "mcpServers"'),
+  agents: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names use letters, digits, ".", "_" and "-"'), AgentSchema).default({}),
+  /** Default policy file (relative to the config file); agents may name their own. */
+  policy: z.string().optional(),
+  policyWatch: z.boolean().default(true),
+  approvals: z
+    .strictObject({
+      /** Timeout when a policy gives none: then the call is denied as expired. */
+      defaultTimeout: durationMsDefault('15m'),
+      /** Answer "approval pending, retry" before typical client timeouts when progress can't keep the call alive. */
+      answerPendingAfter: durationMsDefault('50s'),
+      /** How often a held call sends notifications/progress. */
+      progressInterval: durationMsDefault('5s'),
+      /** How long an approved call waits for its identical retry, and how long its outcome and result are kept for identical retries. */
+      retryValidity: durationMsDefault('10m'),
+      /** A held call whose (redacted) canonical arguments exceed this is refused: an approver must be able to read all of it. */
+      maxArgumentsBytes: byteCount.default(65_536),
+      /** A running approved call's claim lapses (→ outcome_unknown) this long after its replica last renewed it; renewed every third of it. */
+      executionLease: durationMs()
+        .prefault('30s')
+        .refine((ms) => ms >= 300, 'executionLease must be at least 300ms (it is renewed every third of it)'),
+      /** Results larger than this (as JSON) are kept for retries as a truncated copy, flagged as such. */
+      maxStoredResult: byteSize().prefault('256kb'),
+      /** Most execution outcomes held in memory while Redis is unreachable (then the oldest is given up, logged and counted). */
+      pendingOutcomes: z.number().int().min(1).max(1_000_000).default(10_000),
+    })
+    .prefault({}),
+  slack: z
+    .strictObject({
+      /** Channel for approval requests when the policy names none ("" from an unset ${VAR:-} means none). */
+      defaultChannel: z
+        .string()
+        .optional()
+        .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
+      /** Least time between two messages to one Slack channel, across all replicas (Slack allows about one per second). */
+      postInterval: durationMsDefault('1s'),
+    })
+    .prefault({}),
+  webhooks: z
+    .strictObject({
+      /** Receivers every approval request and update is POSTed to (JSON, signed), each with its own delivery queue. */
+      endpoints: z.record(webhookName, WebhookEndpointSchema).default({}),
+      /** Keys that may sign decisions sent to POST /webhooks/decisions, each bound to the approver identity it acts as. */
+      keys: z.record(webhookName, WebhookKeySchema).default({}),
+      /** A signed decision older than this (by its timestamp) is refused, and a signature is remembered this long so it is never accepted twice. */
+      replayWindow: durationMs()
+        .prefault('5m')
+        .refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'replayWindow is between 10s and 1h'),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      retention: durationMs().optional(),
+      /** Mirror every audit event to this JSON-lines file. */
+      file: z.string().optional(),
+      /** Stored arguments per event: over this, a truncated copy (the hash still covers the full arguments). */
+      maxArgumentsBytes: byteCount.default(65_536),
+    })
+    .prefault({}),
+  dashboard: z
+    .strictObject({
+      users: z
+        .record(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dashboard user names use letters, digits, ".", "_" and "-"')
+            .refine((name) => name !== 'admin', '"admin" is the name the admin token signs in with; choose another user name'),
+          DashboardUserSchema,
+        )
+        .default({}),
+      /** A dashboard login lasts this long; activity does not extend it. */
+      sessionTtl: durationMsDefault('12h'),
+      /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
+      secureCookies: z.boolean().optional(),
+      /**
+       * Reverse proxies in front of the gateway whose X-Forwarded-For to believe: false (default)
+       * uses the socket address; true or 1 the right-most X-Forwarded-For entry; N the N-th from the right.
+       */
+      trustProxy: z
+        .union([z.boolean(), z.number().int().min(0).max(10)])
+        .default(false)
+        .transform((value) => (value === true ? 1 : value === false ? 0 : value)),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      bodyLimit: z
+        .string()
+        .regex(/^\d+(kb|mb)$/i, 'bodyLimit looks like "4mb" or "512kb"')
+        .default('4mb'),
+      sessionIdleTimeout: durationMsDefault('30m'),
+      /**
+       * Host headers /mcp accepts (DNS-rebinding protection), e.g. ["airlock.internal", "airlock.internal:8443"].
+       * Default: loopback names when bound to loopback; any host otherwise (put a proxy in front).
+       */
+      allowedHosts: z.array(z.string().min(1)).optional(),
+      /** Origins /mcp accepts from browsers, e.g. ["https://inspector.example.com"]. Default: loopback origins only. */
+      allowedOrigins: z.array(z.string().min(1)).optional(),
+      /** Open MCP sessions one agent may hold on a replica; the next initialize gets 429. */
+      maxSessionsPerAgent: z.number().int().min(1).default(100),
+      /** Open MCP sessions a replica holds in total; the next initialize gets 503. */
+      maxSessions: z.number().int().min(1).default(2_000),
+      /**
+       * Sessions and streamed answers kept in Redis, so any replica can take a session over and a
+       * client that reconnects with Last-Event-ID gets what it missed (README, "Running several replicas").
+       */
+      resumption: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Most events kept per session (older ones are trimmed first). */
+          maxEventsPerSession: z.number().int().min(10).max(100_000).default(1_000),
+          /** How long a streamed answer with no client attached keeps running before it is given up (a held call is then withdrawn). */
+          resumeGrace: durationMsDefault('60s'),
+          /** The reconnect delay suggested to clients (SSE `retry:`). */
+          retry: durationMsDefault('1s'),
+          /**
+           * On shutdown, leave held calls to another replica (their clients resume there) instead of
+           * answering "approval pending, retry". Only behind a load balancer with other replicas.
+           */
+          handOverOnShutdown: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  arguments: z
+    .strictObject({
+      /** Deepest nesting of objects and arrays in a call's arguments; deeper is invalid_arguments. */
+      maxDepth: z.number().int().min(2).max(512).default(64),
+    })
+    .prefault({}),
+  shutdownGrace: durationMsDefault('10s'),
+  /** Agents signing in with OAuth access tokens (the MCP authorization spec); static tokens keep working beside it. */
+  oauth: OAuthSchema,
+});
+
+/** The whole config, with the rules that span sections: every mapping names a configured agent, and every agent can sign in somehow. */
+export const ConfigSchema = ConfigObjectSchema.superRefine((config, ctx) => {
+  const mapped = new Set<string>();
+  for (const [index, mapping] of (config.oauth?.agents ?? []).entries()) {
+    mapped.add(mapping.agent);
+    if (!(mapping.agent in config.agents)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oauth', 'agents', index, 'agent'],
+        message: `no agent "${mapping.agent}" under "agents": add it there (its policy, owner and limits apply to OAuth callers mapped to it)`,
+      });
     }
-    for (const [name, agent] of Object.entries(config.agents)) {
-      if (agent.tokenSha256 === undefined && !mapped.has(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['agents', name, 'tokenSha256'],
-          message: `agent "${name}" has no tokenSha256 and no oauth.agents mapping names it, so nothing could ever sign in as it: run \`airlock agents token ${name}\`, or map a client, subject or group to it under oauth.agents`,
-        });
-      }
+  }
+  for (const [name, agent] of Object.entries(config.agents)) {
+    if (agent.tokenSha256 === undefined && !mapped.has(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agents', name, 'tokenSha256'],
+        message: `agent "${name}" has no tokenSha256 and no oauth.agents mapping names it, so nothing could ever sign in as it: run \`airlock agents token ${name}\`, or map a client, subject or group to it under oauth.agents`,
+      });
     }
-  });
+  }
+});
 
 export type Config = z.output<typeof ConfigSchema>;
 export type AgentSpec = z.output<typeof AgentSchema>;
