@@ -6,6 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { checkOAuth } from '../src/cli/doctor-oauth.js';
 import { parseConfig } from '../src/config/load.js';
+import { createRequestAuthenticator } from '../src/identity/request-authenticator.js';
+import { createAuthenticator } from '../src/identity/tokens.js';
+import { createLogger } from '../src/log.js';
 import { refreshAt } from '../src/upstream/client-credentials.js';
 import { startOidcProvider } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/redis-server.js';
@@ -108,5 +111,36 @@ describe('airlock doctor with oauth', () => {
     const [down] = await checkOAuth(config(`http://127.0.0.1:${await freePort()}`));
     expect(down).toMatchObject({ severity: 'fail', subject: 'oauth' });
     expect(down?.message).toContain("could not read the authorization server's metadata");
+  });
+});
+
+describe('oauth.requiredScopes', () => {
+  it('refuses a valid token without the required scope with 403 insufficient_scope naming it', async () => {
+    const resource = 'https://airlock.example.com/mcp';
+    const oidc = await startOidcProvider({ defaultResource: resource, clients: [{ clientId: 'bot', clientSecret: 'bot-secret-0123456789' }] });
+    try {
+      const config = parseConfig(
+        {
+          ...base,
+          agents: { bot: {} },
+          oauth: { resource, authorizationServers: [oidc.issuer], requiredScopes: ['airlock:admin'], agents: [{ match: { clientId: 'bot' }, agent: 'bot' }] },
+        },
+        '/tmp/a.json',
+        {},
+      );
+      const auth = createRequestAuthenticator({
+        staticTokens: createAuthenticator(config.agents),
+        oauth: config.oauth,
+        log: createLogger({ level: 'silent' }),
+      });
+      const { access_token } = await oidc.clientCredentialsToken('bot', 'bot-secret-0123456789', { scope: 'mcp:tools' });
+      const outcome = await auth.check(access_token);
+      expect(outcome.ok).toBe(false);
+      if (outcome.ok) return;
+      expect(outcome.refusal).toMatchObject({ status: 403, bearerError: 'insufficient_scope', scope: 'airlock:admin' });
+      expect(outcome.refusal.message).toContain('lacks the scope(s) airlock:admin');
+    } finally {
+      await oidc.stop();
+    }
   });
 });
