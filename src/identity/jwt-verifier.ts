@@ -55,7 +55,14 @@ export function createJwtVerifier(spec: OAuthSpec): JwtVerifier {
         );
       }
       try {
-        const { payload } = await jwtVerify(token, await keys(), { issuer, audience: audiences, algorithms, clockTolerance: clockToleranceSec });
+        // exp is required (RFC 9068): a token that never expires would be accepted, and cached, forever.
+        const { payload } = await jwtVerify(token, await keys(), {
+          issuer,
+          audience: audiences,
+          algorithms,
+          clockTolerance: clockToleranceSec,
+          requiredClaims: ['exp'],
+        });
         return payload;
       } catch (error) {
         throw refusalFor(error, unverified, audiences);
