@@ -32,6 +32,7 @@ import { createApp } from './http/app.js';
 import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
 import { dashboardRouter } from './dashboard/dashboard-router.js';
+import { resolveOidcDeps } from './dashboard/oidc-deps.js';
 import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
 import { SessionLimits } from './identity/session-limits.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
@@ -244,7 +245,9 @@ export class Gateway {
       sessionTtlMs: config.dashboard.sessionTtl,
       trustProxyHops: config.dashboard.trustProxy,
       ...optional('secureCookies', config.dashboard.secureCookies),
+      oidc: resolveOidcDeps(config, env),
       log,
+      ...optional('now', options.now),
     });
     this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics), dashboard] });
     this.handler = (req, res) => {
