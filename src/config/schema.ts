@@ -156,7 +156,10 @@ const OidcSchema = z.strictObject({
       approver: z.array(z.string().min(1)).default([]),
       admin: z.array(z.string().min(1)).default([]),
     })
-    .refine((roles) => roles.viewer.length + roles.approver.length + roles.admin.length > 0, 'map at least one group to a role, e.g. { "approver": ["airlock-approvers"] }'),
+    .refine(
+      (roles) => roles.viewer.length + roles.approver.length + roles.admin.length > 0,
+      'map at least one group to a role, e.g. { "approver": ["airlock-approvers"] }',
+    ),
   /** The claim (dotted path) holding the person's Slack user id (U…/W…): their dashboard decisions count as that Slack user's. */
   slackUserIdClaim: claimPath.optional(),
   /** The claim shown as the person's name; default: name, then preferred_username, then email, then sub. */
@@ -194,7 +197,7 @@ const WebhookKeySchema = z.strictObject({
 
 const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
-export const ConfigSchema = z.strictObject({
+const ConfigObject = z.strictObject({
   $schema: z.string().optional(),
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -330,7 +333,9 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   shutdownGrace: durationMsDefault('10s'),
-}).superRefine((config, ctx) => {
+});
+
+export const ConfigSchema = ConfigObject.superRefine((config, ctx) => {
   // The redirect URI must be registered at the provider exactly, so it is never guessed from a request's Host.
   if (config.dashboard.oidc && config.dashboard.oidc.redirectUri === undefined && config.publicUrl === undefined) {
     ctx.addIssue({

@@ -13,8 +13,7 @@ import { dashboardRoles, type DashboardRole } from './roles.js';
 export type OidcClaims = Record<string, unknown>;
 
 export type ClaimsVerdict =
-  | { ok: true; identity: DashboardIdentity; groups: string[]; slackUserIdProblem?: string }
-  | { ok: false; why: string; name: string; groups: string[] };
+  { ok: true; identity: DashboardIdentity; groups: string[]; slackUserIdProblem?: string } | { ok: false; why: string; name: string; groups: string[] };
 
 export type ClaimRules = Pick<OidcSpec, 'groupsClaim' | 'roles' | 'slackUserIdClaim' | 'nameClaim'>;
 
@@ -61,7 +60,8 @@ export function identityFromClaims(claims: OidcClaims, rules: ClaimRules): Claim
   if (sub === '') return { ok: false, why: 'the identity provider named no subject (sub) for this sign-in', name, groups };
   const role = roleOf(groups, rules.roles);
   if (role === undefined) {
-    const seen = claimAt(claims, rules.groupsClaim) === undefined ? `the sign-in carried no "${rules.groupsClaim}" claim` : `your groups: ${groups.join(', ') || 'none'}`;
+    const seen =
+      claimAt(claims, rules.groupsClaim) === undefined ? `the sign-in carried no "${rules.groupsClaim}" claim` : `your groups: ${groups.join(', ') || 'none'}`;
     return { ok: false, why: `none of your groups gives a dashboard role (${seen})`, name, groups };
   }
   let slackUserId: string | undefined;

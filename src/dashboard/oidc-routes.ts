@@ -34,7 +34,13 @@ export function addOidcRoutes(router: Router, ctx: DashboardContext): void {
       res.redirect(303, url);
     } catch (error) {
       ctx.deps.log.error({ err: errorText(error) }, 'dashboard OIDC sign-in could not start (identity provider or Redis unreachable)');
-      refuse(res, 503, 'Sign-in unavailable', `${oidc.displayName} cannot be reached from the gateway right now. Try again in a minute; the gateway log says why.`, loginLink);
+      refuse(
+        res,
+        503,
+        'Sign-in unavailable',
+        `${oidc.displayName} cannot be reached from the gateway right now. Try again in a minute; the gateway log says why.`,
+        loginLink,
+      );
     }
   });
 
@@ -58,7 +64,13 @@ export function addOidcRoutes(router: Router, ctx: DashboardContext): void {
       continuePage(res, result.next, 'Signed in', `Signed in as ${session.login}. Continuing to the dashboard…`);
     } catch (error) {
       ctx.deps.log.error({ err: errorText(error) }, 'dashboard OIDC callback failed');
-      refuse(res, 503, 'Temporarily unavailable', 'The gateway cannot reach its state store (Redis) right now, so sign-in cannot finish. Try again in a few seconds.', loginLink);
+      refuse(
+        res,
+        503,
+        'Temporarily unavailable',
+        'The gateway cannot reach its state store (Redis) right now, so sign-in cannot finish. Try again in a few seconds.',
+        loginLink,
+      );
     }
   });
 }

@@ -110,7 +110,11 @@ export class OidcSignIn {
         { reason: 'no mapped role', name: verdict.name, groups: verdict.groups },
       );
     }
-    if (verdict.slackUserIdProblem) log.warn({ name: verdict.identity.login, problem: verdict.slackUserIdProblem }, 'dashboard OIDC sign-in without a usable Slack user id: decisions count as oidc:<sub>');
+    if (verdict.slackUserIdProblem)
+      log.warn(
+        { name: verdict.identity.login, problem: verdict.slackUserIdProblem },
+        'dashboard OIDC sign-in without a usable Slack user id: decisions count as oidc:<sub>',
+      );
     const now = this.options.now();
     const { id, session } = await sessions.create(verdict.identity, (sessionId) => ({
       expiresAt: this.endOf(now, grant),
@@ -155,13 +159,18 @@ export class OidcSignIn {
         oidc: grant ? this.stateOf(id, state.sub, grant, now) : { ...state, checkedAt: now },
       };
       await this.options.sessions.save(id, updated);
-      if (updated.role !== session.role) this.options.log.info({ login: updated.login, from: session.role, to: updated.role }, 'dashboard role changed at the identity provider');
+      if (updated.role !== session.role)
+        this.options.log.info({ login: updated.login, from: session.role, to: updated.role }, 'dashboard role changed at the identity provider');
       return updated;
     } catch (error) {
       if (isProviderRefusal(error)) return this.end(id, session, `the identity provider refused to confirm it (${errorText(error)})`);
       // The provider could not be reached or failed: one more interval, then the session ends anyway.
-      if (now >= state.checkedAt + 2 * spec.revalidateEvery) return this.end(id, session, `the identity provider could not be reached to confirm it (${errorText(error)})`);
-      this.options.log.warn({ login: session.login, err: errorText(error) }, 'dashboard session re-check at the identity provider failed; trying again on a later request');
+      if (now >= state.checkedAt + 2 * spec.revalidateEvery)
+        return this.end(id, session, `the identity provider could not be reached to confirm it (${errorText(error)})`);
+      this.options.log.warn(
+        { login: session.login, err: errorText(error) },
+        'dashboard session re-check at the identity provider failed; trying again on a later request',
+      );
       return session;
     }
   }

@@ -50,9 +50,7 @@ const SessionSchema = z.object({
   createdAt: z.number(),
   expiresAt: z.number(),
   via: z.enum(['token', 'oidc']).optional(),
-  oidc: z
-    .object({ sub: z.string(), sealed: z.string(), checkedAt: z.number(), accessExpiresAt: z.number().optional(), refreshable: z.boolean() })
-    .optional(),
+  oidc: z.object({ sub: z.string(), sealed: z.string(), checkedAt: z.number(), accessExpiresAt: z.number().optional(), refreshable: z.boolean() }).optional(),
 });
 const FlashSchema = z.object({ level: z.enum(['success', 'info', 'error']), text: z.string() });
 

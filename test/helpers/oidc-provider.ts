@@ -197,7 +197,9 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         if (!claims) return undefined;
         return Object.fromEntries(accessTokenClaims.filter((name) => claims[name] !== undefined).map((name) => [name, claims[name]]));
       },
-      ...(options.refreshTokensWithoutOfflineAccess ? { issueRefreshToken: (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token') } : {}),
+      ...(options.refreshTokensWithoutOfflineAccess
+        ? { issueRefreshToken: (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token') }
+        : {}),
       ttl: {
         AccessToken: () => state.accessTokenTtlSec,
         ClientCredentials: () => state.accessTokenTtlSec,
