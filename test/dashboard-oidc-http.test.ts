@@ -5,6 +5,7 @@
  * the access token — and the callback's one-time flow (a replay or a swapped state is refused).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { hashToken } from '../src/identity/tokens.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startOidcProvider, type TestOidcProvider, type TestUser } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/redis-server.js';
@@ -12,6 +13,7 @@ import { databricksMockStdio } from './helpers/upstreams.js';
 
 const clientId = 'airlock-dashboard-public';
 const accessTokenTtlSec = 300;
+const opsToken = 'dash_ops_0123456789abcdefghijklmnopqrstuvwxyz';
 const users: Record<string, TestUser> = {};
 let skewMs = 0;
 let idp: TestOidcProvider;
@@ -43,6 +45,7 @@ beforeAll(async () => {
           maxSession: '8h',
           revalidateEvery: '1m',
         },
+        users: { ops: { tokenSha256: hashToken(opsToken), role: 'approver' } },
       },
     },
   });
@@ -147,5 +150,23 @@ describe('dashboard OIDC sign-in without refresh tokens (public client)', () => 
     const res = await callback(new URL(`${gw.baseUrl}/login/oidc/callback?error=access_denied&error_description=User+cancelled&state=${state}`), flowCookie);
     expect(res.status).toBe(401);
     expect(await res.text()).toContain('did not sign you in (access_denied: User cancelled)');
+  });
+
+  it('keeps dashboard-user tokens working beside it, from the folded token form', async () => {
+    const form = await fetch(`${gw.baseUrl}/login`);
+    const page = await form.text();
+    expect(page).toContain('Sign in with single sign-on');
+    expect(page).toContain('Sign in with a token');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const csrfCookie = cookieFrom(form, 'airlock_login_csrf')?.value ?? '';
+    const res = await fetch(`${gw.baseUrl}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { origin: gw.baseUrl, 'content-type': 'application/x-www-form-urlencoded', cookie: `airlock_login_csrf=${csrfCookie}` },
+      body: new URLSearchParams({ _csrf: csrf, user: 'ops', token: opsToken, next: '/' }),
+    });
+    expect(res.status).toBe(303);
+    const session = cookieFrom(res, 'airlock_session')?.value ?? '';
+    expect((await dashboard(session)).text).toMatch(/ops<\/strong> \(approver\)/);
   });
 });

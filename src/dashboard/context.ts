@@ -52,6 +52,11 @@ export async function sessionOf(ctx: DashboardContext, req: Request): Promise<Ac
   const id = readCookie(req, sessionCookie);
   if (id === undefined) return undefined;
   const stored = await ctx.sessions.get(id);
+  if (stored?.oidc && !ctx.oidc) {
+    // Signed in at a provider this gateway no longer uses: nothing can re-check it, so it has ended.
+    await ctx.sessions.delete(id);
+    return undefined;
+  }
   const session = stored?.oidc && ctx.oidc ? await ctx.oidc.recheck(id, stored) : stored;
   return session && { ...session, id };
 }
