@@ -42,6 +42,7 @@ import { Metrics, meteredAuditSink } from './metrics/metrics.js';
 import { PolicyEngine, policyEngineOptionsFromConfig } from './policy/engine.js';
 import { ArgumentsHasher } from './state/arguments-hasher.js';
 import { redisOnceStore } from './state/once-store.js';
+import { McpSessionStore } from './state/mcp-sessions.js';
 import { createPostingSlots } from './state/posting-slots.js';
 import { RedisAvailability } from './state/redis-availability.js';
 import { createRedis, pingRedis, redisAnswersSoon, type Redis } from './state/redis.js';
@@ -203,6 +204,18 @@ export class Gateway {
       bodyLimit: config.http.bodyLimit,
       sessionIdleTimeoutMs: config.http.sessionIdleTimeout,
       sessionLimits: this.sessionLimits,
+      ...(config.http.resumption.enabled
+        ? {
+            resumption: {
+              store: new McpSessionStore(this.redis, prefix, {
+                ttlMs: config.http.sessionIdleTimeout,
+                maxEvents: config.http.resumption.maxEventsPerSession,
+              }),
+              retryMs: config.http.resumption.retry,
+              resumeGraceMs: config.http.resumption.resumeGrace,
+            },
+          }
+        : {}),
     });
     this.pool.on('toolsChanged', () => this.httpFront.notifyToolsChanged());
     this.policy.on('changed', () => this.httpFront.notifyToolsChanged());

@@ -324,6 +324,21 @@ const ConfigObject = z.strictObject({
       maxSessionsPerAgent: z.number().int().min(1).default(100),
       /** Open MCP sessions a replica holds in total; the next initialize gets 503. */
       maxSessions: z.number().int().min(1).default(2_000),
+      /**
+       * Sessions and streamed answers kept in Redis, so any replica can take a session over and a
+       * client that reconnects with Last-Event-ID gets what it missed (README, "Running several replicas").
+       */
+      resumption: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Most events kept per session (older ones are trimmed first). */
+          maxEventsPerSession: z.number().int().min(10).max(100_000).default(1_000),
+          /** How long a streamed answer with no client attached keeps running before it is given up (a held call is then withdrawn). */
+          resumeGrace: durationMsDefault('60s'),
+          /** The reconnect delay suggested to clients (SSE `retry:`). */
+          retry: durationMsDefault('1s'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   arguments: z

@@ -30,6 +30,8 @@ export interface CallContext {
    * "approval pending, retry" before typical client timeouts.
    */
   canWaitLong: boolean;
+  /** The call is held for a person: its answer is made resumable from another replica (Streamable HTTP). */
+  onHold?(): void;
   /**
    * Sends one request upstream on this agent's own session, with the agent's abort signal and the
    * upstream's deadline; what the upstream sends about it (progress, logging, sampling …) reaches

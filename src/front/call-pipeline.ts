@@ -281,6 +281,7 @@ export class CallPipeline {
     const held = live
       ? { record: live, attached: true }
       : await this.deps.approvals.hold(holdRequest(ctx, decision, facts, pins, this.deps.defaultApprovalTimeoutMs));
+    ctx.onHold?.();
     if (!held.attached && decision.approval.context.length > 0) this.fetchContext(ctx, decision.approval.context, canonical.value, held.record.id);
     const asking = this.askClient(ctx, held.record);
     try {

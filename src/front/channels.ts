@@ -19,6 +19,11 @@ export interface RequestChannel {
   end(message: JsonRpcResponse): void;
   /** True once the answer was written or the agent went away. */
   readonly closed: boolean;
+  /**
+   * The request is held for a person's decision: a channel that can, makes its answer resumable
+   * from here on (front/resumable-stream.ts).
+   */
+  hold?(): void;
 }
 
 export interface SessionChannel {

@@ -12,11 +12,14 @@ import { AirlockError } from '../errors.js';
 import type { SessionLimits } from '../identity/session-limits.js';
 import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
-import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
-import { HttpRequestChannel, HttpSessionChannel } from './channels.js';
+import { isNotification, isRequest, isResponse, parseMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import { stateStoreUnavailable } from '../state/state-store.js';
+import type { McpSessionStore } from '../state/mcp-sessions.js';
+import { HttpRequestChannel, HttpSessionChannel, type RequestChannel } from './channels.js';
+import { ResumableRequestChannel, sseHeaders, streamIdOf } from './resumable-stream.js';
 import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
 import { type SessionRelay } from './session-relay.js';
-import { jsonRpcErrorBody } from './wire.js';
+import { errorAnswer, jsonRpcErrorBody } from './wire.js';
 
 export interface HttpFrontDeps {
   authenticator: Authenticator;
@@ -30,17 +33,35 @@ export interface HttpFrontDeps {
   sessionIdleTimeoutMs: number;
   /** Caps on open sessions per agent and in total; a refused `initialize` names the limit. */
   sessionLimits?: SessionLimits;
+  /**
+   * Sessions and their streams in Redis: any replica can take a session over and a client can
+   * resume a streamed answer (config `http.resumption`). Absent: sessions live on this replica only.
+   */
+  resumption?: {
+    store: McpSessionStore;
+    retryMs: number;
+    resumeGraceMs: number;
+  };
 }
 
 interface Session {
   relay: SessionRelay;
   lastSeenMs: number;
+  /** When the session's state in Redis was last kept alive. */
+  touchedMs: number;
+  protocolVersion: string;
   stream: HttpSessionChannel | undefined;
+  /** Streamed answers still running or waiting for a client to resume them, by stream id. */
+  streams: Map<string, ResumableRequestChannel>;
 }
+
+/** Clients from this protocol version on take a priming event (empty data) to resume from. */
+const primingSince = '2025-11-25';
 
 export class HttpFront {
   private readonly deps: HttpFrontDeps;
   private readonly sessions = new Map<string, Session>();
+  private readonly takeovers = new Map<string, Promise<Session | undefined>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -69,6 +90,9 @@ export class HttpFront {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweepTimer);
+    // Answers already given (drain answered held calls "pending, retry") are stored and written first.
+    const streams = [...this.sessions.values()].flatMap((session) => [...session.streams.values()]);
+    await Promise.race([Promise.all(streams.map((stream) => stream.answeredAndFlushed)), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id, 'the gateway is shutting down')));
   }
 
@@ -180,7 +204,7 @@ export class HttpFront {
       this.refuse(res, new AirlockError('invalid_request', 'No Mcp-Session-Id header: start a session with an "initialize" request first.'), idOf(message));
       return;
     }
-    const session = this.findSession(sessionId, agent, res, idOf(message));
+    const session = await this.findSession(sessionId, agent, res, idOf(message));
     if (!session) return;
     if (!isRequest(message)) {
       if (isNotification(message)) session.relay.handleNotification(message);
@@ -189,9 +213,15 @@ export class HttpFront {
       return;
     }
     const accept = header(req, 'accept') ?? '*/*';
-    const channel = new HttpRequestChannel(res, sessionId, /text\/event-stream|\*\/\*/i.test(accept));
+    const canStream = /text\/event-stream|\*\/\*/i.test(accept);
+    const channel: RequestChannel = this.deps.resumption
+      ? this.resumableChannel(session, message, res, canStream)
+      : new HttpRequestChannel(res, sessionId, canStream);
     res.on('close', () => {
-      if (!res.writableFinished) session.relay.abort(message.id, 'client connection closed');
+      // A resumable stream outlives its connection (for the resume grace); anything else ends with it.
+      if (!res.writableFinished && !(channel instanceof ResumableRequestChannel && channel.isStreaming)) {
+        session.relay.abort(message.id, 'client connection closed');
+      }
     });
     this.deps.methods.handle(session.relay, message, channel, { traceparent: validTraceparent(header(req, 'traceparent')) });
   }
@@ -219,8 +249,19 @@ export class HttpFront {
       if (!res.destroyed) new HttpRequestChannel(res, undefined, false).end(answer);
       return;
     }
-    this.sessions.set(id, { relay, lastSeenMs: Date.now(), stream: undefined });
+    const protocolVersion = typeof answer.result['protocolVersion'] === 'string' ? answer.result['protocolVersion'] : '';
+    this.sessions.set(id, { relay, lastSeenMs: Date.now(), touchedMs: Date.now(), protocolVersion, stream: undefined, streams: new Map() });
     this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
+    if (this.deps.resumption && relay.clientParams) {
+      await this.deps.resumption.store
+        .save(id, { agent: agent.name, protocolVersion, clientParams: relay.clientParams, createdAt: Date.now() })
+        .catch((error: unknown) => {
+          this.deps.log.warn(
+            { session: id, err: error instanceof Error ? error.message : String(error) },
+            'could not keep the session in Redis: it works on this replica, but no other can take it over',
+          );
+        });
+    }
     new HttpRequestChannel(res, id, false).end(answer);
   }
 
@@ -235,8 +276,13 @@ export class HttpFront {
       this.refuse(res, new AirlockError('invalid_request', 'Missing Mcp-Session-Id header: GET /mcp applies to an existing session.'));
       return;
     }
-    const session = this.findSession(sessionId, agent, res, null);
+    const session = await this.findSession(sessionId, agent, res, null);
     if (!session) return;
+    const lastEventId = header(req, 'last-event-id');
+    if (lastEventId !== undefined && this.deps.resumption) {
+      await this.resumeStream(session, sessionId, lastEventId, res);
+      return;
+    }
     session.stream?.close(); // a reconnecting client replaces its stream
     const stream = new HttpSessionChannel(res, sessionId);
     session.stream = stream;
@@ -254,15 +300,18 @@ export class HttpFront {
       this.refuse(res, new AirlockError('invalid_request', 'Missing Mcp-Session-Id header: DELETE /mcp ends an existing session.'));
       return;
     }
-    if (!this.findSession(sessionId, agent, res, null)) return;
+    if (!(await this.findSession(sessionId, agent, res, null))) return;
     await this.endSession(sessionId, 'the client ended the session');
+    await this.deps.resumption?.store.remove(sessionId).catch(() => undefined); // it expires anyway
     res.writeHead(200).end();
   }
 
-  private findSession(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Session | undefined {
-    const session = this.sessions.get(sessionId);
+  private async findSession(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
+    const session = this.sessions.get(sessionId) ?? (await this.takeOver(sessionId, agent, res, id));
     if (!session) {
-      this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
+      if (!res.headersSent) {
+        this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
+      }
       return undefined;
     }
     if (session.relay.agent.name !== agent.name) {
@@ -271,7 +320,144 @@ export class HttpFront {
       return undefined;
     }
     session.lastSeenMs = Date.now();
+    const resumption = this.deps.resumption;
+    if (resumption && session.lastSeenMs - session.touchedMs > resumption.store.options.ttlMs / 4) {
+      session.touchedMs = session.lastSeenMs;
+      void resumption.store.touch(sessionId).catch(() => undefined); // at most a few round trips per idle timeout
+    }
     return session;
+  }
+
+  /**
+   * A session this replica does not know, but Redis does: another replica opened it (and died, or
+   * the load balancer moved the agent). Open the agent's upstream sessions again, and go on
+   * waiting for the decision on each of its held requests, so their answers reach the agent when
+   * it resumes their streams. One takeover per session at a time.
+   */
+  private takeOver(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
+    const resumption = this.deps.resumption;
+    if (!resumption) return Promise.resolve(undefined);
+    const running = this.takeovers.get(sessionId);
+    if (running) return running;
+    const work = this.adopt(resumption.store, sessionId, agent, res, id).finally(() => this.takeovers.delete(sessionId));
+    this.takeovers.set(sessionId, work);
+    return work;
+  }
+
+  private async adopt(store: McpSessionStore, sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
+    let meta;
+    try {
+      meta = await store.load(sessionId);
+    } catch (error) {
+      this.refuse(res, stateStoreUnavailable(error), id);
+      return undefined;
+    }
+    if (!meta) return undefined;
+    if (meta.agent !== agent.name) {
+      this.refuse(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
+      return undefined;
+    }
+    const admission = this.deps.sessionLimits?.tryOpen(agent.name) ?? { ok: true };
+    if (!admission.ok) {
+      this.refuse(res, admission.error, id);
+      return undefined;
+    }
+    const relay = this.deps.createRelay(agent, sessionId);
+    try {
+      await this.deps.methods.resume(relay, meta.clientParams);
+    } catch (error) {
+      this.deps.sessionLimits?.closed(agent.name);
+      await relay.close();
+      throw error;
+    }
+    const now = Date.now();
+    const session: Session = { relay, lastSeenMs: now, touchedMs: 0, protocolVersion: meta.protocolVersion, stream: undefined, streams: new Map() };
+    this.sessions.set(sessionId, session);
+    const held = await store.heldRequests(sessionId).catch(() => []);
+    for (const { streamId, request } of held) {
+      const channel = new ResumableRequestChannel(this.streamDeps(session), request, undefined, { canStream: true, streamId });
+      session.streams.set(streamId, channel);
+      this.deps.methods.handle(relay, request, channel);
+    }
+    this.deps.log.info({ agent: agent.name, session: sessionId, held: held.length }, 'took over an MCP session another replica opened');
+    return session;
+  }
+
+  private resumableChannel(session: Session, request: JsonRpcRequest, res: ServerResponse, canStream: boolean): ResumableRequestChannel {
+    const channel = new ResumableRequestChannel(this.streamDeps(session), request, res, { canStream });
+    session.streams.set(channel.streamId, channel);
+    return channel;
+  }
+
+  private streamDeps(session: Session): ConstructorParameters<typeof ResumableRequestChannel>[0] {
+    const resumption = this.deps.resumption;
+    if (!resumption) throw new Error('resumable streams need http.resumption');
+    const { relay } = session;
+    return {
+      sessionId: relay.sessionId,
+      store: resumption.store,
+      events: resumption.store.events(relay.sessionId),
+      log: this.deps.log,
+      retryMs: resumption.retryMs,
+      resumeGraceMs: resumption.resumeGraceMs,
+      primes: session.protocolVersion >= primingSince,
+      onDone: (channel) => {
+        if (session.streams.get(channel.streamId) === channel) session.streams.delete(channel.streamId);
+      },
+      onAbandoned: (channel) => relay.abort(channel.request.id, 'the client did not resume its stream in time'),
+    };
+  }
+
+  /**
+   * GET with Last-Event-ID: the client resumes a streamed answer. A stream still running here takes
+   * the connection; one that ended (or ran on a replica that is gone) is replayed from the event
+   * store, its answer included when there is one.
+   */
+  private async resumeStream(session: Session, sessionId: string, lastEventId: string, res: ServerResponse): Promise<void> {
+    const streamId = streamIdOf(lastEventId);
+    if (streamId === undefined) {
+      this.refuse(res, new AirlockError('invalid_request', `Last-Event-ID "${lastEventId.slice(0, 80)}" is not an event id this gateway gave out.`));
+      return;
+    }
+    const live = session.streams.get(streamId);
+    if (live) {
+      live.resume(res, lastEventId);
+      return;
+    }
+    const store = this.deps.resumption?.store;
+    if (!store) return;
+    const events = store.events(sessionId);
+    let missed;
+    try {
+      missed = await events.after(streamId, lastEventId.slice(streamId.length + 1));
+      if (!missed.some((event) => isResponse(event.message))) {
+        const orphan = await this.orphanAnswer(store, sessionId, streamId);
+        if (orphan) missed.push({ eventId: await events.storeEvent(streamId, orphan as never), message: orphan }); // our JSON-RPC shape is the SDK's
+      }
+    } catch (error) {
+      this.refuse(res, stateStoreUnavailable(error));
+      return;
+    }
+    res.writeHead(200, sseHeaders(sessionId));
+    for (const event of missed) res.write(`id: ${event.eventId}\nevent: message\ndata: ${JSON.stringify(event.message)}\n\n`);
+    res.end();
+  }
+
+  /**
+   * The answer for a stream nobody will finish: it ran on a replica that is gone and was not held
+   * (held requests are taken over and go on). Undefined while a replica may still answer it.
+   */
+  private async orphanAnswer(store: McpSessionStore, sessionId: string, streamId: string): Promise<JsonRpcMessage | undefined> {
+    if ((await store.heldRequests(sessionId)).some((held) => held.streamId === streamId)) return undefined;
+    const requestId = await store.events(sessionId).requestIdOf(streamId);
+    if (requestId === undefined) return undefined;
+    return errorAnswer(
+      requestId,
+      new AirlockError(
+        'upstream_failed',
+        'The Airlock replica that was answering this request stopped before it finished, and its answer is lost. If it was a tool call that was not held for approval, it may or may not have reached the upstream: check its effect before retrying.',
+      ),
+    );
   }
 
   private async endSession(id: string, reason: string): Promise<void> {

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { RpcCode, resultResponse, type JsonRpcRequest, type JsonRpcResponse } from '../mcp/jsonrpc.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
-import type { UpstreamInit } from '../upstream/upstream-session.js';
+import type { InitializeParams, UpstreamInit } from '../upstream/upstream-session.js';
 import type { CallContext } from './call-context.js';
 import type { CallPipeline } from './call-pipeline.js';
 import type { RequestChannel } from './channels.js';
@@ -105,6 +105,14 @@ export class RelayMethods {
     });
   }
 
+  /**
+   * Carries on a session another replica opened (front/http-front.ts takes it over): opens the
+   * agent's upstream sessions again with what its client sent in `initialize`.
+   */
+  async resume(relay: SessionRelay, clientParams: InitializeParams): Promise<void> {
+    await relay.openUpstreams(clientParams);
+  }
+
   /** Answers one request on its channel; never throws (every failure is an answer). */
   handle(relay: SessionRelay, request: JsonRpcRequest, channel: RequestChannel, info: TransportInfo = {}): void {
     const handler = this.handlers.get(request.method);
@@ -187,6 +195,7 @@ export class RelayMethods {
       signal,
       traceparent: info.traceparent ?? traceparentOf(meta),
       canWaitLong: progressToken !== undefined,
+      onHold: () => channel.hold?.(),
       sendProgress: async (update) => {
         if (progressToken === undefined || signal.aborted) return;
         channel.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, ...update } });
