@@ -5,6 +5,8 @@
  * the access token — and the callback's one-time flow (a replay or a swapped state is refused).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { checkDashboardOidc } from '../src/cli/doctor-oidc.js';
+import { parseConfig } from '../src/config/load.js';
 import { hashToken } from '../src/identity/tokens.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startOidcProvider, type TestOidcProvider, type TestUser } from './helpers/oidc-provider.js';
@@ -168,5 +170,37 @@ describe('dashboard OIDC sign-in without refresh tokens (public client)', () => 
     expect(res.status).toBe(303);
     const session = cookieFrom(res, 'airlock_session')?.value ?? '';
     expect((await dashboard(session)).text).toMatch(/ops<\/strong> \(approver\)/);
+  });
+});
+
+describe('airlock doctor on dashboard sign-in', () => {
+  const configFor = (oidc: Record<string, unknown>) =>
+    parseConfig(
+      {
+        mcpServers: { x: { command: 'node' } },
+        dashboard: { oidc: { clientId, redirectUri: 'http://127.0.0.1:9/login/oidc/callback', roles: { viewer: ['v'] }, ...oidc } },
+      },
+      '/etc/airlock.config.json',
+      {},
+    );
+
+  it('reports a provider that answers, with the redirect URI to register', async () => {
+    const findings = await checkDashboardOidc(configFor({ issuer: idp.issuer, scopes: ['openid', 'groups'] }), { variable: () => undefined });
+    expect(findings).toEqual([
+      {
+        severity: 'ok',
+        subject: 'dashboard sign-in',
+        message: `${idp.issuer} answers; people come back to http://127.0.0.1:9/login/oidc/callback (register exactly this at the provider)`,
+      },
+    ]);
+  });
+
+  it('fails on a provider that does not answer, an unset secret variable, and warns on scopes the provider lacks', async () => {
+    const down = await checkDashboardOidc(configFor({ issuer: `http://127.0.0.1:${await freePort()}` }), { variable: () => undefined });
+    expect(down[0]).toMatchObject({ severity: 'fail', message: expect.stringContaining('did not answer its discovery document') });
+    const unset = await checkDashboardOidc(configFor({ issuer: idp.issuer, clientSecretEnv: 'NOT_SET_HERE' }), { variable: () => undefined });
+    expect(unset[0]).toMatchObject({ severity: 'fail', message: expect.stringContaining('NOT_SET_HERE, which is unset') });
+    const scopes = await checkDashboardOidc(configFor({ issuer: idp.issuer, scopes: ['openid', 'roles_please'] }), { variable: () => undefined });
+    expect(scopes[1]).toMatchObject({ severity: 'warn', message: expect.stringContaining('roles_please') });
   });
 });
