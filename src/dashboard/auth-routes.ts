@@ -29,6 +29,9 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
   const secure = ctx.deps.secureCookies;
 
   const showLogin = async (req: Request, res: Response, status: number, error: string | undefined, next: string, user = '') => {
+    // A cookie naming no live session: it ended (its time, the provider, or a sign-out elsewhere).
+    const ended = status === 200 && readCookie(req, sessionCookie) !== undefined;
+    if (ended) clearCookie(req, res, sessionCookie, { path: '/', secure });
     const existing = readCookie(req, loginCsrfCookie);
     const csrfToken = existing !== undefined && sessionIdPattern.test(existing) ? existing : randomToken();
     setCookie(req, res, loginCsrfCookie, csrfToken, { maxAgeMs: loginCsrfTtlMs, path: '/login', secure });
@@ -43,8 +46,7 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
         user,
         enabled: ctx.credentials.enabled,
         oidc: ctx.oidc && { displayName: ctx.oidc.displayName },
-        // A cookie naming no live session: it ended (its time, the provider, or a sign-out elsewhere).
-        ended: status === 200 && readCookie(req, sessionCookie) !== undefined,
+        ended,
       }),
     });
   };
