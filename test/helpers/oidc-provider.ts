@@ -48,6 +48,8 @@ export interface OidcProviderOptions {
   defaultResource?: string;
   /** Scopes every resource server accepts (default: ["mcp:tools"]). */
   resourceScopes?: string[];
+  /** Resources whose access tokens are opaque (checked by RFC 7662 introspection) instead of JWTs. */
+  opaqueResources?: string[];
   /** Access-token lifetime in seconds (default 300). */
   accessTokenTtlSec?: number;
   clients?: TestClient[];
@@ -186,8 +188,9 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
             scope: resourceScopes.join(' '),
             audience: resourceIndicator,
             accessTokenTTL: ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256' } },
+            ...(options.opaqueResources?.includes(resourceIndicator)
+              ? { accessTokenFormat: 'opaque' as const }
+              : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'RS256' as const } } }),
           }),
         },
       },
@@ -201,8 +204,8 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         ? { issueRefreshToken: (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token') }
         : {}),
       ttl: {
-        AccessToken: () => state.accessTokenTtlSec,
-        ClientCredentials: () => state.accessTokenTtlSec,
+        AccessToken: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
+        ClientCredentials: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
         Interaction: 600,
         Session: 3600,
         Grant: 3600,
