@@ -122,12 +122,16 @@ async function signIn(user: string, next = '/'): Promise<void> {
   await page.locator(loginPageSelectors.login).fill(user);
   await page.locator(loginPageSelectors.password).fill('any password');
   await page.locator(loginPageSelectors.submit).click();
-  // The provider asks for consent the first time this person meets this client.
-  await page.waitForURL((url) => url.origin !== idp.issuer || !url.pathname.endsWith('/login'), { timeout: 10_000 }).catch(() => undefined);
-  if (new URL(page.url()).origin === idp.issuer && (await page.locator('input[name="prompt"][value="consent"]').count()) > 0) {
-    await page.locator(loginPageSelectors.submit).click();
-  }
-  await page.waitForURL((url) => url.origin === gw.baseUrl, { timeout: 10_000 });
+  // The provider may ask for consent the first time this person meets this client: either its
+  // consent form shows, or the browser is already back at the dashboard.
+  const consent = page.locator('input[name="prompt"][value="consent"]');
+  const back = (url: URL) => url.origin === gw.baseUrl;
+  await Promise.race([
+    page.waitForURL(back, { timeout: 10_000 }).catch(() => undefined),
+    consent.waitFor({ state: 'attached', timeout: 10_000 }).catch(() => undefined),
+  ]);
+  if (!back(new URL(page.url())) && (await consent.count()) > 0) await page.locator(loginPageSelectors.submit).click();
+  await page.waitForURL(back, { timeout: 10_000 });
 }
 
 /** Waits for the dashboard proper (after the short "Signed in" page moves on). */
