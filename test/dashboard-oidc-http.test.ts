@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkDashboardOidc } from '../src/cli/doctor-oidc.js';
+import { maxSignInStarts } from '../src/dashboard/oidc-sessions.js';
 import { parseConfig } from '../src/config/load.js';
 import { hashToken } from '../src/identity/tokens.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -202,5 +203,19 @@ describe('airlock doctor on dashboard sign-in', () => {
     expect(unset[0]).toMatchObject({ severity: 'fail', message: expect.stringContaining('NOT_SET_HERE, which is unset') });
     const scopes = await checkDashboardOidc(configFor({ issuer: idp.issuer, scopes: ['openid', 'roles_please'] }), { variable: () => undefined });
     expect(scopes[1]).toMatchObject({ severity: 'warn', message: expect.stringContaining('roles_please') });
+  });
+});
+
+// Last: it uses up this address's sign-in starts for the window.
+describe('sign-ins started from one address', () => {
+  it('are capped per window, so nobody fills Redis with sign-in flows', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i <= maxSignInStarts; i += 1) statuses.push((await fetch(`${gw.baseUrl}/login/oidc`, { redirect: 'manual' })).status);
+    // Earlier tests of this file started some too: at most the cap went through, then 429.
+    expect(statuses.filter((s) => s === 303).length).toBeLessThanOrEqual(maxSignInStarts);
+    expect(statuses.at(-1)).toBe(429);
+    const refused = await fetch(`${gw.baseUrl}/login/oidc`, { redirect: 'manual' });
+    expect(refused.status).toBe(429);
+    expect(await refused.text()).toContain('Too many sign-ins were started from your address');
   });
 });

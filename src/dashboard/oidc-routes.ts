@@ -14,7 +14,7 @@ import type { Request, Response, Router } from 'express';
 import { refuse, safeNext, sendPage, type DashboardContext } from './context.js';
 import { html } from './html.js';
 import { signInFlowTtlMs } from './oidc-sessions.js';
-import { clearCookie, readCookie, sessionCookie, setCookie } from './security.js';
+import { clearCookie, clientAddress, readCookie, sessionCookie, setCookie } from './security.js';
 
 /** The one-time sign-in flow id, on the way to the provider and back. */
 export const oidcFlowCookie = 'airlock_oidc_flow';
@@ -28,7 +28,18 @@ export function addOidcRoutes(router: Router, ctx: DashboardContext): void {
     if (!oidc) return refuse(res, 404, 'Not configured', 'Sign-in at an identity provider is not configured on this gateway (dashboard.oidc).', loginLink);
     const next = safeNext(req.query['next']);
     try {
-      const { url, flowId } = await oidc.start(next);
+      const started = await oidc.start(next, clientAddress(req, ctx.deps.trustProxyHops));
+      if (!started) {
+        ctx.deps.log.warn({ address: clientAddress(req, ctx.deps.trustProxyHops) }, 'dashboard OIDC sign-in refused: too many started from one address');
+        return refuse(
+          res,
+          429,
+          'Too many sign-ins',
+          'Too many sign-ins were started from your address in the last few minutes. Wait a few minutes and try again.',
+          loginLink,
+        );
+      }
+      const { url, flowId } = started;
       res.cookie(oidcFlowCookie, flowId, { httpOnly: true, sameSite: 'lax', path: flowCookiePath, maxAge: signInFlowTtlMs, secure: secure ?? req.secure });
       res.setHeader('Cache-Control', 'no-store');
       res.redirect(303, url);

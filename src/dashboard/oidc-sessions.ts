@@ -1,7 +1,8 @@
 /**
  * Sessions that come from the identity provider, from sign-in to sign-out:
  * - start: a random state, nonce and PKCE verifier kept in Redis under a one-time flow id (the
- *   browser holds only that id, in a SameSite=Lax cookie that survives the round trip);
+ *   browser holds only that id, in a SameSite=Lax cookie that survives the round trip); one
+ *   client address may start only so many per window, so nobody fills Redis with flows;
  * - finish: the code exchanged, the ID token checked by openid-client, claims mapped to a role
  *   and a Slack id (oidc-claims.ts); nobody without a mapped role gets a session;
  * - recheck: every `revalidateEvery` the provider is asked again — the refresh token grant when
@@ -26,6 +27,9 @@ import { randomToken, type DashboardSession, type OidcSessionState, type Session
 
 /** How long a person may take at the provider before the sign-in flow is forgotten. */
 export const signInFlowTtlMs = 10 * 60_000;
+/** Sign-ins one client address may start per window (generous: a whole office may share one address). */
+export const maxSignInStarts = 300;
+const signInStartWindowMs = 5 * 60_000;
 /** How long one re-check may hold the claim before another request may try. */
 const recheckClaimMs = 15_000;
 
@@ -63,8 +67,9 @@ export class OidcSignIn {
     return this.options.deps.spec.displayName;
   }
 
-  /** Starts a sign-in: the provider's URL to send the browser to, and the flow id for its cookie. */
-  async start(next: string): Promise<{ url: string; flowId: string }> {
+  /** Starts a sign-in: the provider's URL to send the browser to, and the flow id for its cookie (undefined: too many from this address). */
+  async start(next: string, address: string): Promise<{ url: string; flowId: string } | undefined> {
+    if (!(await this.options.sessions.countSignInStart(address, maxSignInStarts, signInStartWindowMs))) return undefined;
     const { url, checks } = await this.client.authorizationUrl();
     const flowId = randomToken();
     await this.options.sessions.putSignInFlow(flowId, JSON.stringify({ ...checks, next }), signInFlowTtlMs);

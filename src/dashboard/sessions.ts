@@ -117,6 +117,20 @@ export class SessionStore {
     await withStateStore(() => this.redis.set(this.key('oidc-flow', flowId), flow, 'PX', ms));
   }
 
+  /**
+   * Counts a sign-in started from `address` (each window starts at its first); true while under
+   * `max` in the window. Flows live in Redis until used or expired, so one address cannot fill it.
+   */
+  async countSignInStart(address: string, max: number, windowMs: number): Promise<boolean> {
+    const key = this.key('oidc-starts', address);
+    const count = await withStateStore(async () => {
+      const n = await this.redis.incr(key);
+      if (n === 1) await this.redis.pexpire(key, windowMs);
+      return n;
+    });
+    return count <= max;
+  }
+
   /** The sign-in flow a callback belongs to, removed as it is read, so a callback is never replayed. */
   async takeSignInFlow(flowId: string): Promise<string | undefined> {
     if (!sessionIdPattern.test(flowId)) return undefined;
@@ -175,7 +189,7 @@ export class SessionStore {
   }
 
   /** Keys hash the id (or address, or user name), so Redis never holds a usable cookie value. */
-  private key(kind: 'session' | 'flash' | 'login-failures' | 'login-user-failures' | 'recheck' | 'oidc-flow', id: string): string {
+  private key(kind: 'session' | 'flash' | 'login-failures' | 'login-user-failures' | 'recheck' | 'oidc-flow' | 'oidc-starts', id: string): string {
     return `${this.prefix}dashboard-${kind}:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
   }
 }
