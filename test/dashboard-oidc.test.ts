@@ -10,6 +10,7 @@
 import { Writable } from 'node:stream';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { launchBrowser, screenshot } from './helpers/browser.js';
@@ -52,11 +53,16 @@ beforeAll(async () => {
         clientId,
         clientSecret,
         redirectUris: [`${base}/login/oidc/callback`],
-        metadata: { post_logout_redirect_uris: [`${base}/login`] },
+        metadata: {
+          post_logout_redirect_uris: [`${base}/login`],
+          backchannel_logout_uri: `${base}/login/oidc/backchannel-logout`,
+          backchannel_logout_session_required: true,
+        },
       },
     ],
     userinfoClients: [clientId],
     refreshTokensWithoutOfflineAccess: true,
+    backchannelLogout: true,
     registration: false,
   });
   const stream = new Writable({
@@ -313,6 +319,34 @@ describe('how a session from the provider ends', () => {
     expect(new URL(page.url()).pathname).toBe('/login');
     const ended = logLines.filter((line) => line['msg'] === 'dashboard session ended').at(-1);
     expect(String(ended?.['why'])).toContain('refused to confirm it');
+  });
+
+  it('ends at once when the person signs out at the provider (back-channel logout)', async () => {
+    await signIn('alice');
+    await onDashboard();
+    // Signing out at the provider itself (another application's sign-out button would do the same).
+    await page.goto(`${idp.issuer}/session/end`);
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.waitForURL((url) => url.pathname.includes('/session/end/success'), { timeout: 10_000 });
+    await expect
+      .poll(() => logLines.some((line) => line['msg'] === 'dashboard sessions ended by the identity provider (back-channel logout)' && line['ended'] === 1))
+      .toBe(true);
+    await page.goto(`${gw.baseUrl}/`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+  });
+
+  it('refuses a logout token the provider did not sign', async () => {
+    const { privateKey } = await generateKeyPair('RS256');
+    const forged = await new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: 'alice' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'not-the-providers' })
+      .setIssuer(idp.issuer)
+      .setAudience(clientId)
+      .setIssuedAt()
+      .setJti('forged-1')
+      .sign(privateKey);
+    const res = await fetch(`${gw.baseUrl}/login/oidc/backchannel-logout`, { method: 'POST', body: new URLSearchParams({ logout_token: forged }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
   });
 
   it('signs out of Airlock and then at the provider’s end-session endpoint', async () => {

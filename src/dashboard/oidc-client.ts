@@ -2,9 +2,11 @@
  * The dashboard's side of OpenID Connect, through `openid-client` (v6, certified): discovery,
  * the authorization URL (code flow with PKCE S256, state and nonce), the code exchange (which
  * checks the ID token's signature, issuer, audience, expiry and nonce), the refresh token grant,
- * userinfo, and the provider's end-session URL. Discovery is lazy and retried: a provider that
+ * userinfo, the provider's end-session URL, and back-channel logout tokens (checked with `jose`,
+ * which openid-client itself is built on). Discovery is lazy and retried: a provider that
  * is down when the gateway starts makes sign-in unavailable, not the gateway.
  */
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { OidcSpec } from '../config/schema.js';
 import type { OidcClaims } from './oidc-claims.js';
@@ -40,11 +42,15 @@ export interface OidcGrant {
   idTokenExpiresAt: number | undefined;
 }
 
+const logoutEvent = 'http://schemas.openid.net/event/backchannel-logout';
+
 /** Per request to the provider. */
 const requestTimeoutSeconds = 10;
 
 export class OidcClient {
   private discovered: Promise<oidc.Configuration> | undefined;
+  /** The provider's signing keys, fetched and refreshed by jose when a logout token names a new key. */
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
   constructor(private readonly options: OidcClientOptions) {}
 
@@ -113,6 +119,33 @@ export class OidcClient {
   async userinfo(accessToken: string, sub: string): Promise<OidcClaims> {
     const config = await this.configuration();
     return { ...(await oidc.fetchUserInfo(config, accessToken, sub)) };
+  }
+
+  /**
+   * Verifies a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, section 2.6):
+   * signed by the provider's keys, issued by it, for this client, recent, carrying the logout
+   * event, a `jti`, `sub` and/or `sid`, and no `nonce`. Throws with the reason otherwise.
+   */
+  async verifyLogoutToken(token: string): Promise<{ jti: string; sub: string | undefined; sid: string | undefined }> {
+    const config = await this.configuration();
+    const metadata = config.serverMetadata();
+    if (!metadata.jwks_uri) throw new Error('the provider publishes no jwks_uri to check logout tokens with');
+    this.jwks ??= createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: requestTimeoutSeconds * 1_000 });
+    const { payload } = await jwtVerify(token, this.jwks, {
+      issuer: metadata.issuer,
+      audience: this.options.spec.clientId,
+      maxTokenAge: '10m',
+      currentDate: new Date(this.options.now()),
+    });
+    const events = payload['events'];
+    if (events === null || typeof events !== 'object' || !Object.hasOwn(events, logoutEvent))
+      throw new Error('not a logout token (no back-channel logout event)');
+    if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');
+    if (typeof payload.jti !== 'string' || payload.jti === '') throw new Error('a logout token needs a jti');
+    const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    const sid = typeof payload['sid'] === 'string' && payload['sid'] !== '' ? payload['sid'] : undefined;
+    if (sub === undefined && sid === undefined) throw new Error('a logout token names neither sub nor sid');
+    return { jti: payload.jti, sub, sid };
   }
 
   /** The provider's end-session URL for this person, or undefined when it has none. */

@@ -1,7 +1,9 @@
 /**
  * Signing in at the identity provider: `GET /login/oidc` leaves for the provider (a link, not a
  * form: the CSP's `form-action 'self'` would stop a form's redirect to another site), and
- * `GET /login/oidc/callback` is where it sends the person back.
+ * `GET /login/oidc/callback` is where it sends the person back; `POST
+ * /login/oidc/backchannel-logout` is where a provider that supports back-channel logout says a
+ * session ended there.
  *
  * Cookies: the flow cookie is SameSite=Lax, because the callback is a top-level navigation from
  * the provider's site and a Strict cookie would not come with it; it holds only a one-time flow
@@ -10,7 +12,7 @@
  * the new Strict cookie. It answers a short page that moves on by itself (Refresh), which the
  * browser treats as a navigation from our own site.
  */
-import type { Request, Response, Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { refuse, safeNext, sendPage, type DashboardContext } from './context.js';
 import { html } from './html.js';
 import { signInFlowTtlMs } from './oidc-sessions.js';
@@ -55,6 +57,28 @@ export function addOidcRoutes(router: Router, ctx: DashboardContext): void {
     }
   });
 
+  router.post(backchannelLogoutPath, logoutTokenForm, async (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const oidc = ctx.oidc;
+    const token: unknown = (req.body as Record<string, unknown> | undefined)?.['logout_token'];
+    if (!oidc || typeof token !== 'string' || token === '') {
+      res.status(400).json({ error: 'invalid_request', error_description: oidc ? 'logout_token is missing' : 'OIDC sign-in is not configured' });
+      return;
+    }
+    try {
+      const result = await oidc.backchannelLogout(token);
+      if (!result.ok) {
+        ctx.deps.log.warn({ why: result.why }, 'back-channel logout refused');
+        res.status(400).json({ error: 'invalid_request', error_description: result.why });
+        return;
+      }
+      res.status(200).end();
+    } catch (error) {
+      ctx.deps.log.error({ err: errorText(error) }, 'back-channel logout failed (state store unreachable?)');
+      res.status(503).json({ error: 'temporarily_unavailable' });
+    }
+  });
+
   router.get('/login/oidc/callback', async (req, res) => {
     const oidc = ctx.oidc;
     if (!oidc) return refuse(res, 404, 'Not configured', 'Sign-in at an identity provider is not configured on this gateway (dashboard.oidc).', loginLink);
@@ -85,6 +109,10 @@ export function addOidcRoutes(router: Router, ctx: DashboardContext): void {
     }
   });
 }
+
+/** The provider posts logout tokens here (OpenID Connect Back-Channel Logout): no cookie, no CSRF token, the signed token is the proof. */
+export const backchannelLogoutPath = '/login/oidc/backchannel-logout';
+const logoutTokenForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 5 });
 
 /** Sign-out of an identity provider session: ours is gone; continue at the provider's end-session endpoint, else to the sign-in page. */
 export async function finishOidcSignOut(ctx: DashboardContext, req: Request, res: Response, endSessionUrl: string | undefined): Promise<void> {

@@ -11,6 +11,8 @@
  *   interval. A provider that refuses ends the session; one that cannot be reached is given one
  *   more interval, then the session ends too (bounded either way). One request re-checks at a
  *   time (a Redis claim), so a rotating refresh token is never used twice;
+ * - back-channel logout: a provider that supports it (Keycloak) posts a signed logout token when
+ *   its session ends; the sessions it names end at once (sessions are indexed by `sub` and `sid`);
  * - a session ends at `maxSession` after sign-in, and without a refresh token no later than the
  *   tokens it was given (they are what a re-check needs);
  * - the tokens are sealed (AES-256-GCM) with a key derived from the session id, which only the
@@ -125,7 +127,10 @@ export class OidcSignIn {
       expiresAt: this.endOf(now, grant),
       oidc: this.stateOf(sessionId, String(grant.claims['sub']), grant, now),
     }));
-    await this.audit(session, 'signed in at the identity provider', { groups: verdict.groups, sub: grant.claims['sub'] });
+    const sub = String(grant.claims['sub']);
+    const sid = typeof grant.idClaims['sid'] === 'string' ? grant.idClaims['sid'] : undefined;
+    await sessions.indexProviderSession(id, [`sub:${sub}`, ...(sid ? [`sid:${sid}`] : [])], deps.spec.maxSession);
+    await this.audit(session, 'signed in at the identity provider', { groups: verdict.groups, sub });
     return { ok: true, id, session, next: flow.data.next };
   }
 
@@ -178,6 +183,23 @@ export class OidcSignIn {
       );
       return session;
     }
+  }
+
+  /**
+   * A back-channel logout from the provider: the token verified and accepted once, then the
+   * sessions of that provider session (`sid`), else of that person (`sub`), end at once.
+   */
+  async backchannelLogout(token: string): Promise<{ ok: true; ended: number } | { ok: false; why: string }> {
+    let claims: { jti: string; sub: string | undefined; sid: string | undefined };
+    try {
+      claims = await this.client.verifyLogoutToken(token);
+    } catch (error) {
+      return { ok: false, why: errorText(error) };
+    }
+    if (!(await this.options.sessions.firstLogoutToken(claims.jti, 20 * 60_000))) return { ok: false, why: 'this logout token was already used' };
+    const ended = await this.options.sessions.endProviderSessions(claims.sid ? `sid:${claims.sid}` : `sub:${claims.sub ?? ''}`);
+    this.options.log.info({ sub: claims.sub, sid: claims.sid, ended }, 'dashboard sessions ended by the identity provider (back-channel logout)');
+    return { ok: true, ended };
   }
 
   /** Where to send a signing-out person so the provider ends its session too (undefined: it has no end-session endpoint). */

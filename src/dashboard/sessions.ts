@@ -112,6 +112,40 @@ export class SessionStore {
     return taken === 'OK';
   }
 
+  /**
+   * Files a session from the identity provider under each of `names` (`sub:<sub>`, `sid:<sid>`), so
+   * a back-channel logout naming the person or their provider session can end it. Entries are the
+   * session keys' hashes; the index lasts as long as the longest session it may name.
+   */
+  async indexProviderSession(id: string, names: readonly string[], ttlMs: number): Promise<void> {
+    const member = createHash('sha256').update(id, 'utf8').digest('hex');
+    await withStateStore(async () => {
+      for (const name of names) {
+        const key = this.key('oidc-index', name);
+        await this.redis.sadd(key, member);
+        await this.redis.pexpire(key, ttlMs);
+      }
+    });
+  }
+
+  /** Ends every session filed under `name`; returns how many were live. */
+  async endProviderSessions(name: string): Promise<number> {
+    const index = this.key('oidc-index', name);
+    return withStateStore(async () => {
+      const members = await this.redis.smembers(index);
+      let ended = 0;
+      for (const member of members)
+        ended += (await this.redis.del(this.keyOf('session', member), this.keyOf('flash', member), this.keyOf('recheck', member))) > 0 ? 1 : 0;
+      await this.redis.del(index);
+      return ended;
+    });
+  }
+
+  /** True the first time `jti` is seen within `ms` (a logout token is accepted once). */
+  async firstLogoutToken(jti: string, ms: number): Promise<boolean> {
+    return (await withStateStore(() => this.redis.set(this.key('oidc-logout', jti), '1', 'PX', ms, 'NX'))) === 'OK';
+  }
+
   /** Keeps a sign-in's state, nonce and PKCE verifier until the provider sends the person back (single use). */
   async putSignInFlow(flowId: string, flow: string, ms: number): Promise<void> {
     await withStateStore(() => this.redis.set(this.key('oidc-flow', flowId), flow, 'PX', ms));
@@ -189,10 +223,16 @@ export class SessionStore {
   }
 
   /** Keys hash the id (or address, or user name), so Redis never holds a usable cookie value. */
-  private key(kind: 'session' | 'flash' | 'login-failures' | 'login-user-failures' | 'recheck' | 'oidc-flow' | 'oidc-starts', id: string): string {
-    return `${this.prefix}dashboard-${kind}:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
+  private key(kind: KeyKind, id: string): string {
+    return this.keyOf(kind, createHash('sha256').update(id, 'utf8').digest('hex'));
+  }
+
+  private keyOf(kind: KeyKind, hash: string): string {
+    return `${this.prefix}dashboard-${kind}:${hash}`;
   }
 }
+
+type KeyKind = 'session' | 'flash' | 'login-failures' | 'login-user-failures' | 'recheck' | 'oidc-flow' | 'oidc-starts' | 'oidc-index' | 'oidc-logout';
 
 function safeJson(text: string): unknown {
   try {

@@ -70,6 +70,11 @@ export interface OidcProviderOptions {
   userinfoClients?: string[];
   /** Issue refresh tokens to clients allowed the grant without `offline_access` + consent (as Keycloak does). Default false. */
   refreshTokensWithoutOfflineAccess?: boolean;
+  /**
+   * OpenID Connect Back-Channel Logout: when a session ends here, post logout tokens to the
+   * clients' `backchannel_logout_uri` (set it in `metadata`). Loopback receivers are allowed.
+   */
+  backchannelLogout?: boolean;
 }
 
 export const defaultTestUsers: Record<string, TestUser> = {
@@ -175,6 +180,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       },
       features: {
         devInteractions: { enabled: true },
+        ...(options.backchannelLogout ? { backchannelLogout: { enabled: true } } : {}),
         registration: { enabled: options.registration ?? true },
         clientCredentials: { enabled: true },
         introspection: { enabled: true },
@@ -200,6 +206,10 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         if (!claims) return undefined;
         return Object.fromEntries(accessTokenClaims.filter((name) => claims[name] !== undefined).map((name) => [name, claims[name]]));
       },
+      // The provider refuses to post to special-use addresses (SSRF protection); the test's receivers are on loopback.
+      ...(options.backchannelLogout
+        ? { fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) => globalThis.fetch(input, { ...init, dispatcher: undefined }) }
+        : {}),
       ...(options.refreshTokensWithoutOfflineAccess
         ? { issueRefreshToken: (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token') }
         : {}),
