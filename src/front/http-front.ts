@@ -16,7 +16,7 @@ import { isNotification, isRequest, isResponse, parseMessage, type JsonRpcId, ty
 import { stateStoreUnavailable } from '../state/state-store.js';
 import type { McpSessionStore } from '../state/mcp-sessions.js';
 import { HttpRequestChannel, HttpSessionChannel, type RequestChannel } from './channels.js';
-import { ResumableRequestChannel, sseHeaders, streamIdOf } from './resumable-stream.js';
+import { ResumableRequestChannel, ResumableSessionChannel, sseHeaders, standaloneStreamId, streamIdOf, type ResumableStreamDeps } from './resumable-stream.js';
 import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
 import { type SessionRelay } from './session-relay.js';
 import { errorAnswer, jsonRpcErrorBody } from './wire.js';
@@ -50,9 +50,11 @@ interface Session {
   /** When the session's state in Redis was last kept alive. */
   touchedMs: number;
   protocolVersion: string;
-  stream: HttpSessionChannel | undefined;
+  stream: HttpSessionChannel | ResumableSessionChannel | undefined;
   /** Streamed answers still running or waiting for a client to resume them, by stream id. */
   streams: Map<string, ResumableRequestChannel>;
+  /** What this session's resumable channels share (made on first use). */
+  streamDeps?: ResumableStreamDeps;
 }
 
 /** Clients from this protocol version on take a priming event (empty data) to resume from. */
@@ -279,18 +281,29 @@ export class HttpFront {
     const session = await this.findSession(sessionId, agent, res, null);
     if (!session) return;
     const lastEventId = header(req, 'last-event-id');
-    if (lastEventId !== undefined && this.deps.resumption) {
+    const resumption = this.deps.resumption;
+    if (lastEventId !== undefined && resumption && streamIdOf(lastEventId) !== standaloneStreamId) {
       await this.resumeStream(session, sessionId, lastEventId, res);
       return;
     }
     session.stream?.close(); // a reconnecting client replaces its stream
-    const stream = new HttpSessionChannel(res, sessionId);
+    const stream = resumption
+      ? new ResumableSessionChannel(res, sessionId, {
+          events: resumption.store.events(sessionId),
+          log: this.deps.log,
+          graceMs: resumption.resumeGraceMs,
+          ...(lastEventId === undefined ? {} : { lastEventId }),
+        })
+      : new HttpSessionChannel(res, sessionId);
     session.stream = stream;
     session.relay.attachStandalone(stream);
-    res.on('close', () => {
-      session.relay.detachStandalone(stream);
-      if (session.stream === stream) session.stream = undefined;
-    });
+    // A resumable stream stays attached through its grace, storing what the client will resume.
+    if (stream instanceof HttpSessionChannel) {
+      res.on('close', () => {
+        session.relay.detachStandalone(stream);
+        if (session.stream === stream) session.stream = undefined;
+      });
+    }
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
@@ -384,16 +397,15 @@ export class HttpFront {
   }
 
   private resumableChannel(session: Session, request: JsonRpcRequest, res: ServerResponse, canStream: boolean): ResumableRequestChannel {
-    const channel = new ResumableRequestChannel(this.streamDeps(session), request, res, { canStream });
-    session.streams.set(channel.streamId, channel);
-    return channel;
+    return new ResumableRequestChannel(this.streamDeps(session), request, res, { canStream });
   }
 
-  private streamDeps(session: Session): ConstructorParameters<typeof ResumableRequestChannel>[0] {
+  private streamDeps(session: Session): ResumableStreamDeps {
+    if (session.streamDeps) return session.streamDeps;
     const resumption = this.deps.resumption;
     if (!resumption) throw new Error('resumable streams need http.resumption');
     const { relay } = session;
-    return {
+    session.streamDeps = {
       sessionId: relay.sessionId,
       store: resumption.store,
       events: resumption.store.events(relay.sessionId),
@@ -401,11 +413,13 @@ export class HttpFront {
       retryMs: resumption.retryMs,
       resumeGraceMs: resumption.resumeGraceMs,
       primes: session.protocolVersion >= primingSince,
+      onStreaming: (channel) => session.streams.set(channel.streamId, channel),
       onDone: (channel) => {
         if (session.streams.get(channel.streamId) === channel) session.streams.delete(channel.streamId);
       },
       onAbandoned: (channel) => relay.abort(channel.request.id, 'the client did not resume its stream in time'),
     };
+    return session.streamDeps;
   }
 
   /**
