@@ -153,6 +153,16 @@ describe('dashboard OIDC sign-in without refresh tokens (public client)', () => 
     const res = await callback(new URL(`${gw.baseUrl}/login/oidc/callback?error=access_denied&error_description=User+cancelled&state=${state}`), flowCookie);
     expect(res.status).toBe(401);
     expect(await res.text()).toContain('did not sign you in (access_denied: User cancelled)');
+    // The same answer without the flow's state is not the provider's: it is not shown.
+    const other = await startSignIn();
+    const forged = await callback(
+      new URL(`${gw.baseUrl}/login/oidc/callback?error=access_denied&error_description=Call+555-0100&state=made-up`),
+      other.flowCookie,
+    );
+    expect(forged.status).toBe(401);
+    const text = await forged.text();
+    expect(text).toContain('could not be verified');
+    expect(text).not.toContain('555-0100');
   });
 
   it('keeps dashboard-user tokens working beside it, from the folded token form', async () => {

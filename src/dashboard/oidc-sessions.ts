@@ -89,7 +89,8 @@ export class OidcSignIn {
       });
     }
     const providerError = query.get('error');
-    if (providerError !== null) {
+    // An error answer is believed only with this flow's state: anyone can link to the callback with made-up text.
+    if (providerError !== null && query.get('state') === flow.data.state) {
       const description = (query.get('error_description') ?? '').slice(0, 300);
       return refusal(401, 'Sign-in refused', `${deps.spec.displayName} did not sign you in (${providerError}${description ? `: ${description}` : ''}).`, {
         reason: 'provider error',
