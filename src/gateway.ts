@@ -395,6 +395,10 @@ export class Gateway {
     const redisBudget = () => (this.redisState.available === false ? Math.min(left(), 1_000) : left());
     const server = this.httpServer;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (this.config.http.resumption.enabled && this.config.http.resumption.handOverOnShutdown) {
+      const handed = this.httpFront.handOverHeld();
+      if (handed > 0) this.log.info({ calls: handed }, 'held calls left to another replica: their agents resume there');
+    }
     // Calls in flight get the grace minus a reserve for closing everything else.
     await this.pipeline.drain(Math.max(0, graceMs - Math.min(2_000, graceMs / 4)));
     await step('sessions', () => this.httpFront.close());

@@ -337,6 +337,11 @@ const ConfigObject = z.strictObject({
           resumeGrace: durationMsDefault('60s'),
           /** The reconnect delay suggested to clients (SSE `retry:`). */
           retry: durationMsDefault('1s'),
+          /**
+           * On shutdown, leave held calls to another replica (their clients resume there) instead of
+           * answering "approval pending, retry". Only behind a load balancer with other replicas.
+           */
+          handOverOnShutdown: z.boolean().default(false),
         })
         .prefault({}),
     })

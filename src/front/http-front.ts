@@ -98,6 +98,18 @@ export class HttpFront {
     await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id, 'the gateway is shutting down')));
   }
 
+  /**
+   * Shutting down behind a load balancer (`http.resumption.handOverOnShutdown`): every held call
+   * whose client can resume is left to another replica instead of being answered "pending, retry"
+   * (see ResumableRequestChannel.handOver). Returns how many were handed over.
+   */
+  handOverHeld(): number {
+    this.closing = true; // what comes now gets 503 "shutting down": a balancer sends it elsewhere
+    let count = 0;
+    for (const session of this.sessions.values()) for (const stream of session.streams.values()) if (stream.handOver()) count += 1;
+    return count;
+  }
+
   /** Tells every connected agent to re-list tools (catalog or policy changed). */
   notifyToolsChanged(): void {
     for (const session of this.sessions.values()) session.relay.notify('notifications/tools/list_changed');

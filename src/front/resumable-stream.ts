@@ -68,6 +68,7 @@ export class ResumableRequestChannel implements RequestChannel {
   private chain: Promise<void> = Promise.resolve();
   private graceTimer: NodeJS.Timeout | undefined;
   private isDone = false;
+  private handedOver = false;
   private doneWaiters: Array<() => void> = [];
 
   /**
@@ -129,6 +130,10 @@ export class ResumableRequestChannel implements RequestChannel {
     if (this.answered) return;
     this.answered = true;
     this.stopGrace();
+    if (this.handedOver) {
+      this.markDone(); // another replica answers it (what this one would say now is only "shutting down")
+      return;
+    }
     if (!this.streaming) {
       const sink = this.sink;
       if (sink && !sink.destroyed && !sink.writableEnded) {
@@ -152,6 +157,24 @@ export class ResumableRequestChannel implements RequestChannel {
       this.sink?.end();
       this.markDone();
     });
+  }
+
+  /**
+   * This replica is shutting down: leave a held request to another replica. Its stream ends without
+   * an answer, so the client resumes it (through the load balancer, elsewhere), and the replica it
+   * reaches takes the session over and goes on waiting for the decision. False when the stream is
+   * not a held one a client can resume (it is then answered here, as before).
+   */
+  handOver(): boolean {
+    if (this.answered || !this.held || !this.deps.primes) return false;
+    this.handedOver = true;
+    this.stopGrace();
+    this.enqueue(async () => {
+      const sink = this.sink;
+      this.sink = undefined;
+      sink?.end();
+    });
+    return true;
   }
 
   /**
