@@ -16,6 +16,19 @@
  * the user). `signIn()` drives them with plain HTTP (a cookie jar, redirects followed by hand)
  * and stops at the redirect to the client's redirect URI; a browser can drive them too
  * (`loginPageSelectors`).
+ *
+ * Example, a dashboard sign-in client and a user with roles:
+ *
+ *   const oidc = await startOidcProvider({
+ *     clients: [{ clientId: 'airlock-dashboard', clientSecret: 'dash-secret-0123456789', redirectUris: [`${base}/auth/callback`] }],
+ *     users: { carol: { claims: { email: 'carol@example.com', groups: ['airlock-admins'], roles: ['admin'], slack_user_id: 'U0CAROL' } } },
+ *   });
+ *   // discovery: `${oidc.issuer}/.well-known/openid-configuration`; scopes "openid profile email groups slack"
+ *   const callback = await oidc.signIn(authorizationUrlYourCodeBuilt, 'carol'); // → redirect URI with ?code=…&state=…
+ *
+ * Access tokens carry the user's `groups` (option `accessTokenClaims` adds more); ID tokens and
+ * userinfo carry claims by scope (`claims` option: openid → sub, profile → name and email,
+ * groups → groups and roles, slack → slack_user_id).
  */
 import type { Server } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
