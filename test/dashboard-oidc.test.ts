@@ -13,7 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchBrowser, screenshot } from './helpers/browser.js';
+import { horizontalOverflow, launchBrowser, screenshot } from './helpers/browser.js';
 import { adminToken, startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
 import { loginPageSelectors, startOidcProvider, type TestOidcProvider, type TestUser } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/redis-server.js';
@@ -185,6 +185,17 @@ describe('signing in to the dashboard at the identity provider', () => {
     const [latest] = await auditEvents('dashboard_sign_in');
     expect(latest).toMatchObject({ actor: { kind: 'dashboard', id: 'U0ALICE', name: 'Alice Approver' }, details: { method: 'oidc', role: 'approver' } });
     await screenshot(page, 'oidc-signed-in');
+  });
+
+  it('fits the sign-in page and the refusal page on a 375px-wide phone', async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`${gw.baseUrl}/login`);
+    await page.getByText('Sign in with a token').click();
+    expect(await horizontalOverflow(page)).toEqual({ overflowPx: 0, offenders: [] });
+    await screenshot(page, 'oidc-login-phone');
+    await signIn('olga');
+    await page.getByRole('heading', { name: 'No dashboard access' }).waitFor();
+    expect(await horizontalOverflow(page)).toEqual({ overflowPx: 0, offenders: [] });
   });
 
   it('returns the person to the page they asked for', async () => {
