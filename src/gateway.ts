@@ -32,6 +32,7 @@ import { createApp } from './http/app.js';
 import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
 import { dashboardRouter } from './dashboard/dashboard-router.js';
+import { resolveOidcDeps } from './dashboard/oidc-deps.js';
 import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
 import { protectedResourceRouter, resourceMetadataUrl } from './http/protected-resource.js';
 import { createRequestAuthenticator } from './identity/request-authenticator.js';
@@ -261,7 +262,9 @@ export class Gateway {
       sessionTtlMs: config.dashboard.sessionTtl,
       trustProxyHops: config.dashboard.trustProxy,
       ...optional('secureCookies', config.dashboard.secureCookies),
+      oidc: resolveOidcDeps(config, env),
       log,
+      ...optional('now', options.now),
     });
     const root = [healthRouter(health), metricsRouter(this.metrics), ...(config.oauth ? [protectedResourceRouter(config.oauth)] : []), dashboard];
     this.app = createApp({ mounted, root });

@@ -30,6 +30,7 @@ export const auditEventTypes = [
   'policy_loaded',
   'policy_rejected',
   'retention_trimmed',
+  'dashboard_sign_in',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];

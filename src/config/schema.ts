@@ -93,6 +93,72 @@ const webhookName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'webhook endpo
 /** The name of an environment variable holding a secret: the secret itself never sits in the config file. */
 const secretEnv = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'secretEnv names an environment variable (e.g. "AIRLOCK_WEBHOOK_SECRET"), not the secret itself');
 
+/** A dotted path into an ID token's or userinfo's claims: `groups`, `realm_access.roles`, `slack_user_id`. */
+const claimPath = z.string().regex(/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/, 'a claim name, or a dotted path into nested claims such as "realm_access.roles"');
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** https, or http on a loopback host (a provider on the same machine, as in tests). */
+const oidcUrl = (what: string) =>
+  z.url({ error: `${what} must be an absolute URL` }).refine((value) => {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHosts.has(url.hostname));
+  }, `${what} must use https (plain http only on localhost)`);
+
+/** The callback route the dashboard answers (dashboard/oidc-routes.ts). */
+export const oidcCallbackPath = '/login/oidc/callback';
+
+/**
+ * People signing in to the dashboard at the organisation's identity provider (OpenID Connect,
+ * authorization code + PKCE). Roles come from a claim holding groups; the Slack user id from
+ * another claim, so dashboard decisions obey the policy's approvers like Slack clicks.
+ */
+const OidcSchema = z.strictObject({
+  /** The issuer URL (its `/.well-known/openid-configuration` is read): Okta `https://ORG.okta.com`, Entra `https://login.microsoftonline.com/TENANT/v2.0`, Keycloak `https://HOST/realms/REALM`. */
+  issuer: oidcUrl('dashboard.oidc.issuer'),
+  clientId: z.string().min(1, 'clientId is the client (application) id the identity provider gave Airlock'),
+  /** Environment variable holding the client secret (a confidential client); leave out for a public client (PKCE only). */
+  clientSecretEnv: secretEnv.optional(),
+  /** Where the provider sends people back; default `<publicUrl>/login/oidc/callback`. Register exactly this at the provider. */
+  redirectUri: oidcUrl('dashboard.oidc.redirectUri')
+    .refine((value) => new URL(value).pathname === oidcCallbackPath, `redirectUri must end in the path ${oidcCallbackPath} (the route Airlock answers)`)
+    .optional(),
+  /** Where the provider sends people after signing out there; default the dashboard's `/login` on the redirect URI's origin. */
+  postLogoutRedirectUri: oidcUrl('dashboard.oidc.postLogoutRedirectUri').optional(),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is one word'))
+    .default(['openid', 'profile', 'email'])
+    .refine((scopes) => scopes.includes('openid'), 'scopes must include "openid"'),
+  /** The button says "Sign in with <displayName>". */
+  displayName: z.string().trim().min(1).max(60).default('single sign-on'),
+  /** The claim (dotted path) whose value, a string or a list of strings, is matched against `roles`. */
+  groupsClaim: claimPath.default('groups'),
+  /** Which `groupsClaim` values give which dashboard role; the highest role any value maps to wins. Nobody else may sign in. */
+  roles: z
+    .strictObject({
+      viewer: z.array(z.string().min(1)).default([]),
+      approver: z.array(z.string().min(1)).default([]),
+      admin: z.array(z.string().min(1)).default([]),
+    })
+    .refine(
+      (roles) => roles.viewer.length + roles.approver.length + roles.admin.length > 0,
+      'map at least one group to a role, e.g. { "approver": ["airlock-approvers"] }',
+    ),
+  /** The claim (dotted path) holding the person's Slack user id (U…/W…): their dashboard decisions count as that Slack user's. */
+  slackUserIdClaim: claimPath.optional(),
+  /** The claim shown as the person's name; default: name, then preferred_username, then email, then sub. */
+  nameClaim: claimPath.optional(),
+  /** A dashboard session from the provider ends this long after sign-in at the latest (also bounded by the provider's tokens). */
+  maxSession: durationMs()
+    .prefault('12h')
+    .refine((ms) => ms >= 1_000, 'maxSession must be at least 1s'),
+  /** How often a session is checked again at the provider (refresh token grant, else userinfo); someone removed there loses access within about this long. */
+  revalidateEvery: durationMs()
+    .prefault('5m')
+    .refine((ms) => ms >= 1_000, 'revalidateEvery must be at least 1s'),
+  /** Read claims from the userinfo endpoint too (some providers put groups only there). */
+  userinfo: z.boolean().default(true),
+});
+
 const WebhookEndpointSchema = z.strictObject({
   url: z.url({ error: 'url is the absolute http(s) URL the webhook receiver listens on' }).refine((u) => /^https?:\/\//.test(u), 'url must be http(s)'),
   /** Environment variable with the HMAC secret requests to this receiver are signed with (at least 16 characters). */
@@ -114,7 +180,7 @@ const WebhookKeySchema = z.strictObject({
 
 const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
-const ConfigObjectSchema = z.strictObject({
+const ConfigObject = z.strictObject({
   $schema: z.string().optional(),
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -207,6 +273,8 @@ const ConfigObjectSchema = z.strictObject({
           DashboardUserSchema,
         )
         .default({}),
+      /** Sign-in at the organisation's identity provider (OpenID Connect); the admin token stays as break-glass. */
+      oidc: OidcSchema.optional(),
       /** A dashboard login lasts this long; activity does not extend it. */
       sessionTtl: durationMsDefault('12h'),
       /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
@@ -272,8 +340,9 @@ const ConfigObjectSchema = z.strictObject({
   oauth: OAuthSchema,
 });
 
-/** The whole config, with the rules that span sections: every mapping names a configured agent, and every agent can sign in somehow. */
-export const ConfigSchema = ConfigObjectSchema.superRefine((config, ctx) => {
+/** The whole config, with the rules that span sections. */
+export const ConfigSchema = ConfigObject.superRefine((config, ctx) => {
+  // OAuth: every mapping names a configured agent, and every agent can sign in somehow.
   const mapped = new Set<string>();
   for (const [index, mapping] of (config.oauth?.agents ?? []).entries()) {
     mapped.add(mapping.agent);
@@ -294,9 +363,25 @@ export const ConfigSchema = ConfigObjectSchema.superRefine((config, ctx) => {
       });
     }
   }
+  // The redirect URI must be registered at the provider exactly, so it is never guessed from a request's Host.
+  if (config.dashboard.oidc && config.dashboard.oidc.redirectUri === undefined && config.publicUrl === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dashboard', 'oidc', 'redirectUri'],
+      message: `set dashboard.oidc.redirectUri (e.g. "https://airlock.example.com${oidcCallbackPath}") or the top-level publicUrl it is derived from`,
+    });
+  }
 });
+
+/** The redirect URI OIDC sign-in uses: the configured one, else derived from publicUrl. */
+export function oidcRedirectUri(config: Pick<Config, 'publicUrl'> & { dashboard: { oidc?: OidcSpec | undefined } }): string | undefined {
+  const oidc = config.dashboard.oidc;
+  if (!oidc) return undefined;
+  return oidc.redirectUri ?? (config.publicUrl === undefined ? undefined : `${config.publicUrl.replace(/\/+$/, '')}${oidcCallbackPath}`);
+}
 
 export type Config = z.output<typeof ConfigSchema>;
 export type AgentSpec = z.output<typeof AgentSchema>;
+export type OidcSpec = z.output<typeof OidcSchema>;
 export type WebhookEndpointSpec = z.output<typeof WebhookEndpointSchema>;
 export type WebhookKeySpec = z.output<typeof WebhookKeySchema>;

@@ -8,7 +8,9 @@
  *
  * Reusable by any suite: agents (MCP SDK, mcp-remote) signing in to Airlock, upstream
  * client-credentials tokens, and people signing in to the dashboard (an authorization-code
- * client with a redirect URI; users with `groups`, roles and `slack_user_id` claims).
+ * client with a redirect URI; users with `groups`, roles and `slack_user_id` claims). `users` is
+ * read at every sign-in, refresh and userinfo call, so a test may change a user's claims (or
+ * delete the user) while the provider runs.
  *
  * Sign-in pages are oidc-provider's own development interactions (any password; the login names
  * the user). `signIn()` drives them with plain HTTP (a cookie jar, redirects followed by hand)
@@ -74,6 +76,18 @@ export interface OidcProviderOptions {
   registration?: boolean;
   /** Port to listen on (default: a free one; a restart keeps it). */
   port?: number;
+  /**
+   * Clients whose access tokens, when they name no `resource`, are for the provider's own userinfo
+   * (no default resource): people signing in to the dashboard, whose claims userinfo releases.
+   */
+  userinfoClients?: string[];
+  /** Issue refresh tokens to clients allowed the grant without `offline_access` + consent (as Keycloak does). Default false. */
+  refreshTokensWithoutOfflineAccess?: boolean;
+  /**
+   * OpenID Connect Back-Channel Logout: when a session ends here, post logout tokens to the
+   * clients' `backchannel_logout_uri` (set it in `metadata`). Loopback receivers are allowed.
+   */
+  backchannelLogout?: boolean;
 }
 
 export const defaultTestUsers: Record<string, TestUser> = {
@@ -179,13 +193,15 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       },
       features: {
         devInteractions: { enabled: true },
+        ...(options.backchannelLogout ? { backchannelLogout: { enabled: true } } : {}),
         registration: { enabled: options.registration ?? true },
         clientCredentials: { enabled: true },
         introspection: { enabled: true },
         revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,
-          defaultResource: (_ctx, _client, oneOf) => oneOf ?? options.defaultResource ?? `${issuer}/resource`,
+          defaultResource: (_ctx, client, oneOf) =>
+            options.userinfoClients?.includes(client.clientId) ? oneOf : (oneOf ?? options.defaultResource ?? `${issuer}/resource`),
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, resourceIndicator, client) => ({
             scope: resourceScopes.join(' '),
@@ -203,6 +219,13 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
         if (!claims) return undefined;
         return Object.fromEntries(accessTokenClaims.filter((name) => claims[name] !== undefined).map((name) => [name, claims[name]]));
       },
+      // The provider refuses to post to special-use addresses (SSRF protection); the test's receivers are on loopback.
+      ...(options.backchannelLogout
+        ? { fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) => globalThis.fetch(input, { ...init, dispatcher: undefined }) }
+        : {}),
+      ...(options.refreshTokensWithoutOfflineAccess
+        ? { issueRefreshToken: (_ctx: KoaContextWithOIDC, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token') }
+        : {}),
       ttl: {
         AccessToken: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
         ClientCredentials: (_ctx, _token, client) => ttlByClient.get(client.clientId) ?? state.accessTokenTtlSec,
