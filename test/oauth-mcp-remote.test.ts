@@ -2,8 +2,9 @@
  * `mcp-remote` (the stdio↔remote bridge many desktop MCP clients use) signing in to Airlock with
  * OAuth: it finds the authorization server through Airlock's 401 and RFC 9728 metadata, registers
  * itself, and opens the sign-in page with the system opener. A fake browser ($BROWSER, which the
- * opener honours) hands the URL to the test, which drives the provider's pages and delivers the
- * redirect to mcp-remote's own callback server. Then tools are listed over mcp-remote's stdio.
+ * opener honours) hands the URL to the test, which opens it in Chromium (playwright-core): a
+ * person signs in on the provider's pages, and the browser follows the redirect to mcp-remote's
+ * own callback server. Then tools are listed over mcp-remote's stdio.
  * HOME and MCP_REMOTE_CONFIG_DIR are temp folders, so nothing leaks between runs.
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
-import { startOidcProvider, type TestOidcProvider } from './helpers/oidc-provider.js';
+import { launchBrowser } from './helpers/browser.js';
+import { loginPageSelectors, startOidcProvider, type TestOidcProvider } from './helpers/oidc-provider.js';
 import { freePort } from './helpers/redis-server.js';
 import { databricksMockStdio } from './helpers/upstreams.js';
 
@@ -82,10 +84,26 @@ describe('mcp-remote signing in to Airlock', () => {
     const authorizationUrl = new URL(browser.urls()[0] ?? '');
     expect(authorizationUrl.origin).toBe(oidc.issuer);
     expect(authorizationUrl.searchParams.get('resource')).toBe(mcpUrl);
-    const callback = await oidc.signIn(authorizationUrl, 'alice');
-    expect(callback.port).toBe(String(callbackPort));
-    const delivered = await fetch(callback);
-    expect(delivered.status, await delivered.text()).toBeLessThan(400);
+    const browserProcess = await launchBrowser();
+    try {
+      const page = await browserProcess.newPage();
+      await page.goto(authorizationUrl.href);
+      await page.locator(loginPageSelectors.login).fill('alice');
+      await page.locator(loginPageSelectors.password).fill('any password');
+      await page.locator(loginPageSelectors.submit).click();
+      // The provider asks for consent the first time this person meets this client.
+      const atCallback = (url: URL) => url.port === String(callbackPort);
+      const consent = page.locator('input[name="prompt"][value="consent"]');
+      await Promise.race([
+        page.waitForURL(atCallback, { timeout: 10_000 }).catch(() => undefined),
+        consent.waitFor({ state: 'attached', timeout: 10_000 }).catch(() => undefined),
+      ]);
+      if (!atCallback(new URL(page.url())) && (await consent.count()) > 0) await page.locator(loginPageSelectors.submit).click();
+      await page.waitForURL(atCallback, { timeout: 10_000 });
+      expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+    } finally {
+      await browserProcess.close();
+    }
 
     try {
       await connected;
