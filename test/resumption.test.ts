@@ -150,8 +150,11 @@ describe('a held call whose connection drops (one replica)', () => {
     expect(answer.id).toBe(1);
     expect(JSON.parse(answer.result.content[0]?.text ?? '{}')).toHaveProperty('run_id');
     // What it missed came first, oldest first, and nothing it had already seen.
-    expect(events.map((e) => e.id)).not.toContain(lastId);
-    const ids = events.map((e) => e.id ?? '');
+    // (An ended stream's replay opens with the id resumed from, without data, so a client that hears
+    // nothing new keeps its place.)
+    const messages = events.filter((e) => e.data !== '');
+    expect(messages.map((e) => e.id)).not.toContain(lastId);
+    const ids = messages.map((e) => e.id ?? '');
     expect([...ids].sort((a, b) => Number(a.split('/')[1]?.split('-')[0]) - Number(b.split('/')[1]?.split('-')[0]))).toEqual(ids);
 
     // Resuming again from the same point replays the same answer from the store; nothing runs again.
@@ -252,6 +255,38 @@ describe('a session opened on one replica', () => {
     const stranger = new RawSession(b.mcpUrl, a.tokens['agent-a'] ?? '');
     stranger.sessionId = '00000000-0000-4000-8000-000000000000';
     expect((await stranger.post(3, 'tools/list', {})).status).toBe(404);
+  });
+});
+
+describe('a held call handed over by a replica that shut down, decided before its agent resumes', () => {
+  it('is answered on the resume that takes the session over, even when the release finishes during the replay', async () => {
+    const callLog = createCallLog();
+    const b = await gateway(callLog);
+    for (let round = 0; round < 5; round++) {
+      const a = await startTestGateway({
+        mcpServers: { databricks: databricksMockStdio({ callLog }) },
+        policy: holdRunJob,
+        prefix: b.prefix,
+        tokens: b.tokens,
+        config: { approvals: { progressInterval: '200ms' }, http: { resumption: { handOverOnShutdown: true } } },
+      });
+      const raw = new RawSession(a.mcpUrl, a.tokens['agent-a'] ?? '');
+      await raw.initialize();
+      const jobArgs = { ...runJob, arguments: { params: { job_id: 123, notebook_params: { round: String(round) } } } };
+      const res = await raw.post(10 + round, 'tools/call', { ...jobArgs, _meta: { progressToken: `r${round}` } });
+      const seen = await readEvents(res, (e) => e.data !== '');
+      const pending = await adminApi(b.baseUrl).waitForPending(1, 10_000);
+      await a.close(); // leaves the held call to another replica: its stream ends unanswered
+      // Decided first; then the agent's resume is the first B hears of the session: B takes it over,
+      // its re-dispatched call releases at once, racing the replay of what the agent missed.
+      expect((await adminApi(b.baseUrl).approve(pending[0]?.id ?? '')).status).toBe(200);
+      const onB = new RawSession(b.mcpUrl, a.tokens['agent-a'] ?? '');
+      onB.sessionId = raw.sessionId;
+      const answer = answerOf(await readEvents(await onB.resume(seen.at(-1)?.id ?? ''), isAnswer));
+      expect(answer.id).toBe(10 + round);
+      expect(JSON.parse(answer.result.content[0]?.text ?? '{}')).toHaveProperty('run_id');
+    }
+    expect(callLog.calls().filter((c) => c.tool === 'run_job')).toHaveLength(5);
   });
 });
 

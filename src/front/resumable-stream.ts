@@ -193,7 +193,9 @@ export class ResumableRequestChannel implements RequestChannel {
       const missed = await this.deps.events.after(this.streamId, after);
       this.attachSink(res);
       for (const event of missed) this.write(event.eventId, event.message);
-      if (this.answered) res.end();
+      // Ended only once the answer is written: end() marks the request answered at once, but its
+      // store-and-write steps may still be queued behind this one.
+      if (this.isDone) res.end();
     });
   }
 

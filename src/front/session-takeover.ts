@@ -124,13 +124,16 @@ export class SessionResumption {
       throw error;
     }
     const session = newSession(relay, meta.protocolVersion, 0);
-    register(session);
+    // The held requests' streams exist before the session is visible: a resume racing the
+    // takeover must find them live, not as ended streams.
     const held = await store.heldRequests(sessionId).catch(() => []);
-    for (const { streamId, request } of held) {
+    const channels = held.map(({ streamId, request }) => {
       const channel = new ResumableRequestChannel(this.streamDeps(session), request, undefined, { canStream: true, streamId });
       session.streams.set(streamId, channel);
-      this.deps.methods.handle(relay, request, channel);
-    }
+      return channel;
+    });
+    register(session);
+    for (const channel of channels) this.deps.methods.handle(relay, channel.request, channel);
     this.deps.log.info({ agent: agent.name, session: sessionId, held: held.length }, 'took over an MCP session another replica opened');
     return session;
   }
@@ -198,6 +201,9 @@ export class SessionResumption {
       return stateStoreUnavailable(error);
     }
     res.writeHead(200, sseHeaders(sessionId));
+    // The id the client resumed from comes back first (no data): a client that hears nothing new
+    // keeps it, and resumes from it again, rather than losing its place in the stream.
+    res.write(`id: ${lastEventId}\nretry: ${this.deps.retryMs}\ndata: \n\n`);
     for (const event of missed) res.write(`id: ${event.eventId}\nevent: message\ndata: ${JSON.stringify(event.message)}\n\n`);
     res.end();
     return undefined;
