@@ -124,12 +124,16 @@ async function oneFailover(
     let streamToken = '';
     let resolvedAt = 0;
     const held = (
-      client.callTool({ name: 'run_job', arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-02', attempt: String(attempt) } } } }, CallToolResultSchema, {
-        onprogress: () => undefined,
-        resetTimeoutOnProgress: true,
-        timeout: 30_000,
-        onresumptiontoken: (t) => (streamToken = t),
-      }) as Promise<CallToolResult>
+      client.callTool(
+        { name: 'run_job', arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-02', attempt: String(attempt) } } } },
+        CallToolResultSchema,
+        {
+          onprogress: () => undefined,
+          resetTimeoutOnProgress: true,
+          timeout: 30_000,
+          onresumptiontoken: (t) => (streamToken = t),
+        },
+      ) as Promise<CallToolResult>
     ).then(
       (result) => {
         resolvedAt = performance.now();
@@ -171,7 +175,8 @@ async function oneFailover(
       return { resumeAttempts: countResumes(traces, streamToken), error: `callTool failed: ${error instanceof Error ? error.message : String(error)}` };
     }
     const runId = (JSON.parse(textOf(result) || '{}') as { run_id?: unknown }).run_id;
-    if (result.isError || typeof runId !== 'number') return { resumeAttempts: countResumes(traces, streamToken), error: `no run id: ${textOf(result).slice(0, 200)}` };
+    if (result.isError || typeof runId !== 'number')
+      return { resumeAttempts: countResumes(traces, streamToken), error: `no run id: ${textOf(result).slice(0, 200)}` };
     const ours = traces.filter((t) => t.lastEventId.split('/')[0] === streamToken.split('/')[0]);
     const first = ours[0];
     const success = ours.find((t) => t.status === 200);

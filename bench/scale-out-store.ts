@@ -94,7 +94,10 @@ async function measureScenario(
   const n = calls[scenario];
   traffic.reset();
   const client = new Client({ name: 'bench-store', version: '1' });
-  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchWithOwnSignal });
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    fetch: fetchWithOwnSignal,
+  });
   await client.connect(transport);
   const atInitialize = (await traffic.snapshot()).tagged;
   let progress = 0;
@@ -105,7 +108,9 @@ async function measureScenario(
       case 'allowed JSON (list_jobs)':
         return client.callTool({ name: 'databricks__list_jobs', arguments: { params: {} } });
       case 'allowed, streams progress':
-        return client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 0.05, steps: 5 } }, CallToolResultSchema, { onprogress });
+        return client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 0.05, steps: 5 } }, CallToolResultSchema, {
+          onprogress,
+        });
       case 'held, approved at once': {
         const args = { params: { job_id: 123, notebook_params: { run: `${resumption}-${i}` } } };
         const answer = client.callTool({ name: 'databricks__run_job', arguments: args }, CallToolResultSchema, { onprogress, resetTimeoutOnProgress: true });
