@@ -6,8 +6,11 @@
  * production runs; `npm run build` first (bench/scale-out.ts does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { adminToken, writeGatewayConfig, type InProcessGatewayOptions } from '../test/helpers/in-process-gateway.js';
 import { freePort } from '../test/helpers/redis-server.js';
 import { repoRoot, type CallLog } from '../test/helpers/upstreams.js';
@@ -34,12 +37,13 @@ export function builtMockStdio(callLog?: CallLog) {
   };
 }
 
-export async function startReplica(options: InProcessGatewayOptions): Promise<Replica> {
-  const port = await freePort();
+/** `port`: the one a killed replica had, so the load balancer in front finds its replacement there. */
+export async function startReplica(options: InProcessGatewayOptions & { port?: number }): Promise<Replica> {
+  const port = options.port ?? (await freePort());
   const written = writeGatewayConfig({ ...options, config: { ...options.config, port } });
   const child = spawn(process.execPath, [path.join(repoRoot, 'dist/src/cli.js'), 'serve', '--config', written.file], {
     cwd: repoRoot,
-    env: { ...process.env, AIRLOCK_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...options.env },
+    env: { ...process.env, AIRLOCK_ADMIN_TOKEN: adminToken, LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -77,31 +81,81 @@ export async function startReplica(options: InProcessGatewayOptions): Promise<Re
 export interface LoadBalancer {
   url: string;
   pid: number;
+  /** When (performance.now()) HAProxy logged a server going DOWN (a health check's verdict), oldest first. */
+  serverDownTimes(): number[];
+  /** Each server's status from the stats socket ("UP", "UP 1/2" going down, "DOWN", …), by name. */
+  serverStatus(): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
-/** HAProxy with the shipped haproxy.cfg in front of `addresses` (two: the same one twice puts a single replica behind it). */
-export async function startHaproxy(addresses: [string, string]): Promise<LoadBalancer> {
+/**
+ * HAProxy with the shipped haproxy.cfg in front of `addresses` (two: the same one twice puts a
+ * single replica behind it). `edit` changes a copy of the file first (to measure a setting).
+ */
+export async function startHaproxy(addresses: [string, string], edit?: (cfg: string) => string): Promise<LoadBalancer> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, AIRLOCK_LISTEN: `127.0.0.1:${port}`, AIRLOCK_REPLICA_1: addresses[0], AIRLOCK_REPLICA_2: addresses[1] };
   // Debian installs it in /usr/sbin, which is not on every user's PATH.
   const binary = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
-  const child = spawn(binary, ['-db', '-f', path.join(repoRoot, 'deploy/haproxy/haproxy.cfg')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The shipped file as it is, plus a second file with a stats socket only the benchmark reads.
+  const dir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-haproxy-'));
+  const socket = path.join(dir, 'stats.sock');
+  const extra = path.join(dir, 'stats.cfg');
+  writeFileSync(extra, `global\n  stats socket ${socket} mode 600 level user\n`);
+  let cfg = path.join(repoRoot, 'deploy/haproxy/haproxy.cfg');
+  if (edit) {
+    const shipped = readFileSync(cfg, 'utf8');
+    cfg = path.join(dir, 'haproxy.cfg');
+    writeFileSync(cfg, edit(shipped));
+  }
+  const child = spawn(binary, ['-db', '-f', cfg, '-f', extra], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const downTimes: number[] = [];
+  const onOutput = (c: Buffer) => {
+    const text = c.toString();
+    output += text;
+    // "Server airlock/replica1 is DOWN, reason: Layer4 connection problem…"
+    for (const _ of text.matchAll(/Server \S+ is DOWN/g)) downTimes.push(performance.now());
+  };
+  child.stdout?.on('data', onOutput);
+  child.stderr?.on('data', onOutput);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/healthz`, child, () => output, 15_000);
   return {
     url,
     pid: child.pid as number, // it answered HTTP
+    serverDownTimes: () => [...downTimes],
+    serverStatus: () => serverStatus(socket),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGKILL');
       await exited;
     },
   };
+}
+
+/** `show stat` on HAProxy's stats socket: the status column of each server of the backend. */
+function serverStatus(socket: string): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const conn = createConnection(socket, () => conn.end('show stat\n'));
+    conn.on('data', (c: Buffer) => (text += c.toString()));
+    conn.on('error', reject);
+    conn.on('close', () => {
+      const [head, ...rows] = text.replace(/^# /, '').trim().split('\n');
+      const columns = (head ?? '').split(',');
+      const name = columns.indexOf('svname');
+      const status = columns.indexOf('status');
+      const out: Record<string, string> = {};
+      for (const row of rows) {
+        const cells = row.split(',');
+        const server = cells[name] ?? '';
+        if (server !== 'FRONTEND' && server !== 'BACKEND') out[server] = cells[status] ?? '';
+      }
+      resolve(out);
+    });
+  });
 }
 
 async function waitFor(url: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {

@@ -19,7 +19,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { generateToken } from '../src/identity/tokens.js';
 import { createCallLog } from '../test/helpers/upstreams.js';
-import { adminOf, builtMockStdio, callsInFlight, startHaproxy, startReplica, textOf, type Replica } from './cluster.js';
+import { adminOf, builtMockStdio, callsInFlight, startHaproxy, startReplica, textOf, type LoadBalancer, type Replica } from './cluster.js';
 
 export interface FailoverSample {
   /** t1 − t0, ms; undefined when the call failed. */
@@ -32,6 +32,8 @@ export interface FailoverSample {
   restMs?: number;
   /** Resuming GETs the client sent before one succeeded (1 = the first worked). */
   resumeAttempts: number;
+  /** t0 → HAProxy's health check marked the dead replica DOWN, when that came before the result. */
+  haproxyDownMs?: number;
   /** run_job calls the upstream received in this iteration. */
   upstreamRuns: number;
   error?: string;
@@ -39,6 +41,8 @@ export interface FailoverSample {
 
 export interface FailoverSeries {
   retry: string;
+  /** How the shipped haproxy.cfg was changed for this series, if it was. */
+  haproxy: string;
   samples: FailoverSample[];
 }
 
@@ -48,6 +52,8 @@ interface ResumeTrace {
   headersAt?: number;
   status?: number;
   error?: string;
+  /** The SSE text the GET delivered (kept for a failure's report). */
+  body?: string;
 }
 
 const holdRunJob = {
@@ -56,11 +62,19 @@ const holdRunJob = {
   tools: { run_job: { action: 'approve', approval: { approvers: [], timeout: '5m' } } },
 };
 
-export async function runFailovers(redisUrl: string, iterations: number, retry: string, log: (line: string) => void): Promise<FailoverSeries> {
+/** `redispatchEveryRetry`: HAProxy's `option redispatch 1` instead of the shipped file's default (redispatch on the last retry). */
+export async function runFailovers(
+  redisUrl: string,
+  iterations: number,
+  options: { retry: string; redispatchEveryRetry?: boolean },
+  log: (line: string) => void,
+): Promise<FailoverSeries> {
+  const { retry } = options;
+  const haproxy = options.redispatchEveryRetry ? 'option redispatch 1' : 'as shipped';
   const callLog = createCallLog();
-  const prefix = `bench-failover-${process.pid}-${retry}:`;
+  const prefix = `bench-failover-${process.pid}-${retry}-${options.redispatchEveryRetry ? 'r1' : 'shipped'}:`;
   const tokens = { 'agent-a': generateToken() };
-  const start = () =>
+  const start = (port?: number) =>
     startReplica({
       redisUrl,
       prefix,
@@ -69,45 +83,50 @@ export async function runFailovers(redisUrl: string, iterations: number, retry: 
       mcpServers: { databricks: builtMockStdio(callLog) },
       policy: holdRunJob,
       config: { approvals: { progressInterval: '300ms' }, shutdownGrace: '1s', http: { resumption: { retry } } },
+      ...(port === undefined ? {} : { port }),
     });
-  let replicas: [Replica, Replica] = [await start(), await start()];
+  const replicas: [Replica, Replica] = [await start(), await start()];
+  // One HAProxy for the whole series, as in production: its health checks run on their own
+  // schedule, so a kill lands at a random point between two checks.
+  const lb = await startHaproxy(
+    [replicas[0].address, replicas[1].address],
+    options.redispatchEveryRetry ? (cfg) => cfg.replace(/^(\s*option redispatch)\s*$/m, '$1 1') : undefined,
+  );
   const redis = new Redis(redisUrl, { connectionName: 'bench:failover' });
   const samples: FailoverSample[] = [];
   try {
     for (let i = 0; i < iterations; i++) {
+      await waitUntilBothUp(lb);
       const runsBefore = callLog.calls().filter((c) => c.tool === 'run_job').length;
-      const lb = await startHaproxy([replicas[0].address, replicas[1].address]);
       let killedIndex = -1;
-      try {
-        const outcome = await oneFailover(redis, prefix, lb.url, tokens['agent-a'], replicas, i, (index) => (killedIndex = index));
-        const upstreamRuns = callLog.calls().filter((c) => c.tool === 'run_job').length - runsBefore;
-        const sample = { ...outcome, upstreamRuns };
-        samples.push(sample);
-        log(
-          `failover ${i + 1}/${iterations} (retry ${retry}): ` +
-            (sample.error
-              ? `FAILED: ${sample.error}`
-              : `${fmt(sample.totalMs)} ms (wait ${fmt(sample.reconnectWaitMs)}, takeover ${fmt(sample.takeoverMs)}, rest ${fmt(sample.restMs)}), ` +
-                `${sample.resumeAttempts} GET(s), ${upstreamRuns} run(s) upstream`),
-        );
-      } finally {
-        await lb.stop();
-      }
+      const outcome = await oneFailover(redis, prefix, lb, tokens['agent-a'], replicas, i, (index) => (killedIndex = index));
+      const upstreamRuns = callLog.calls().filter((c) => c.tool === 'run_job').length - runsBefore;
+      const sample = { ...outcome, upstreamRuns };
+      samples.push(sample);
+      log(
+        `failover ${i + 1}/${iterations} (retry ${retry}, HAProxy ${haproxy}): ` +
+          (sample.error
+            ? `FAILED: ${sample.error}`
+            : `${fmt(sample.totalMs)} ms (wait ${fmt(sample.reconnectWaitMs)}, takeover ${fmt(sample.takeoverMs)}, rest ${fmt(sample.restMs)}), ` +
+              `${sample.resumeAttempts} GET(s), ${upstreamRuns} run(s) upstream` +
+              (sample.haproxyDownMs === undefined ? '' : `, HAProxy marked it DOWN at ${fmt(sample.haproxyDownMs)} ms`)),
+      );
       if (killedIndex < 0) continue; // nothing was killed: both replicas still serve
-      const survivor = replicas[1 - killedIndex] as Replica; // index 0 or 1
-      replicas = [survivor, await start()];
+      // The replacement listens where the dead one did, so the same HAProxy finds it when its checks pass.
+      replicas[killedIndex] = await start(Number(new URL(replicas[killedIndex]?.baseUrl ?? '').port));
     }
   } finally {
+    await lb.stop();
     for (const r of replicas) r.kill();
     redis.disconnect();
   }
-  return { retry, samples };
+  return { retry, haproxy, samples };
 }
 
 async function oneFailover(
   redis: Redis,
   prefix: string,
-  lbUrl: string,
+  lb: LoadBalancer,
   token: string,
   replicas: [Replica, Replica],
   attempt: number,
@@ -115,7 +134,7 @@ async function oneFailover(
 ): Promise<Omit<FailoverSample, 'upstreamRuns'>> {
   const traces: ResumeTrace[] = [];
   const client = new Client({ name: 'bench-failover', version: '1' });
-  const transport = new StreamableHTTPClientTransport(new URL(`${lbUrl}/mcp`), {
+  const transport = new StreamableHTTPClientTransport(new URL(`${lb.url}/mcp`), {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
     fetch: tracingFetch(traces),
   });
@@ -172,7 +191,26 @@ async function oneFailover(
     try {
       result = await held;
     } catch (error) {
-      return { resumeAttempts: countResumes(traces, streamToken), error: `callTool failed: ${error instanceof Error ? error.message : String(error)}` };
+      const seen = traces
+        .filter((t) => t.sentAt > t0)
+        .map(
+          (t) =>
+            `GET ${t.lastEventId} at +${(t.sentAt - t0).toFixed(0)} ms → ${t.status ?? t.error ?? 'no answer'}${t.headersAt ? ` at +${(t.headersAt - t0).toFixed(0)} ms` : ''}, body ${JSON.stringify(t.body?.slice(0, 600))}`,
+        );
+      // What Redis kept for the session: was the answer stored, is the request still noted as held?
+      const base = `${prefix}mcp-session:${transport.sessionId ?? ''}`;
+      const stored = (await redis.xrange(`${base}:events`, '-', '+')).map(([id, fields]) => {
+        const m = fields[fields.indexOf('m') + 1];
+        const kind = fields.includes('m') ? (m?.includes('"result"') ? 'result' : m?.includes('progress') ? 'progress' : 'other') : 'priming';
+        return `${fields[1] ?? ''}/${id} ${kind}`;
+      });
+      const stillHeld = await redis.hkeys(`${base}:held`);
+      return {
+        resumeAttempts: countResumes(traces, streamToken),
+        error:
+          `callTool failed: ${error instanceof Error ? error.message : String(error)} (stream ${streamToken}; ${seen.join('; ') || 'no resuming GET'}); ` +
+          `events stored: ${stored.join(', ')}; still held: ${stillHeld.join(', ') || 'none'}; survivor log: ${survivor.output().slice(-1500)}`,
+      };
     }
     const runId = (JSON.parse(textOf(result) || '{}') as { run_id?: unknown }).run_id;
     if (result.isError || typeof runId !== 'number')
@@ -181,7 +219,9 @@ async function oneFailover(
     const first = ours[0];
     const success = ours.find((t) => t.status === 200);
     if (!first || !success?.headersAt) return { resumeAttempts: ours.length, totalMs: resolvedAt - t0, error: 'answered without a traced resume' };
+    const downAt = lb.serverDownTimes().find((at) => at > t0);
     return {
+      ...(downAt !== undefined && downAt < resolvedAt ? { haproxyDownMs: downAt - t0 } : {}),
       totalMs: resolvedAt - t0,
       reconnectWaitMs: first.sentAt - t0,
       takeoverMs: success.headersAt - first.sentAt,
@@ -193,6 +233,17 @@ async function oneFailover(
   }
 }
 
+/** Both servers fully up (not "UP 1/2", going down): a kill then takes two failed checks to be noticed, as in steady state. */
+async function waitUntilBothUp(lb: LoadBalancer): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await lb.serverStatus();
+    if (Object.values(status).length === 2 && Object.values(status).every((s) => s === 'UP')) return;
+    if (Date.now() > deadline) throw new Error(`HAProxy does not see both replicas up: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function countResumes(traces: ResumeTrace[], streamToken: string): number {
   return traces.filter((t) => t.lastEventId.split('/')[0] === streamToken.split('/')[0]).length;
 }
@@ -200,14 +251,23 @@ function countResumes(traces: ResumeTrace[], streamToken: string): number {
 /** fetch that notes every resuming GET (Last-Event-ID): when it left, when its headers came, and its status. */
 function tracingFetch(traces: ResumeTrace[]) {
   return async (url: string | URL, init?: RequestInit): Promise<Response> => {
-    const lastEventId = new Headers(init?.headers).get('last-event-id');
-    if ((init?.method ?? 'GET') !== 'GET' || lastEventId === null) return fetch(url, init);
+    // Every GET: a resume carries Last-Event-ID; one without it after a failover has lost its place.
+    const lastEventId = new Headers(init?.headers).get('last-event-id') ?? '(none)';
+    if ((init?.method ?? 'GET') !== 'GET') return fetch(url, init);
     const trace: ResumeTrace = { lastEventId, sentAt: performance.now() };
     traces.push(trace);
     try {
       const res = await fetch(url, init);
       trace.headersAt = performance.now();
       trace.status = res.status;
+      trace.body = '';
+      void res
+        .clone()
+        .text()
+        .then(
+          (text) => (trace.body = text),
+          (error: unknown) => (trace.body += ` (read failed: ${String(error)})`),
+        );
       return res;
     } catch (error) {
       trace.error = error instanceof Error ? error.message : String(error);

@@ -22,6 +22,7 @@ export function reportFailovers(series: FailoverSeries[]): string {
     const total = sorted((x) => x.totalMs);
     rows.push([
       s.retry,
+      s.haproxy,
       `${ok.length}/${s.samples.length}`,
       f(percentile(total, 50)),
       f(percentile(total, 90)),
@@ -29,11 +30,12 @@ export function reportFailovers(series: FailoverSeries[]): string {
       f(median(sorted((x) => x.reconnectWaitMs))),
       f(median(sorted((x) => x.takeoverMs))),
       f(median(sorted((x) => x.restMs))),
+      f(median(sorted((x) => x.haproxyDownMs).filter((n) => Number.isFinite(n)))),
       f(Math.max(0, ...ok.map((x) => x.resumeAttempts))),
       runsSummary(s.samples.map((x) => x.upstreamRuns)),
     ]);
     s.samples.forEach((x, i) => {
-      if (x.error) notes.push(`- retry ${s.retry}, iteration ${i + 1} failed: ${x.error} (run_job ran ${x.upstreamRuns}× upstream)`);
+      if (x.error) notes.push(`- retry ${s.retry}, HAProxy ${s.haproxy}, iteration ${i + 1} failed: ${x.error} (run_job ran ${x.upstreamRuns}× upstream)`);
     });
   }
   return [

@@ -2,15 +2,16 @@
  * bench:scale-out (issue #16) — what running several replicas costs and buys:
  *
  *   1. failover: the time for an agent to get its result after the replica holding its call dies
- *      (SIGKILL), through HAProxy, p50 over `--failovers` iterations; a second series with a
- *      shorter SSE `retry:` hint (`--fast-failovers`, 0 to skip) shows the lever;
+ *      (SIGKILL), through HAProxy, p50 over `--failovers` iterations; two more series of
+ *      `--fast-failovers` (0 to skip) show the levers: a shorter SSE `retry:` hint (`--fast-retry`),
+ *      then that with HAProxy redispatching on the first retry (`option redispatch 1`);
  *   2. event store: what resumability writes to Redis per call (round trips, bytes) for an allowed
  *      JSON call, an allowed call that streams progress, and a held call — resumption on vs off;
  *   3. one vs two replicas behind HAProxy at c=32 (calls/s, p50, CPU per call of each process,
  *      Redis round trips per call), Redis's own capacity on this machine, and from those the calls/s
  *      at which one Redis saturates.
  *
- *   npm run bench:scale-out [-- --failovers 20 --fast-failovers 10 --seconds 5 --rounds 2 --only failover|store|throughput]
+ *   npm run bench:scale-out [-- --failovers 20 --fast-failovers 8 --fast-retry 200ms --seconds 5 --rounds 2 --only failover|store|throughput]
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -25,7 +26,7 @@ import { measureThroughput } from './scale-out-throughput.js';
 const { values } = parseArgs({
   options: {
     failovers: { type: 'string', default: '20' },
-    'fast-failovers': { type: 'string', default: '10' },
+    'fast-failovers': { type: 'string', default: '8' },
     'fast-retry': { type: 'string', default: '200ms' },
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
@@ -48,9 +49,13 @@ async function main(): Promise<void> {
   if (parts.includes('failover')) {
     const redis = await startRedisServer();
     try {
-      const series: FailoverSeries[] = [await runFailovers(redis.url, Number(values.failovers), '1s', log)];
+      const series: FailoverSeries[] = [await runFailovers(redis.url, Number(values.failovers), { retry: '1s' }, log)];
+      // The two levers: a shorter SSE retry hint alone, then with HAProxy redispatching at once.
       const fast = Number(values['fast-failovers']);
-      if (fast > 0) series.push(await runFailovers(redis.url, fast, values['fast-retry'], log));
+      if (fast > 0) {
+        series.push(await runFailovers(redis.url, fast, { retry: values['fast-retry'] }, log));
+        series.push(await runFailovers(redis.url, fast, { retry: values['fast-retry'], redispatchEveryRetry: true }, log));
+      }
       out.push(reportFailovers(series));
     } finally {
       await redis.stop();
