@@ -149,7 +149,7 @@ async function oneFailover(
         {
           onprogress: () => undefined,
           resetTimeoutOnProgress: true,
-          timeout: 30_000,
+          timeout: 15_000, // success takes seconds; a call not answered by then is reported as failed
           onresumptiontoken: (t) => (streamToken = t),
         },
       ) as Promise<CallToolResult>

@@ -35,7 +35,9 @@ export function reportFailovers(series: FailoverSeries[]): string {
       runsSummary(s.samples.map((x) => x.upstreamRuns)),
     ]);
     s.samples.forEach((x, i) => {
-      if (x.error) notes.push(`- retry ${s.retry}, HAProxy ${s.haproxy}, iteration ${i + 1} failed: ${x.error} (run_job ran ${x.upstreamRuns}× upstream)`);
+      // The full story (every GET, the survivor's log) went to stderr as it happened; here, its start.
+      if (x.error)
+        notes.push(`- retry ${s.retry}, HAProxy ${s.haproxy}, iteration ${i + 1} failed (run_job ran ${x.upstreamRuns}× upstream): ${x.error.slice(0, 700)}…`);
     });
   }
   return [
@@ -44,6 +46,7 @@ export function reportFailovers(series: FailoverSeries[]): string {
     table(
       [
         'SSE retry',
+        'haproxy.cfg',
         'succeeded',
         'p50 ms',
         'p90 ms',
@@ -51,6 +54,7 @@ export function reportFailovers(series: FailoverSeries[]): string {
         'median wait before resume ms',
         'median takeover ms',
         'median rest ms',
+        'median HAProxy marks it DOWN ms (when before the result)',
         'most GETs',
         'run_job runs upstream per iteration',
       ],
@@ -170,8 +174,13 @@ export function reportThroughput(result: ThroughputResult, store?: StoreMeasure[
   } else {
     lines.push('- redis-benchmark not found: capacity by round trips not measured.');
   }
+  const msPerRoundTrip = redisMs / result.redisRoundTripsPerCall;
   lines.push(
-    `- By Redis CPU measured under the gateway's own load (two replicas): ${f(redisMs, 3)} ms per allowed call → one core saturates at ≈ **${f(1_000 / redisMs)} allowed calls/s**.`,
+    `- By Redis CPU measured under the gateway's own load (two replicas): ${f(redisMs, 3)} ms per allowed call (${f(msPerRoundTrip * 1_000, 0)} µs per round trip) → one core saturates at ≈ **${f(1_000 / redisMs)} allowed calls/s**` +
+      (held
+        ? `; at the same cost per round trip, ${f(held.roundTripsPerCall, 1)} round trips per held call ≈ **${f(1_000 / (msPerRoundTrip * held.roundTripsPerCall))} held calls/s**`
+        : '') +
+      '.',
     '',
   );
   return lines.join('\n');

@@ -11,7 +11,7 @@
  *      Redis round trips per call), Redis's own capacity on this machine, and from those the calls/s
  *      at which one Redis saturates.
  *
- *   npm run bench:scale-out [-- --failovers 20 --fast-failovers 8 --fast-retry 200ms --seconds 5 --rounds 2 --only failover|store|throughput]
+ *   npm run bench:scale-out [-- --failovers 20 --fast-failovers 8 --fast-retry 200ms --seconds 5 --rounds 3 --only failover|store|throughput]
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -29,7 +29,7 @@ const { values } = parseArgs({
     'fast-failovers': { type: 'string', default: '8' },
     'fast-retry': { type: 'string', default: '200ms' },
     seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
   },
 });
