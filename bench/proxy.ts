@@ -18,6 +18,9 @@
  *
  *   npm run bench:proxy [-- --seconds 5 --rounds 3 --only airlock-http --profile DIR]
  *
+ * Then the OAuth token check of /mcp (bench/oauth-token-check.ts): a JWT access token from a real
+ * OpenID Provider against a static token, per request on a warm cache (`--only oauth`: that alone).
+ *
  * `--only` measures one path (and direct); `--profile DIR` starts the gateways with --cpu-prof into
  * DIR (summarise a profile with `npx tsx bench/profile-summary.ts FILE`).
  */
@@ -36,6 +39,7 @@ import { freePort, startRedisServer } from '../test/helpers/redis-server.js';
 import { repoRoot } from '../test/helpers/upstreams.js';
 import { median, runLoad, type LoadResult } from './load.js';
 import { cpuBetween, treeCpuMs } from './process-tree.js';
+import { measureGatewayCalls, measureTokenCheck, reportGatewayCalls, reportTokenCheck } from './oauth-token-check.js';
 import { reportProxyBench, type Measurement, type TargetName } from './proxy-report.js';
 
 const { values } = parseArgs({
@@ -238,4 +242,7 @@ async function startProcess(args: string[], env: Record<string, string>, port: n
   }
 }
 
-await main();
+if (values.only !== 'oauth') await main();
+// The OAuth token check on /mcp (issue 17): what a JWT adds over a static token, alone and through a gateway.
+reportTokenCheck(await measureTokenCheck());
+reportGatewayCalls(await measureGatewayCalls());

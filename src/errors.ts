@@ -41,6 +41,8 @@ const catalog = {
   not_found: { fault: 'client', httpStatus: 404, jsonRpcCode: JsonRpcCode.InvalidParams },
   conflict: { fault: 'client', httpStatus: 409, jsonRpcCode: JsonRpcCode.InvalidRequest },
   shutting_down: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
+  /** An OAuth access token could not be checked now (the authorization server's keys or introspection unreachable). */
+  auth_unavailable: { fault: 'server', httpStatus: 503, jsonRpcCode: JsonRpcCode.Unavailable },
   /** An agent has `http.maxSessionsPerAgent` sessions open already: its own doing, so 429. */
   too_many_sessions: { fault: 'client', httpStatus: 429, jsonRpcCode: JsonRpcCode.TooManySessions },
   /** This replica holds `http.maxSessions` sessions: capacity, so 503. */

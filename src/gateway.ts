@@ -32,7 +32,10 @@ import { createApp } from './http/app.js';
 import { healthRouter, readiness, type HealthDeps } from './http/health.js';
 import { metricsRouter } from './http/metrics-router.js';
 import { dashboardRouter } from './dashboard/dashboard-router.js';
+import { resolveOidcDeps } from './dashboard/oidc-deps.js';
 import { dashboardPolicyPort } from './dashboard/gateway-ports.js';
+import { protectedResourceRouter, resourceMetadataUrl } from './http/protected-resource.js';
+import { createRequestAuthenticator } from './identity/request-authenticator.js';
 import { SessionLimits } from './identity/session-limits.js';
 import { createAuthenticator, demoTokenSha256, type Agent, type Authenticator } from './identity/tokens.js';
 import { RedisRateLimiter } from './limits/redis-limiter.js';
@@ -195,7 +198,9 @@ export class Gateway {
     this.approvals.setEditCheck((record, edited) => this.pipeline.checkEdit(this.authenticator.agents.get(record.agent), record, edited));
     this.methods = new RelayMethods({ pool: this.pool, pipeline: this.pipeline, taskStore: this.taskStore, log });
     this.httpFront = new HttpFront({
-      authenticator: this.authenticator,
+      authenticator: createRequestAuthenticator({ staticTokens: this.authenticator, oauth: config.oauth, log }),
+      resourceMetadataUrl: config.oauth ? resourceMetadataUrl(config.oauth.resource) : undefined,
+      resourceScope: config.oauth?.scopes.join(' '),
       methods: this.methods,
       createRelay: (agent, sessionId) => this.createRelay(agent, sessionId),
       hostGuard: createHostGuard({ bindHost: config.host, allowedHosts: config.http.allowedHosts, allowedOrigins: config.http.allowedOrigins }),
@@ -257,9 +262,12 @@ export class Gateway {
       sessionTtlMs: config.dashboard.sessionTtl,
       trustProxyHops: config.dashboard.trustProxy,
       ...optional('secureCookies', config.dashboard.secureCookies),
+      oidc: resolveOidcDeps(config, env),
       log,
+      ...optional('now', options.now),
     });
-    this.app = createApp({ mounted, root: [healthRouter(health), metricsRouter(this.metrics), dashboard] });
+    const root = [healthRouter(health), metricsRouter(this.metrics), ...(config.oauth ? [protectedResourceRouter(config.oauth)] : []), dashboard];
+    this.app = createApp({ mounted, root });
     this.handler = (req, res) => {
       const url = req.url ?? '/';
       if (url === '/mcp' || url.startsWith('/mcp?')) this.httpFront.handle(req, res);
@@ -392,6 +400,10 @@ export class Gateway {
     const redisBudget = () => (this.redisState.available === false ? Math.min(left(), 1_000) : left());
     const server = this.httpServer;
     const stopped = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (this.config.http.resumption.enabled && this.config.http.resumption.handOverOnShutdown) {
+      const handed = this.httpFront.handOverHeld();
+      if (handed > 0) this.log.info({ calls: handed }, 'held calls left to another replica: their agents resume there');
+    }
     // Calls in flight get the grace minus a reserve for closing everything else.
     await this.pipeline.drain(Math.max(0, graceMs - Math.min(2_000, graceMs / 4)));
     await step('sessions', () => this.httpFront.close());

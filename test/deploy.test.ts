@@ -82,6 +82,8 @@ describe('the Kubernetes manifests', () => {
     // SIGTERM comes after preStop; the pod then needs shutdownGrace to finish what it runs.
     const graceSec = at(pod, 'terminationGracePeriodSeconds') as number;
     expect(graceSec * 1_000).toBeGreaterThan(config.shutdownGrace + 5_000);
+    // Several replicas behind a balancer: a pod that stops leaves its held calls to the others.
+    expect(config.http.resumption).toMatchObject({ enabled: true, handOverOnShutdown: true });
   });
 
   it('keep sessions sticky at the ingress, at least one replica through disruptions, and scale on CPU', () => {
@@ -157,13 +159,20 @@ async function callsInFlight(gw: GatewayProcess): Promise<number> {
   return Number(line?.split(' ').pop() ?? 'NaN');
 }
 
-/** A held call kept alive by progress; `timeoutMs` is how long the agent waits once progress stops. */
-function callWaiting(client: Client, timeoutMs = 60_000): Promise<CallToolResult> {
-  return client.callTool({ name: 'run_job', arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-02' } } } }, CallToolResultSchema, {
-    onprogress: () => undefined,
+/**
+ * A held call kept alive by progress; `timeoutMs` is how long the agent waits once progress stops.
+ * `progressed` resolves at the first progress: the stream's priming event (its first resumable id)
+ * and the held-request record come before it.
+ */
+function callWaiting(client: Client, timeoutMs = 60_000): Promise<CallToolResult> & { progressed: Promise<void> } {
+  let progressed!: () => void;
+  const first = new Promise<void>((resolve) => (progressed = resolve));
+  const call = client.callTool({ name: 'run_job', arguments: { params: { job_id: 123, notebook_params: { date: '2026-11-02' } } } }, CallToolResultSchema, {
+    onprogress: () => progressed(),
     resetTimeoutOnProgress: true,
     timeout: timeoutMs,
   }) as Promise<CallToolResult>;
+  return Object.assign(call, { progressed: first });
 }
 
 describe('two replicas behind HAProxy (deploy/haproxy/haproxy.cfg)', () => {
@@ -198,6 +207,7 @@ describe('two replicas behind HAProxy (deploy/haproxy/haproxy.cfg)', () => {
     // Last-Event-ID through HAProxy, which sends it to the survivor; the survivor takes the session
     // over from Redis and goes on waiting for the same approval.
     const held = callWaiting(first, 30_000);
+    await held.progressed;
     const [pending] = await adminApi(replicas[0]?.baseUrl ?? '').waitForPending(1, 20_000);
     const approvalId = pending?.id ?? '';
     const inFlight = await Promise.all(replicas.map(callsInFlight));
@@ -218,6 +228,43 @@ describe('two replicas behind HAProxy (deploy/haproxy/haproxy.cfg)', () => {
     expect(JSON.parse(textOf(result))).toMatchObject({ run_id: expect.any(Number) });
     // The same client goes on in the same session, now on the survivor.
     expect((await first.listTools()).tools.map((t) => t.name)).toContain('run_job');
+    expect(callLog.calls().filter((c) => c.tool === 'run_job')).toHaveLength(1);
+  }, 60_000);
+
+  it('on a graceful shutdown (SIGTERM, http.resumption.handOverOnShutdown) leaves the held call to the other replica: the agent resumes there, no retry of its own', async () => {
+    const callLog = createCallLog();
+    const prefix = testPrefix();
+    const tokens = { 'agent-a': generateToken() };
+    const start = () =>
+      startGatewayProcess({
+        redisUrl: inject('redisUrl'),
+        prefix,
+        tokens,
+        agents: ['agent-a'],
+        mcpServers: { databricks: databricksMockStdio({ callLog }) },
+        policy: holdRunJob,
+        config: { approvals: { progressInterval: '300ms' }, shutdownGrace: '3s', http: { resumption: { handOverOnShutdown: true } } },
+      });
+    const replicas = await Promise.all([start(), start()]);
+    processes.push(...replicas);
+    const lb = await startHaproxy(replicas);
+    const client = await connectClient(`${lb}/mcp`, tokens['agent-a']);
+    clients.push(client);
+
+    const held = callWaiting(client, 30_000);
+    await held.progressed;
+    const [pending] = await adminApi(replicas[0]?.baseUrl ?? '').waitForPending(1, 20_000);
+    const inFlight = await Promise.all(replicas.map(callsInFlight));
+    const serving = replicas[inFlight.indexOf(1)];
+    const survivor = replicas[1 - inFlight.indexOf(1)];
+    if (!serving || !survivor) throw new Error('no replica holds the call');
+
+    await serving.stop();
+    await expect.poll(async () => callsInFlight(survivor), { timeout: 20_000 }).toBe(1);
+    expect((await adminApi(survivor.baseUrl).approve(pending?.id ?? '', 'ops')).status).toBe(200);
+    const result = await held;
+    expect(result.isError).toBeFalsy();
+    expect(JSON.parse(textOf(result))).toMatchObject({ run_id: expect.any(Number) });
     expect(callLog.calls().filter((c) => c.tool === 'run_job')).toHaveLength(1);
   }, 60_000);
 });

@@ -4,6 +4,7 @@
  * decision's result; a session opened on one replica is carried on by another that shares Redis.
  * Spoken as raw HTTP, to see the wire: event ids, the priming event, what is replayed.
  */
+import { writeFileSync } from 'node:fs';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -178,6 +179,38 @@ describe('a held call whose connection drops (one replica)', () => {
     await expect
       .poll(async () => (await api.get<{ approval: { status: string } }>(`/approvals/${held?.id}`)).body.approval.status, { timeout: 10_000 })
       .toBe('withdrawn');
+  });
+});
+
+describe('the session stream (GET /mcp)', () => {
+  it('stores what it sends; a client that reconnects with Last-Event-ID gets what was sent while it was away', async () => {
+    const gw = await gateway(createCallLog());
+    const raw = new RawSession(gw.mcpUrl, gw.tokens['agent-a'] ?? '');
+    await raw.initialize();
+    const reload = async (timeout: string) => {
+      writeFileSync(
+        gw.policyFile,
+        JSON.stringify({ ...holdRunJob, tools: { run_job: { ...holdRunJob.tools.run_job, approval: { ...holdRunJob.tools.run_job.approval, timeout } } } }),
+      );
+      expect((await adminApi(gw.baseUrl).post('/policy/reload')).status).toBe(200);
+    };
+    const listening = new AbortController();
+    const stream = await fetch(gw.mcpUrl, { headers: raw.headers({ accept: 'text/event-stream' }), signal: listening.signal });
+    expect(stream.status).toBe(200);
+    const first = readEvents(stream, (e) => e.data !== '');
+    await reload('61s');
+    const [changed] = await first;
+    expect(JSON.parse(changed?.data ?? '{}')).toMatchObject({ method: 'notifications/tools/list_changed' });
+    listening.abort();
+
+    await new Promise((r) => setTimeout(r, 200)); // the gateway notices the client is gone
+    await reload('62s'); // sent while the client is away
+
+    const resumed = await raw.resume(changed?.id ?? '');
+    const missed = await readEvents(resumed, (e) => e.data !== '');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]?.id).not.toBe(changed?.id);
+    expect(JSON.parse(missed[0]?.data ?? '{}')).toMatchObject({ method: 'notifications/tools/list_changed' });
   });
 });
 

@@ -22,6 +22,7 @@ export const contentFields = [
   'type',
   'time',
   'agent',
+  'principal',
   'session',
   'upstream',
   'tool',
@@ -55,11 +56,13 @@ export const emptyHead: ChainHead = { seq: 0, hash: genesisHash };
  * JSON and the stream encoding both skip them).
  */
 export function contentOf(event: AuditContent): AuditContent {
-  const { type, time, agent, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, latency, details } = event;
+  const { type, time, agent, principal, session, upstream, tool, approvalId, actor, reason, outcome, policyVersion, rule, argumentsHash, latency, details } =
+    event;
   return {
     type,
     time,
     agent,
+    principal,
     session,
     upstream,
     tool,

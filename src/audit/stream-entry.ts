@@ -91,6 +91,7 @@ const StoredFieldsSchema = z.strictObject({
   type: z.enum(auditEventTypes),
   time: z.string(),
   agent: z.string().optional(),
+  principal: z.string().optional(),
   session: z.string().optional(),
   upstream: z.string().optional(),
   tool: z.string().optional(),

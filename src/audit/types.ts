@@ -30,6 +30,7 @@ export const auditEventTypes = [
   'policy_loaded',
   'policy_rejected',
   'retention_trimmed',
+  'dashboard_sign_in',
 ] as const;
 
 export type AuditEventType = (typeof auditEventTypes)[number];
@@ -58,6 +59,8 @@ export interface AuditLatency {
 export interface AuditEventInput {
   type: AuditEventType;
   agent?: string;
+  /** Who signed in as the agent with OAuth (`sub "…" (client "…")`); absent for static tokens. */
+  principal?: string;
   session?: string;
   upstream?: string;
   tool?: string;

@@ -192,7 +192,7 @@ export async function checkUpstreams(config: LoadedConfig, log: Logger): Promise
         const fix = connection.misconfigured
           ? spec.kind === 'stdio'
             ? `fix mcpServers.${name} in ${config.file}: run ${where} by hand to see what it needs (the child gets HOME, PATH, USER… plus its own "env")`
-            : `fix mcpServers.${name}.url or .headers in ${config.file}`
+            : `fix mcpServers.${name}.url or .${spec.auth ? 'auth' : 'headers'} in ${config.file}`
           : `start it (Airlock reconnects by itself), or correct mcpServers.${name} in ${config.file}`;
         return {
           tools: undefined,

@@ -9,6 +9,8 @@ import { createLogger, type Logger } from '../log.js';
 import { loadConfig, resolveConfigPath, type LoadedConfig } from '../config/load.js';
 import { isAirlockError } from '../errors.js';
 import { checkConfig, checkPolicies, checkRedis, checkUpstreams, policyChannels, type Finding } from './doctor-checks.js';
+import { checkOAuth } from './doctor-oauth.js';
+import { checkDashboardOidc } from './doctor-oidc.js';
 import { configOption, parse } from './common.js';
 
 const marks: Record<Finding['severity'], string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL', info: 'info' };
@@ -42,9 +44,9 @@ async function diagnose(file: string): Promise<Finding[]> {
   }
   // The upstreams' own log lines (stderr of a child that fails) would drown the report: the findings carry the reason.
   const log = createLogger({ stderr: true, level: 'silent', ignoreEnvLevel: true });
-  const [redis, upstreams, channels] = await Promise.all([checkRedis(config), checkUpstreams(config, log), policyChannels(config)]);
-  const [policy, slack] = await Promise.all([checkPolicies(config, upstreams.tools), checkChannels(config, channels, log)]);
-  return [...checkConfig(config), ...redis, ...upstreams.findings, ...policy, ...slack];
+  const [redis, upstreams, channels, oauth] = await Promise.all([checkRedis(config), checkUpstreams(config, log), policyChannels(config), checkOAuth(config)]);
+  const [policy, slack, signIn] = await Promise.all([checkPolicies(config, upstreams.tools), checkChannels(config, channels, log), checkDashboardOidc(config)]);
+  return [...checkConfig(config), ...oauth, ...redis, ...upstreams.findings, ...policy, ...slack, ...signIn];
 }
 
 /** `  FAIL  upstream databricks  reason` then an indented `fix:` line. */

@@ -42,6 +42,13 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv): Interpol
     });
   };
   const checkLiteralSecret = (text: string, path: PropertyKey[]): void => {
+    if (isClientSecretPath(path) && !text.includes('${') && text !== '') {
+      problems.push({
+        path: jsonPath(path),
+        message: 'a client secret written into the config file: put it in an environment variable and write "${NAME}" here',
+      });
+      return;
+    }
     const [section, , field, key] = path;
     if (section !== 'mcpServers' || typeof key !== 'string' || text.includes('${') || text === '') return;
     const looksSecret = (field === 'headers' && secretHeader.test(key)) || (field === 'env' && secretEnv.test(key));
@@ -53,6 +60,13 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv): Interpol
     }
   };
   return { value: walk(value, []), problems };
+}
+
+/** `mcpServers.X.auth.clientSecret` and `oauth.introspection.clientSecret`. */
+function isClientSecretPath(path: PropertyKey[]): boolean {
+  const [section, name, field, key] = path;
+  if (section === 'mcpServers') return typeof name === 'string' && field === 'auth' && key === 'clientSecret' && path.length === 4;
+  return section === 'oauth' && name === 'introspection' && field === 'clientSecret' && path.length === 3;
 }
 
 function suggestEnvName(key: string): string {

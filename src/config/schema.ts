@@ -4,38 +4,8 @@
  * (Slack tokens, the admin token) are never read from this file, only from the environment.
  */
 import { z } from 'zod';
-import { durationHelp, parseDurationMs } from '../util/duration.js';
-
-/** A duration field: accepts "15m", "30s", 60 …; yields milliseconds. */
-export function durationMs() {
-  return z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const ms = parseDurationMs(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected ${durationHelp}, got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-}
-
-/** A size such as "256kb", "1mb" or a number of bytes; yields bytes (at least 1 KiB). */
-export function byteSize() {
-  return z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const match = typeof value === 'number' ? [String(value), String(value), ''] : /^(\d+)\s*(b|kb|mb)?$/i.exec(value.trim());
-    const unit = (match?.[2] ?? '').toLowerCase();
-    const bytes = match ? Number(match[1]) * (unit === 'mb' ? 1_048_576 : unit === 'kb' ? 1_024 : 1) : NaN;
-    if (!Number.isSafeInteger(bytes) || bytes < 1_024) {
-      ctx.addIssue({ code: 'custom', message: `expected a size of at least 1kb such as "256kb" or "1mb", got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
-}
-
-/** A duration field with a default written the way an operator would write it. */
-export function durationMsDefault(defaultValue: string) {
-  return durationMs().prefault(defaultValue);
-}
+import { byteSize, durationMs, durationMsDefault } from './schema-parts.js';
+import { OAuthSchema, UpstreamAuthSchema } from './oauth-schema.js';
 
 const upstreamName = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'upstream names use letters, digits, "_" and "-" (at most 32), because they prefix tool names');
 
@@ -57,12 +27,19 @@ const StdioUpstreamSchema = z.strictObject({
   session: z.enum(['per-agent', 'shared']).default('shared'),
 });
 
-const HttpUpstreamSchema = z.strictObject({
-  type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
-  url: z.url({ error: 'url must be an absolute http(s) URL of the upstream MCP endpoint' }),
-  headers: z.record(z.string(), z.string()).default({}),
-  callTimeout: durationMsDefault('120s'),
-});
+const HttpUpstreamSchema = z
+  .strictObject({
+    type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
+    url: z.url({ error: 'url must be an absolute http(s) URL of the upstream MCP endpoint' }),
+    headers: z.record(z.string(), z.string()).default({}),
+    callTimeout: durationMsDefault('120s'),
+    /** Airlock fetches (and refreshes) its own tokens for this upstream: sent as `Authorization: Bearer`. */
+    auth: UpstreamAuthSchema.optional(),
+  })
+  .refine((spec) => spec.auth === undefined || !Object.keys(spec.headers).some((h) => h.toLowerCase() === 'authorization'), {
+    message: 'give either "auth" or an Authorization header, not both: with "auth", Airlock sends the token it fetched',
+    path: ['auth'],
+  });
 
 export type StdioUpstreamSpec = z.output<typeof StdioUpstreamSchema> & { kind: 'stdio' };
 export type HttpUpstreamSpec = z.output<typeof HttpUpstreamSchema> & { kind: 'http' };
@@ -86,8 +63,14 @@ const UpstreamSchema = z.unknown().transform((value, ctx): UpstreamSpec => {
 export const slackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user ID looks like U012ABCDEF or W012ABCDEF');
 
 const AgentSchema = z.strictObject({
-  /** SHA-256 (hex) of the agent's bearer token; `airlock agents token NAME` prints one. */
-  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'tokenSha256 is 64 lowercase hex characters: run `airlock agents token NAME`'),
+  /**
+   * SHA-256 (hex) of the agent's static bearer token; `airlock agents token NAME` prints one.
+   * May be left out for an agent that only signs in with OAuth (named by an `oauth.agents` mapping).
+   */
+  tokenSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'tokenSha256 is 64 lowercase hex characters: run `airlock agents token NAME`')
+    .optional(),
   /** Slack user who owns this agent: shown to approvers; may be barred from approving its calls. */
   owner: slackUserId.optional(),
   /** Policy file for this agent instead of the default one. */
@@ -110,6 +93,72 @@ const webhookName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'webhook endpo
 /** The name of an environment variable holding a secret: the secret itself never sits in the config file. */
 const secretEnv = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'secretEnv names an environment variable (e.g. "AIRLOCK_WEBHOOK_SECRET"), not the secret itself');
 
+/** A dotted path into an ID token's or userinfo's claims: `groups`, `realm_access.roles`, `slack_user_id`. */
+const claimPath = z.string().regex(/^[A-Za-z0-9_:$-]+(\.[A-Za-z0-9_:$-]+)*$/, 'a claim name, or a dotted path into nested claims such as "realm_access.roles"');
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** https, or http on a loopback host (a provider on the same machine, as in tests). */
+const oidcUrl = (what: string) =>
+  z.url({ error: `${what} must be an absolute URL` }).refine((value) => {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHosts.has(url.hostname));
+  }, `${what} must use https (plain http only on localhost)`);
+
+/** The callback route the dashboard answers (dashboard/oidc-routes.ts). */
+export const oidcCallbackPath = '/login/oidc/callback';
+
+/**
+ * People signing in to the dashboard at the organisation's identity provider (OpenID Connect,
+ * authorization code + PKCE). Roles come from a claim holding groups; the Slack user id from
+ * another claim, so dashboard decisions obey the policy's approvers like Slack clicks.
+ */
+const OidcSchema = z.strictObject({
+  /** The issuer URL (its `/.well-known/openid-configuration` is read): Okta `https://ORG.okta.com`, Entra `https://login.microsoftonline.com/TENANT/v2.0`, Keycloak `https://HOST/realms/REALM`. */
+  issuer: oidcUrl('dashboard.oidc.issuer'),
+  clientId: z.string().min(1, 'clientId is the client (application) id the identity provider gave Airlock'),
+  /** Environment variable holding the client secret (a confidential client); leave out for a public client (PKCE only). */
+  clientSecretEnv: secretEnv.optional(),
+  /** Where the provider sends people back; default `<publicUrl>/login/oidc/callback`. Register exactly this at the provider. */
+  redirectUri: oidcUrl('dashboard.oidc.redirectUri')
+    .refine((value) => new URL(value).pathname === oidcCallbackPath, `redirectUri must end in the path ${oidcCallbackPath} (the route Airlock answers)`)
+    .optional(),
+  /** Where the provider sends people after signing out there; default the dashboard's `/login` on the redirect URI's origin. */
+  postLogoutRedirectUri: oidcUrl('dashboard.oidc.postLogoutRedirectUri').optional(),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is one word'))
+    .default(['openid', 'profile', 'email'])
+    .refine((scopes) => scopes.includes('openid'), 'scopes must include "openid"'),
+  /** The button says "Sign in with <displayName>". */
+  displayName: z.string().trim().min(1).max(60).default('single sign-on'),
+  /** The claim (dotted path) whose value, a string or a list of strings, is matched against `roles`. */
+  groupsClaim: claimPath.default('groups'),
+  /** Which `groupsClaim` values give which dashboard role; the highest role any value maps to wins. Nobody else may sign in. */
+  roles: z
+    .strictObject({
+      viewer: z.array(z.string().min(1)).default([]),
+      approver: z.array(z.string().min(1)).default([]),
+      admin: z.array(z.string().min(1)).default([]),
+    })
+    .refine(
+      (roles) => roles.viewer.length + roles.approver.length + roles.admin.length > 0,
+      'map at least one group to a role, e.g. { "approver": ["airlock-approvers"] }',
+    ),
+  /** The claim (dotted path) holding the person's Slack user id (U…/W…): their dashboard decisions count as that Slack user's. */
+  slackUserIdClaim: claimPath.optional(),
+  /** The claim shown as the person's name; default: name, then preferred_username, then email, then sub. */
+  nameClaim: claimPath.optional(),
+  /** A dashboard session from the provider ends this long after sign-in at the latest (also bounded by the provider's tokens). */
+  maxSession: durationMs()
+    .prefault('12h')
+    .refine((ms) => ms >= 1_000, 'maxSession must be at least 1s'),
+  /** How often a session is checked again at the provider (refresh token grant, else userinfo); someone removed there loses access within about this long. */
+  revalidateEvery: durationMs()
+    .prefault('5m')
+    .refine((ms) => ms >= 1_000, 'revalidateEvery must be at least 1s'),
+  /** Read claims from the userinfo endpoint too (some providers put groups only there). */
+  userinfo: z.boolean().default(true),
+});
+
 const WebhookEndpointSchema = z.strictObject({
   url: z.url({ error: 'url is the absolute http(s) URL the webhook receiver listens on' }).refine((u) => /^https?:\/\//.test(u), 'url must be http(s)'),
   /** Environment variable with the HMAC secret requests to this receiver are signed with (at least 16 characters). */
@@ -131,7 +180,7 @@ const WebhookKeySchema = z.strictObject({
 
 const byteCount = z.number().int().min(1_024, 'at least 1024 bytes');
 
-export const ConfigSchema = z.strictObject({
+const ConfigObject = z.strictObject({
   $schema: z.string().optional(),
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().default('0.0.0.0'),
@@ -224,6 +273,8 @@ export const ConfigSchema = z.strictObject({
           DashboardUserSchema,
         )
         .default({}),
+      /** Sign-in at the organisation's identity provider (OpenID Connect); the admin token stays as break-glass. */
+      oidc: OidcSchema.optional(),
       /** A dashboard login lasts this long; activity does not extend it. */
       sessionTtl: durationMsDefault('12h'),
       /** Mark the session cookie Secure; default: only when the request came over HTTPS. */
@@ -269,6 +320,11 @@ export const ConfigSchema = z.strictObject({
           resumeGrace: durationMsDefault('60s'),
           /** The reconnect delay suggested to clients (SSE `retry:`). */
           retry: durationMsDefault('1s'),
+          /**
+           * On shutdown, leave held calls to another replica (their clients resume there) instead of
+           * answering "approval pending, retry". Only behind a load balancer with other replicas.
+           */
+          handOverOnShutdown: z.boolean().default(false),
         })
         .prefault({}),
     })
@@ -280,9 +336,52 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   shutdownGrace: durationMsDefault('10s'),
+  /** Agents signing in with OAuth access tokens (the MCP authorization spec); static tokens keep working beside it. */
+  oauth: OAuthSchema,
 });
+
+/** The whole config, with the rules that span sections. */
+export const ConfigSchema = ConfigObject.superRefine((config, ctx) => {
+  // OAuth: every mapping names a configured agent, and every agent can sign in somehow.
+  const mapped = new Set<string>();
+  for (const [index, mapping] of (config.oauth?.agents ?? []).entries()) {
+    mapped.add(mapping.agent);
+    if (!(mapping.agent in config.agents)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oauth', 'agents', index, 'agent'],
+        message: `no agent "${mapping.agent}" under "agents": add it there (its policy, owner and limits apply to OAuth callers mapped to it)`,
+      });
+    }
+  }
+  for (const [name, agent] of Object.entries(config.agents)) {
+    if (agent.tokenSha256 === undefined && !mapped.has(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agents', name, 'tokenSha256'],
+        message: `agent "${name}" has no tokenSha256 and no oauth.agents mapping names it, so nothing could ever sign in as it: run \`airlock agents token ${name}\`, or map a client, subject or group to it under oauth.agents`,
+      });
+    }
+  }
+  // The redirect URI must be registered at the provider exactly, so it is never guessed from a request's Host.
+  if (config.dashboard.oidc && config.dashboard.oidc.redirectUri === undefined && config.publicUrl === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dashboard', 'oidc', 'redirectUri'],
+      message: `set dashboard.oidc.redirectUri (e.g. "https://airlock.example.com${oidcCallbackPath}") or the top-level publicUrl it is derived from`,
+    });
+  }
+});
+
+/** The redirect URI OIDC sign-in uses: the configured one, else derived from publicUrl. */
+export function oidcRedirectUri(config: Pick<Config, 'publicUrl'> & { dashboard: { oidc?: OidcSpec | undefined } }): string | undefined {
+  const oidc = config.dashboard.oidc;
+  if (!oidc) return undefined;
+  return oidc.redirectUri ?? (config.publicUrl === undefined ? undefined : `${config.publicUrl.replace(/\/+$/, '')}${oidcCallbackPath}`);
+}
 
 export type Config = z.output<typeof ConfigSchema>;
 export type AgentSpec = z.output<typeof AgentSchema>;
+export type OidcSpec = z.output<typeof OidcSchema>;
 export type WebhookEndpointSpec = z.output<typeof WebhookEndpointSchema>;
 export type WebhookKeySpec = z.output<typeof WebhookKeySchema>;

@@ -4,12 +4,17 @@
  * The login post is guarded like every other: same origin, plus a double-submit CSRF value (a
  * cookie set with the form must equal the form's hidden field). Repeated failures from one
  * client address, or for one user name, are refused for a while (the address is the socket's, or
- * X-Forwarded-For's behind `dashboard.trustProxy`). Logout deletes the session and clears the cookie.
+ * X-Forwarded-For's behind `dashboard.trustProxy`). Logout deletes the session and clears the cookie
+ * (and, for a session from the identity provider, continues to its end-session endpoint). With
+ * `dashboard.oidc` configured the page leads with "Sign in with …" (oidc-routes.ts); the token
+ * form stays below it, and the admin token there is break-glass: logged at warn and audited.
  */
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { action, CsrfField, parseForm, refuse, safeNext, sendPage, sessionOf, type DashboardContext } from './context.js';
 import { clearCookie, clientAddress, csrfTokenValid, isSameOrigin, loginCsrfCookie, readCookie, sessionCookie, setCookie } from './security.js';
+import { adminLogin } from './credentials.js';
+import { finishOidcSignOut } from './oidc-routes.js';
 import { randomToken, sessionIdPattern } from './sessions.js';
 import { loginBody } from './views/login-page.js';
 
@@ -24,6 +29,9 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
   const secure = ctx.deps.secureCookies;
 
   const showLogin = async (req: Request, res: Response, status: number, error: string | undefined, next: string, user = '') => {
+    // A cookie naming no live session: it ended (its time, the provider, or a sign-out elsewhere).
+    const ended = status === 200 && readCookie(req, sessionCookie) !== undefined;
+    if (ended) clearCookie(req, res, sessionCookie, { path: '/', secure });
     const existing = readCookie(req, loginCsrfCookie);
     const csrfToken = existing !== undefined && sessionIdPattern.test(existing) ? existing : randomToken();
     setCookie(req, res, loginCsrfCookie, csrfToken, { maxAgeMs: loginCsrfTtlMs, path: '/login', secure });
@@ -31,7 +39,15 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
       title: 'Sign in',
       section: 'none',
       session: undefined,
-      body: loginBody({ csrfToken, next, error, user, enabled: ctx.credentials.enabled }),
+      body: loginBody({
+        csrfToken,
+        next,
+        error,
+        user,
+        enabled: ctx.credentials.enabled,
+        oidc: ctx.oidc && { displayName: ctx.oidc.displayName },
+        ended,
+      }),
     });
   };
 
@@ -83,7 +99,14 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
       const previous = readCookie(req, sessionCookie);
       if (previous !== undefined) await ctx.sessions.delete(previous);
       const { id } = await ctx.sessions.create(identity);
-      ctx.deps.log.info({ login: identity.login, actor: identity.actor.id }, 'dashboard sign-in');
+      if (ctx.oidc && identity.login === adminLogin) {
+        // Break-glass: people normally sign in at the identity provider; the shared admin token
+        // bypasses it, so every use is loud in the operator log and recorded in the audit history.
+        ctx.deps.log.warn({ login: identity.login, address }, 'BREAK-GLASS dashboard sign-in with the admin token while OIDC sign-in is configured');
+        await ctx.oidc.audit(identity, 'break-glass: signed in with the admin token while OIDC sign-in is configured', { method: 'break-glass', address });
+      } else {
+        ctx.deps.log.info({ login: identity.login, actor: identity.actor.id }, 'dashboard sign-in');
+      }
       clearCookie(req, res, loginCsrfCookie, { path: '/login', secure });
       setCookie(req, res, sessionCookie, id, { maxAgeMs: ctx.deps.sessionTtlMs, path: '/', secure });
       res.setHeader('Cache-Control', 'no-store');
@@ -97,7 +120,10 @@ export function addAuthRoutes(router: Router, ctx: DashboardContext): void {
   router.post(
     '/logout',
     action(ctx, CsrfField, async (req, res, session) => {
+      // The provider's end-session URL carries the ID token as a hint; read it before the session goes.
+      const endSession = session.oidc && ctx.oidc ? await ctx.oidc.endSessionUrl(session.id, session) : undefined;
       await ctx.sessions.delete(session.id);
+      if (session.oidc) return finishOidcSignOut(ctx, req, res, endSession);
       clearCookie(req, res, sessionCookie, { path: '/', secure });
       res.redirect(303, '/login');
     }),

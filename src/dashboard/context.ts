@@ -12,6 +12,7 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import { z } from 'zod';
 import { asAirlockError } from '../errors.js';
 import type { CredentialChecker } from './credentials.js';
+import type { OidcSignIn } from './oidc-sessions.js';
 import type { DashboardDeps } from './ports.js';
 import { csrfTokenValid, isSameOrigin, presentedCsrfToken, readCookie, sessionCookie, setSecurityHeaders } from './security.js';
 import { may, roleRefusal, type DashboardPermission } from './roles.js';
@@ -22,6 +23,8 @@ export interface DashboardContext {
   deps: DashboardDeps;
   sessions: SessionStore;
   credentials: CredentialChecker;
+  /** Sign-in at the identity provider, when `dashboard.oidc` is configured. */
+  oidc: OidcSignIn | undefined;
   now: () => number;
 }
 
@@ -44,11 +47,17 @@ export function sendPage(res: Response, status: number, model: PageModel): void 
   res.status(status).type('html').send(renderPage(model));
 }
 
-/** The session a request's cookie names, if it is live. */
+/** The session a request's cookie names, if it is live (re-checked at the identity provider when one is due). */
 export async function sessionOf(ctx: DashboardContext, req: Request): Promise<ActiveSession | undefined> {
   const id = readCookie(req, sessionCookie);
   if (id === undefined) return undefined;
-  const session = await ctx.sessions.get(id);
+  const stored = await ctx.sessions.get(id);
+  if (stored?.oidc && !ctx.oidc) {
+    // Signed in at a provider this gateway no longer uses: nothing can re-check it, so it has ended.
+    await ctx.sessions.delete(id);
+    return undefined;
+  }
+  const session = stored?.oidc && ctx.oidc ? await ctx.oidc.recheck(id, stored) : stored;
   return session && { ...session, id };
 }
 
@@ -68,7 +77,7 @@ export function page(ctx: DashboardContext, handler: SessionHandler, permission?
       return;
     }
     if (permission && !may(session.role, permission)) {
-      refuse(res, 403, 'Not allowed', roleRefusal(session.login, session.role, permission), undefined, session);
+      refuse(res, 403, 'Not allowed', roleRefusal(session.login, session.role, permission, session.via), undefined, session);
       return;
     }
     await handler(req, res, session);
@@ -88,7 +97,7 @@ export function fragment(ctx: DashboardContext, handler: SessionHandler, permiss
       res
         .status(403)
         .type('text')
-        .send(roleRefusal(session.login, session.role, permission));
+        .send(roleRefusal(session.login, session.role, permission, session.via));
       return;
     }
     await handler(req, res, session);
@@ -127,7 +136,7 @@ export function action<T extends z.ZodType>(
       return;
     }
     if (permission && !may(session.role, permission)) {
-      refuse(res, 403, 'Not allowed', `${roleRefusal(session.login, session.role, permission)} Nothing was changed.`, undefined, session);
+      refuse(res, 403, 'Not allowed', `${roleRefusal(session.login, session.role, permission, session.via)} Nothing was changed.`, undefined, session);
       return;
     }
     const form = schema.safeParse(body);

@@ -18,6 +18,8 @@ export interface DashboardIdentity {
   /** `admin` or the dashboard user's name. */
   login: string;
   role: DashboardRole;
+  /** How the person signed in: a token (admin or dashboard user; the default) or the identity provider. */
+  via?: 'token' | 'oidc';
 }
 
 /** The name the admin token signs in with. */

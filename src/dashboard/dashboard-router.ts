@@ -4,7 +4,7 @@
  * page per held call. Server-rendered HTML whose forms work without JavaScript; one stylesheet
  * and one script served from here; nothing from elsewhere.
  *
- * It answers only its own paths (`/`, `/login`, `/logout`, `/approvals/…`, `/history…`,
+ * It answers only its own paths (`/`, `/login`, `/login/oidc…`, `/logout`, `/approvals/…`, `/history…`,
  * `/policy…`, `/grants…`, `/fragments/…`, `/assets/…`) and has no catch-all, so the gateway's other root
  * routes (/healthz, /readyz, /metrics) and its 404 stay untouched.
  */
@@ -18,6 +18,8 @@ import type { DashboardContext } from './context.js';
 import { createCredentialChecker } from './credentials.js';
 import { addGrantRoutes } from './grant-routes.js';
 import { addHistoryRoutes } from './history-routes.js';
+import { addOidcRoutes } from './oidc-routes.js';
+import { OidcSignIn } from './oidc-sessions.js';
 import { addPolicyRoutes } from './policy-routes.js';
 import type { DashboardDeps } from './ports.js';
 import { addReplayRoutes } from './replay-routes.js';
@@ -29,15 +31,18 @@ export type { DashboardDeps } from './ports.js';
 /** Builds the dashboard's router; mount it at the root of the gateway's express app. */
 export function dashboardRouter(deps: DashboardDeps): Router {
   const now = deps.now ?? Date.now;
+  const sessions = new SessionStore(deps.redis, deps.prefix, deps.sessionTtlMs, now);
   const ctx: DashboardContext = {
     deps,
     now,
-    sessions: new SessionStore(deps.redis, deps.prefix, deps.sessionTtlMs, now),
+    sessions,
     credentials: createCredentialChecker(deps.adminToken, deps.users),
+    oidc: deps.oidc && new OidcSignIn({ deps: deps.oidc, sessions, audit: deps.audit, log: deps.log, now }),
   };
   const router = express.Router({ strict: false, caseSensitive: true });
   addAssetRoutes(router);
   addAuthRoutes(router, ctx);
+  addOidcRoutes(router, ctx);
   addBatchRoutes(router, ctx); // before /approvals/:id routes read "batch" as an id
   addApprovalRoutes(router, ctx);
   addGrantRoutes(router, ctx);

@@ -8,7 +8,8 @@
 import type { Readable } from 'node:stream';
 import type { ApprovalChannels } from '../approvals/ports.js';
 import type { CallEvent, CallReadOptions } from '../audit/call-reader.js';
-import type { AuditEvent, AuditEventType } from '../audit/types.js';
+import type { AuditEvent, AuditEventInput, AuditEventType } from '../audit/types.js';
+import type { OidcSpec } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { LimitUsage } from '../limits/redis-limiter.js';
 import type { PolicyFileInfo, PolicyToolInfo } from '../policy/policy-info.js';
@@ -40,6 +41,8 @@ export interface DashboardAudit {
   story(approvalId: string): Promise<AuditEvent[]>;
   /** The calls of the history (the fields a policy replay reads), oldest first, in chunks. */
   calls(options: CallReadOptions): AsyncIterable<CallEvent[]>;
+  /** Records an event (sign-ins: break-glass admin logins, identity-provider sign-ins). */
+  append(event: AuditEventInput): Promise<void>;
 }
 
 /** One counter's state in its current window: the rate limiter's own `inspect()` rows. */
@@ -75,6 +78,15 @@ export interface DashboardUserSpec {
   role?: DashboardRole | undefined;
 }
 
+/** OIDC sign-in, resolved by the gateway from `dashboard.oidc` and the environment. */
+export interface OidcDeps {
+  spec: OidcSpec;
+  clientSecret: string | undefined;
+  redirectUri: string;
+  /** Where the provider returns people after signing out there. */
+  postLogoutRedirectUri: string;
+}
+
 /** Everything `dashboardRouter` needs. */
 export interface DashboardDeps {
   approvals: DashboardApprovals;
@@ -93,6 +105,8 @@ export interface DashboardDeps {
   sessionTtlMs: number;
   /** Add `Secure` to cookies even on plain HTTP (behind a TLS-terminating proxy). Default: only on HTTPS requests. */
   secureCookies?: boolean;
+  /** `dashboard.oidc` with its client secret and redirect URI resolved: people sign in at the identity provider. */
+  oidc?: OidcDeps | undefined;
   /** `dashboard.trustProxy` as a hop count: 0 uses the socket address, N the N-th X-Forwarded-For entry from the right. */
   trustProxyHops?: number;
   log: Logger;

@@ -1,6 +1,6 @@
 /**
- * Dashboard roles, per dashboard user (`dashboard.users.<name>.role`, default `viewer`); the
- * admin-token login is `admin`. Each role includes the ones before it:
+ * Dashboard roles, per dashboard user (`dashboard.users.<name>.role`, default `viewer`), or from
+ * the identity provider's groups (`dashboard.oidc.roles`); the admin-token login is `admin`. Each role includes the ones before it:
  * - viewer: the pending list, one call's page, the policy page and explain;
  * - approver: + Approve / Deny (the policy's `approvers` still decide whose vote counts) and the history;
  * - admin: + the audit export.
@@ -36,7 +36,11 @@ const doing: Record<DashboardPermission, string> = {
 };
 
 /** The refusal text for a signed-in person whose role falls short. */
-export function roleRefusal(login: string, role: DashboardRole, permission: DashboardPermission): string {
+export function roleRefusal(login: string, role: DashboardRole, permission: DashboardPermission, via: 'token' | 'oidc' = 'token'): string {
   const needed = roleFor[permission];
-  return `Your dashboard role is ${role}, which may not ${doing[permission]} (that needs ${needed}). Ask an operator to set dashboard.users.${login}.role to "${needed}" in airlock.config.json.`;
+  const fix =
+    via === 'oidc'
+      ? `Ask to be added to a group your identity provider sends that dashboard.oidc.roles.${needed} lists, then sign in again.`
+      : `Ask an operator to set dashboard.users.${login}.role to "${needed}" in airlock.config.json.`;
+  return `Your dashboard role is ${role}, which may not ${doing[permission]} (that needs ${needed}). ${fix}`;
 }

@@ -2,7 +2,8 @@
  * Dashboard sessions in Redis, so any gateway replica serves any logged-in browser. The browser
  * holds only a random session id (256 bits, HttpOnly cookie); Redis holds the session under the
  * SHA-256 of that id (`<prefix>dashboard-session:<hash>`), so reading Redis does not yield a
- * usable cookie. A session ends at its TTL after login or on logout. Each session carries its
+ * usable cookie. A session ends at its TTL after login (sooner when the identity provider's
+ * tokens say so), when the provider no longer vouches for the person, or on logout. Each session carries its
  * own CSRF token. Flash messages (the outcome of a decision, shown once after the redirect) and
  * the failed-login counter live beside it with short TTLs. Every read is parsed by zod.
  */
@@ -17,6 +18,21 @@ export interface DashboardSession extends DashboardIdentity {
   csrfToken: string;
   createdAt: number;
   expiresAt: number;
+  /** A session from the identity provider: what re-checking it there needs (oidc-sessions.ts). */
+  oidc?: OidcSessionState;
+}
+
+/** The identity provider's side of a session. Its tokens are sealed with a key only the cookie yields. */
+export interface OidcSessionState {
+  sub: string;
+  /** AES-256-GCM of the ID, access and refresh tokens, keyed from the session id (oidc-sessions.ts). */
+  sealed: string;
+  /** When the provider last confirmed the person (sign-in, refresh or userinfo). */
+  checkedAt: number;
+  /** When the access token expires, when the provider said. */
+  accessExpiresAt?: number | undefined;
+  /** Whether a refresh token is sealed (then re-checks use the refresh token grant). */
+  refreshable: boolean;
 }
 
 export type FlashLevel = 'success' | 'info' | 'error';
@@ -33,6 +49,8 @@ const SessionSchema = z.object({
   csrfToken: z.string().min(32),
   createdAt: z.number(),
   expiresAt: z.number(),
+  via: z.enum(['token', 'oidc']).optional(),
+  oidc: z.object({ sub: z.string(), sealed: z.string(), checkedAt: z.number(), accessExpiresAt: z.number().optional(), refreshable: z.boolean() }).optional(),
 });
 const FlashSchema = z.object({ level: z.enum(['success', 'info', 'error']), text: z.string() });
 
@@ -64,13 +82,93 @@ export class SessionStore {
     private readonly now: () => number,
   ) {}
 
-  /** Starts a session for a verified identity; returns the id for the cookie. */
-  async create(identity: DashboardIdentity): Promise<{ id: string; session: DashboardSession }> {
+  /**
+   * Starts a session for a verified identity; returns the id for the cookie. `extra` (given the
+   * new id, so it can seal with it) may set the session's end and attach the provider's state.
+   */
+  async create(
+    identity: DashboardIdentity,
+    extra?: (id: string, createdAt: number) => { expiresAt?: number; oidc?: OidcSessionState },
+  ): Promise<{ id: string; session: DashboardSession }> {
     const id = randomToken();
     const createdAt = this.now();
-    const session: DashboardSession = { ...identity, csrfToken: randomToken(), createdAt, expiresAt: createdAt + this.ttlMs };
-    await withStateStore(() => this.redis.set(this.key('session', id), JSON.stringify(session), 'PX', this.ttlMs));
+    const more = extra?.(id, createdAt) ?? {};
+    // An identity provider's session has its own bound (dashboard.oidc.maxSession); a token login has sessionTtl.
+    const expiresAt = more.expiresAt ?? createdAt + this.ttlMs;
+    const session: DashboardSession = { ...identity, csrfToken: randomToken(), createdAt, expiresAt, ...(more.oidc ? { oidc: more.oidc } : {}) };
+    await this.save(id, session);
     return { id, session };
+  }
+
+  /** Stores a changed session (a re-check at the provider), keeping it no longer than its expiry. */
+  async save(id: string, session: DashboardSession): Promise<void> {
+    const ttl = Math.max(1, session.expiresAt - this.now());
+    await withStateStore(() => this.redis.set(this.key('session', id), JSON.stringify(session), 'PX', ttl));
+  }
+
+  /** Takes the right to re-check a session at the provider for `ms` (one replica, one request at a time); false when another has it. */
+  async claimRecheck(id: string, ms: number): Promise<boolean> {
+    const taken = await withStateStore(() => this.redis.set(this.key('recheck', id), '1', 'PX', ms, 'NX'));
+    return taken === 'OK';
+  }
+
+  /**
+   * Files a session from the identity provider under each of `names` (`sub:<sub>`, `sid:<sid>`), so
+   * a back-channel logout naming the person or their provider session can end it. Entries are the
+   * session keys' hashes; the index lasts as long as the longest session it may name.
+   */
+  async indexProviderSession(id: string, names: readonly string[], ttlMs: number): Promise<void> {
+    const member = createHash('sha256').update(id, 'utf8').digest('hex');
+    await withStateStore(async () => {
+      for (const name of names) {
+        const key = this.key('oidc-index', name);
+        await this.redis.sadd(key, member);
+        await this.redis.pexpire(key, ttlMs);
+      }
+    });
+  }
+
+  /** Ends every session filed under `name`; returns how many were live. */
+  async endProviderSessions(name: string): Promise<number> {
+    const index = this.key('oidc-index', name);
+    return withStateStore(async () => {
+      const members = await this.redis.smembers(index);
+      let ended = 0;
+      for (const member of members)
+        ended += (await this.redis.del(this.keyOf('session', member), this.keyOf('flash', member), this.keyOf('recheck', member))) > 0 ? 1 : 0;
+      await this.redis.del(index);
+      return ended;
+    });
+  }
+
+  /** True the first time `jti` is seen within `ms` (a logout token is accepted once). */
+  async firstLogoutToken(jti: string, ms: number): Promise<boolean> {
+    return (await withStateStore(() => this.redis.set(this.key('oidc-logout', jti), '1', 'PX', ms, 'NX'))) === 'OK';
+  }
+
+  /** Keeps a sign-in's state, nonce and PKCE verifier until the provider sends the person back (single use). */
+  async putSignInFlow(flowId: string, flow: string, ms: number): Promise<void> {
+    await withStateStore(() => this.redis.set(this.key('oidc-flow', flowId), flow, 'PX', ms));
+  }
+
+  /**
+   * Counts a sign-in started from `address` (each window starts at its first); true while under
+   * `max` in the window. Flows live in Redis until used or expired, so one address cannot fill it.
+   */
+  async countSignInStart(address: string, max: number, windowMs: number): Promise<boolean> {
+    const key = this.key('oidc-starts', address);
+    const count = await withStateStore(async () => {
+      const n = await this.redis.incr(key);
+      if (n === 1) await this.redis.pexpire(key, windowMs);
+      return n;
+    });
+    return count <= max;
+  }
+
+  /** The sign-in flow a callback belongs to, removed as it is read, so a callback is never replayed. */
+  async takeSignInFlow(flowId: string): Promise<string | undefined> {
+    if (!sessionIdPattern.test(flowId)) return undefined;
+    return (await withStateStore(() => this.redis.getdel(this.key('oidc-flow', flowId)))) ?? undefined;
   }
 
   /** The live session for a cookie value, or undefined (unknown, expired, malformed). */
@@ -86,7 +184,7 @@ export class SessionStore {
   /** Ends a session (logout). */
   async delete(id: string): Promise<void> {
     if (!sessionIdPattern.test(id)) return;
-    await withStateStore(() => this.redis.del(this.key('session', id), this.key('flash', id)));
+    await withStateStore(() => this.redis.del(this.key('session', id), this.key('flash', id), this.key('recheck', id)));
   }
 
   /** Keeps a message for the next page this session loads. */
@@ -125,10 +223,16 @@ export class SessionStore {
   }
 
   /** Keys hash the id (or address, or user name), so Redis never holds a usable cookie value. */
-  private key(kind: 'session' | 'flash' | 'login-failures' | 'login-user-failures', id: string): string {
-    return `${this.prefix}dashboard-${kind}:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
+  private key(kind: KeyKind, id: string): string {
+    return this.keyOf(kind, createHash('sha256').update(id, 'utf8').digest('hex'));
+  }
+
+  private keyOf(kind: KeyKind, hash: string): string {
+    return `${this.prefix}dashboard-${kind}:${hash}`;
   }
 }
+
+type KeyKind = 'session' | 'flash' | 'login-failures' | 'login-user-failures' | 'recheck' | 'oidc-flow' | 'oidc-starts' | 'oidc-index' | 'oidc-logout';
 
 function safeJson(text: string): unknown {
   try {

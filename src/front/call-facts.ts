@@ -13,10 +13,15 @@ import type { CallContext } from './call-context.js';
 /** The audit fields every step shares. */
 export type CallFacts = ReturnType<typeof callFacts>;
 
+/** Who is calling, for the audit: the agent, and who signed in as it with OAuth (when someone did). */
+export function agentFields(ctx: CallContext): { agent: string; principal?: string } {
+  return ctx.agent.principal === undefined ? { agent: ctx.agent.name } : { agent: ctx.agent.name, principal: ctx.agent.principal };
+}
+
 /** The audit fields every step shares: who, what, with which (redacted) arguments, under which rule. */
 export function callFacts(ctx: CallContext, tool: ExposedTool, args: JsonObject, decision: Decision, hash: string) {
   return {
-    agent: ctx.agent.name,
+    ...agentFields(ctx),
     session: ctx.sessionId,
     upstream: tool.upstream.name,
     tool: tool.name,

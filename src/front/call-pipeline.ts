@@ -38,7 +38,7 @@ import { applyEdit, checkEditedCall, editNoLongerValid, withEditNote, type Edite
 import { runHeldCall, type HeldCallInput, type HeldCallOptions, type HeldOutcome } from './held-call.js';
 import { rateLimitedError } from './refusals.js';
 import { forwardToUpstream, type CanonicalCall } from './release.js';
-import { argumentsRejected, callFacts, invalidArguments, subjectLabel, type CallFacts } from './call-facts.js';
+import { agentFields, argumentsRejected, callFacts, invalidArguments, subjectLabel, type CallFacts } from './call-facts.js';
 import { holdRequest } from './hold-request.js';
 import { callErrorToResult, toolErrorResult } from './wire.js';
 
@@ -162,7 +162,7 @@ export class CallPipeline {
    */
   private async refused(ctx: CallContext, name: string, args: Record<string, unknown>, error: unknown): Promise<CallToolResult> {
     if (isAirlockError(error) && refusalCodes.has(error.code) && !forwarded.has(error)) {
-      const event = { agent: ctx.agent.name, session: ctx.sessionId, tool: name, ...(await this.hashIfPossible(args)) };
+      const event = { ...agentFields(ctx), session: ctx.sessionId, tool: name, ...(await this.hashIfPossible(args)) };
       await this.record({ ...event, type: 'refused', reason: error.message, details: { code: error.code, ...error.details } });
     }
     return callErrorToResult(error, this.deps.log);
@@ -197,7 +197,7 @@ export class CallPipeline {
     if (!canonical.ok) {
       // Nothing about such arguments is stored but the reason: they cannot be hashed or shown safely.
       const { violation } = canonical;
-      const who = { agent: ctx.agent.name, session: ctx.sessionId, upstream: tool.upstream.name, tool: tool.name };
+      const who = { ...agentFields(ctx), session: ctx.sessionId, upstream: tool.upstream.name, tool: tool.name };
       await this.record({ ...who, type: 'invalid_arguments', reason: `${violation.path}: ${violation.problem}`, details: { violations: [violation] } });
       return toolErrorResult(argumentsRejected(name, [violation], { rule: 'arguments' }));
     }
@@ -372,7 +372,7 @@ export class CallPipeline {
   private async runGoverned(ctx: CallContext, request: GovernedRequest): Promise<Record<string, unknown>> {
     const started = Date.now();
     const subject = subjectLabel(request.kind, request.name);
-    const who = { agent: ctx.agent.name, session: ctx.sessionId, upstream: request.upstream.name, tool: subject };
+    const who = { ...agentFields(ctx), session: ctx.sessionId, upstream: request.upstream.name, tool: subject };
     const canonical = canonicalArguments(request.args, this.deps.argumentLimits);
     if (!canonical.ok) {
       const { violation } = canonical;

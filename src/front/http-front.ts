@@ -10,19 +10,24 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AirlockError } from '../errors.js';
 import type { SessionLimits } from '../identity/session-limits.js';
-import { bearerToken, type Agent, type Authenticator } from '../identity/tokens.js';
+import type { RequestAuthenticator } from '../identity/request-authenticator.js';
+import type { TokenRefusal } from '../identity/token-refusal.js';
+import { bearerToken, type Agent } from '../identity/tokens.js';
 import type { Logger } from '../log.js';
-import { isNotification, isRequest, isResponse, parseMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest } from '../mcp/jsonrpc.js';
-import { stateStoreUnavailable } from '../state/state-store.js';
-import type { McpSessionStore } from '../state/mcp-sessions.js';
+import { isNotification, isRequest, parseMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { HttpRequestChannel, HttpSessionChannel, type RequestChannel } from './channels.js';
-import { ResumableRequestChannel, sseHeaders, streamIdOf } from './resumable-stream.js';
+import { ResumableRequestChannel, standaloneStreamId, streamIdOf } from './resumable-stream.js';
+import { newSession, SessionResumption, type HttpSession, type SessionResumptionDeps } from './session-takeover.js';
 import { supportedProtocolVersions, validTraceparent, type RelayMethods } from './relay-methods.js';
 import { type SessionRelay } from './session-relay.js';
-import { errorAnswer, jsonRpcErrorBody } from './wire.js';
+import { jsonRpcErrorBody } from './wire.js';
 
 export interface HttpFrontDeps {
-  authenticator: Authenticator;
+  authenticator: RequestAuthenticator;
+  /** With OAuth configured: this resource's RFC 9728 metadata URL, named in every 401's WWW-Authenticate. */
+  resourceMetadataUrl?: string | undefined;
+  /** With OAuth configured: the scopes a client should ask for (space-separated), named in the 401 (MCP 2025-11-25 scope selection). */
+  resourceScope?: string | undefined;
   methods: RelayMethods;
   createRelay(agent: Agent, sessionId: string): SessionRelay;
   /** Returns why a request's Host/Origin must be refused, or undefined. */
@@ -37,36 +42,28 @@ export interface HttpFrontDeps {
    * Sessions and their streams in Redis: any replica can take a session over and a client can
    * resume a streamed answer (config `http.resumption`). Absent: sessions live on this replica only.
    */
-  resumption?: {
-    store: McpSessionStore;
-    retryMs: number;
-    resumeGraceMs: number;
-  };
+  resumption?: Pick<SessionResumptionDeps, 'store' | 'retryMs' | 'resumeGraceMs'>;
 }
-
-interface Session {
-  relay: SessionRelay;
-  lastSeenMs: number;
-  /** When the session's state in Redis was last kept alive. */
-  touchedMs: number;
-  protocolVersion: string;
-  stream: HttpSessionChannel | undefined;
-  /** Streamed answers still running or waiting for a client to resume them, by stream id. */
-  streams: Map<string, ResumableRequestChannel>;
-}
-
-/** Clients from this protocol version on take a priming event (empty data) to resume from. */
-const primingSince = '2025-11-25';
 
 export class HttpFront {
   private readonly deps: HttpFrontDeps;
-  private readonly sessions = new Map<string, Session>();
-  private readonly takeovers = new Map<string, Promise<Session | undefined>>();
+  private readonly sessions = new Map<string, HttpSession>();
+  /** Present with `http.resumption`: sessions kept in Redis, taken over, streams resumed. */
+  private readonly resumption: SessionResumption | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(deps: HttpFrontDeps) {
     this.deps = deps;
+    this.resumption = deps.resumption
+      ? new SessionResumption({
+          ...deps.resumption,
+          methods: deps.methods,
+          createRelay: deps.createRelay,
+          log: deps.log,
+          ...(deps.sessionLimits ? { sessionLimits: deps.sessionLimits } : {}),
+        })
+      : undefined;
   }
 
   get sessionCount(): number {
@@ -96,6 +93,18 @@ export class HttpFront {
     await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id, 'the gateway is shutting down')));
   }
 
+  /**
+   * Shutting down behind a load balancer (`http.resumption.handOverOnShutdown`): every held call
+   * whose client can resume is left to another replica instead of being answered "pending, retry"
+   * (see ResumableRequestChannel.handOver). Returns how many were handed over.
+   */
+  handOverHeld(): number {
+    this.closing = true; // what comes now gets 503 "shutting down": a balancer sends it elsewhere
+    let count = 0;
+    for (const session of this.sessions.values()) for (const stream of session.streams.values()) if (stream.handOver()) count += 1;
+    return count;
+  }
+
   /** Tells every connected agent to re-list tools (catalog or policy changed). */
   notifyToolsChanged(): void {
     for (const session of this.sessions.values()) session.relay.notify('notifications/tools/list_changed');
@@ -122,7 +131,7 @@ export class HttpFront {
       this.refuse(res, new AirlockError('shutting_down', 'The gateway is shutting down; reconnect in a few seconds.', { retryAfterSec: 5 }));
       return;
     }
-    const agent = this.authenticate(req, res);
+    const agent = await this.authenticate(req, res);
     if (!agent) return;
     const version = header(req, 'mcp-protocol-version');
     if (version !== undefined && !supportedProtocolVersions.includes(version)) {
@@ -152,18 +161,27 @@ export class HttpFront {
     }
   }
 
-  private authenticate(req: IncomingMessage, res: ServerResponse): Agent | undefined {
-    const token = bearerToken(header(req, 'authorization'));
-    const agent = this.deps.authenticator.authenticate(token);
-    if (agent) return agent;
+  private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<Agent | undefined> {
+    const checked = this.deps.authenticator.check(bearerToken(header(req, 'authorization')));
+    const outcome = checked instanceof Promise ? await checked : checked; // cached and static tokens answer without a tick
+    if (outcome.ok) return outcome.agent;
     req.resume();
-    const message =
-      token === undefined
-        ? 'Missing credentials: send "Authorization: Bearer <token>" with the token your Airlock operator issued (airlock agents token NAME).'
-        : 'Unknown or revoked token: check the token your Airlock operator issued for this agent.';
-    res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
-    this.refuse(res, new AirlockError('unauthorized', message));
+    const refusal = outcome.refusal;
+    if (refusal.status === 401 || refusal.bearerError !== undefined) res.setHeader('WWW-Authenticate', this.challenge(refusal));
+    const code = refusal.status === 401 ? 'unauthorized' : refusal.status === 403 ? 'forbidden' : 'auth_unavailable';
+    this.refuse(res, new AirlockError(code, refusal.message, refusal.retryAfterSec === undefined ? {} : { retryAfterSec: refusal.retryAfterSec }));
     return undefined;
+  }
+
+  /** RFC 6750 §3 / RFC 9728 §5.1: where the metadata is, and what was wrong with the token (when one was sent). */
+  private challenge(refusal: TokenRefusal): string {
+    const params: string[] = [];
+    if (this.deps.resourceMetadataUrl !== undefined) params.push(`resource_metadata="${this.deps.resourceMetadataUrl}"`);
+    else params.push('realm="airlock"');
+    if (refusal.bearerError !== undefined) params.push(`error="${refusal.bearerError}"`, `error_description="${quotable(refusal.message)}"`);
+    const scope = refusal.scope ?? this.deps.resourceScope;
+    if (scope !== undefined && scope !== '') params.push(`scope="${quotable(scope)}"`);
+    return `Bearer ${params.join(', ')}`;
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
@@ -214,8 +232,8 @@ export class HttpFront {
     }
     const accept = header(req, 'accept') ?? '*/*';
     const canStream = /text\/event-stream|\*\/\*/i.test(accept);
-    const channel: RequestChannel = this.deps.resumption
-      ? this.resumableChannel(session, message, res, canStream)
+    const channel: RequestChannel = this.resumption
+      ? this.resumption.requestChannel(session, message, res, canStream)
       : new HttpRequestChannel(res, sessionId, canStream);
     res.on('close', () => {
       // A resumable stream outlives its connection (for the resume grace); anything else ends with it.
@@ -250,18 +268,10 @@ export class HttpFront {
       return;
     }
     const protocolVersion = typeof answer.result['protocolVersion'] === 'string' ? answer.result['protocolVersion'] : '';
-    this.sessions.set(id, { relay, lastSeenMs: Date.now(), touchedMs: Date.now(), protocolVersion, stream: undefined, streams: new Map() });
-    this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
-    if (this.deps.resumption && relay.clientParams) {
-      await this.deps.resumption.store
-        .save(id, { agent: agent.name, protocolVersion, clientParams: relay.clientParams, createdAt: Date.now() })
-        .catch((error: unknown) => {
-          this.deps.log.warn(
-            { session: id, err: error instanceof Error ? error.message : String(error) },
-            'could not keep the session in Redis: it works on this replica, but no other can take it over',
-          );
-        });
-    }
+    this.sessions.set(id, newSession(relay, protocolVersion, Date.now()));
+    if (agent.principal !== undefined) this.deps.log.info({ agent: agent.name, principal: agent.principal, session: id }, 'session opened (OAuth)');
+    else this.deps.log.debug({ agent: agent.name, session: id }, 'session opened');
+    if (this.resumption && relay.clientParams) await this.resumption.save(id, agent, protocolVersion, relay.clientParams);
     new HttpRequestChannel(res, id, false).end(answer);
   }
 
@@ -279,18 +289,23 @@ export class HttpFront {
     const session = await this.findSession(sessionId, agent, res, null);
     if (!session) return;
     const lastEventId = header(req, 'last-event-id');
-    if (lastEventId !== undefined && this.deps.resumption) {
-      await this.resumeStream(session, sessionId, lastEventId, res);
+    const resumption = this.resumption;
+    if (lastEventId !== undefined && resumption && streamIdOf(lastEventId) !== standaloneStreamId) {
+      const refusal = await resumption.resume(session, sessionId, lastEventId, res);
+      if (refusal) this.refuse(res, refusal);
       return;
     }
     session.stream?.close(); // a reconnecting client replaces its stream
-    const stream = new HttpSessionChannel(res, sessionId);
+    const stream = resumption ? resumption.sessionChannel(res, sessionId, lastEventId) : new HttpSessionChannel(res, sessionId);
     session.stream = stream;
     session.relay.attachStandalone(stream);
-    res.on('close', () => {
-      session.relay.detachStandalone(stream);
-      if (session.stream === stream) session.stream = undefined;
-    });
+    // A resumable stream stays attached through its grace, storing what the client will resume.
+    if (stream instanceof HttpSessionChannel) {
+      res.on('close', () => {
+        session.relay.detachStandalone(stream);
+        if (session.stream === stream) session.stream = undefined;
+      });
+    }
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse, agent: Agent): Promise<void> {
@@ -302,162 +317,33 @@ export class HttpFront {
     }
     if (!(await this.findSession(sessionId, agent, res, null))) return;
     await this.endSession(sessionId, 'the client ended the session');
-    await this.deps.resumption?.store.remove(sessionId).catch(() => undefined); // it expires anyway
+    await this.resumption?.remove(sessionId);
     res.writeHead(200).end();
   }
 
-  private async findSession(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
-    const session = this.sessions.get(sessionId) ?? (await this.takeOver(sessionId, agent, res, id));
-    if (!session) {
-      if (!res.headersSent) {
-        this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
-      }
+  /** The agent's session: this replica's, or one another replica opened, taken over from Redis. */
+  private async findSession(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<HttpSession | undefined> {
+    const session = this.sessions.get(sessionId) ?? (await this.resumption?.takeOver(sessionId, agent, (taken) => this.sessions.set(sessionId, taken)));
+    if (session instanceof AirlockError) {
+      this.refuse(res, session, id);
       return undefined;
     }
-    if (session.relay.agent.name !== agent.name) {
-      // A session belongs to the agent that opened it; another token must not ride on it.
-      this.refuse(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
+    if (!session) {
+      this.refuse(res, new AirlockError('session_not_found', 'Unknown or expired MCP session: send a new "initialize" request without Mcp-Session-Id.'), id);
+      return undefined;
+    }
+    if (session.relay.agent.name !== agent.name || session.relay.agent.principal !== agent.principal) {
+      // A session belongs to the agent (and the OAuth principal) that opened it; another token must not ride on it.
+      this.refuse(
+        res,
+        new AirlockError('forbidden', 'This MCP session belongs to another agent (or another signed-in user): open your own session with "initialize".'),
+        id,
+      );
       return undefined;
     }
     session.lastSeenMs = Date.now();
-    const resumption = this.deps.resumption;
-    if (resumption && session.lastSeenMs - session.touchedMs > resumption.store.options.ttlMs / 4) {
-      session.touchedMs = session.lastSeenMs;
-      void resumption.store.touch(sessionId).catch(() => undefined); // at most a few round trips per idle timeout
-    }
+    this.resumption?.touch(sessionId, session);
     return session;
-  }
-
-  /**
-   * A session this replica does not know, but Redis does: another replica opened it (and died, or
-   * the load balancer moved the agent). Open the agent's upstream sessions again, and go on
-   * waiting for the decision on each of its held requests, so their answers reach the agent when
-   * it resumes their streams. One takeover per session at a time.
-   */
-  private takeOver(sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
-    const resumption = this.deps.resumption;
-    if (!resumption) return Promise.resolve(undefined);
-    const running = this.takeovers.get(sessionId);
-    if (running) return running;
-    const work = this.adopt(resumption.store, sessionId, agent, res, id).finally(() => this.takeovers.delete(sessionId));
-    this.takeovers.set(sessionId, work);
-    return work;
-  }
-
-  private async adopt(store: McpSessionStore, sessionId: string, agent: Agent, res: ServerResponse, id: JsonRpcId | null): Promise<Session | undefined> {
-    let meta;
-    try {
-      meta = await store.load(sessionId);
-    } catch (error) {
-      this.refuse(res, stateStoreUnavailable(error), id);
-      return undefined;
-    }
-    if (!meta) return undefined;
-    if (meta.agent !== agent.name) {
-      this.refuse(res, new AirlockError('forbidden', 'This MCP session belongs to another agent: open your own session with "initialize".'), id);
-      return undefined;
-    }
-    const admission = this.deps.sessionLimits?.tryOpen(agent.name) ?? { ok: true };
-    if (!admission.ok) {
-      this.refuse(res, admission.error, id);
-      return undefined;
-    }
-    const relay = this.deps.createRelay(agent, sessionId);
-    try {
-      await this.deps.methods.resume(relay, meta.clientParams);
-    } catch (error) {
-      this.deps.sessionLimits?.closed(agent.name);
-      await relay.close();
-      throw error;
-    }
-    const now = Date.now();
-    const session: Session = { relay, lastSeenMs: now, touchedMs: 0, protocolVersion: meta.protocolVersion, stream: undefined, streams: new Map() };
-    this.sessions.set(sessionId, session);
-    const held = await store.heldRequests(sessionId).catch(() => []);
-    for (const { streamId, request } of held) {
-      const channel = new ResumableRequestChannel(this.streamDeps(session), request, undefined, { canStream: true, streamId });
-      session.streams.set(streamId, channel);
-      this.deps.methods.handle(relay, request, channel);
-    }
-    this.deps.log.info({ agent: agent.name, session: sessionId, held: held.length }, 'took over an MCP session another replica opened');
-    return session;
-  }
-
-  private resumableChannel(session: Session, request: JsonRpcRequest, res: ServerResponse, canStream: boolean): ResumableRequestChannel {
-    const channel = new ResumableRequestChannel(this.streamDeps(session), request, res, { canStream });
-    session.streams.set(channel.streamId, channel);
-    return channel;
-  }
-
-  private streamDeps(session: Session): ConstructorParameters<typeof ResumableRequestChannel>[0] {
-    const resumption = this.deps.resumption;
-    if (!resumption) throw new Error('resumable streams need http.resumption');
-    const { relay } = session;
-    return {
-      sessionId: relay.sessionId,
-      store: resumption.store,
-      events: resumption.store.events(relay.sessionId),
-      log: this.deps.log,
-      retryMs: resumption.retryMs,
-      resumeGraceMs: resumption.resumeGraceMs,
-      primes: session.protocolVersion >= primingSince,
-      onDone: (channel) => {
-        if (session.streams.get(channel.streamId) === channel) session.streams.delete(channel.streamId);
-      },
-      onAbandoned: (channel) => relay.abort(channel.request.id, 'the client did not resume its stream in time'),
-    };
-  }
-
-  /**
-   * GET with Last-Event-ID: the client resumes a streamed answer. A stream still running here takes
-   * the connection; one that ended (or ran on a replica that is gone) is replayed from the event
-   * store, its answer included when there is one.
-   */
-  private async resumeStream(session: Session, sessionId: string, lastEventId: string, res: ServerResponse): Promise<void> {
-    const streamId = streamIdOf(lastEventId);
-    if (streamId === undefined) {
-      this.refuse(res, new AirlockError('invalid_request', `Last-Event-ID "${lastEventId.slice(0, 80)}" is not an event id this gateway gave out.`));
-      return;
-    }
-    const live = session.streams.get(streamId);
-    if (live) {
-      live.resume(res, lastEventId);
-      return;
-    }
-    const store = this.deps.resumption?.store;
-    if (!store) return;
-    const events = store.events(sessionId);
-    let missed;
-    try {
-      missed = await events.after(streamId, lastEventId.slice(streamId.length + 1));
-      if (!missed.some((event) => isResponse(event.message))) {
-        const orphan = await this.orphanAnswer(store, sessionId, streamId);
-        if (orphan) missed.push({ eventId: await events.storeEvent(streamId, orphan as never), message: orphan }); // our JSON-RPC shape is the SDK's
-      }
-    } catch (error) {
-      this.refuse(res, stateStoreUnavailable(error));
-      return;
-    }
-    res.writeHead(200, sseHeaders(sessionId));
-    for (const event of missed) res.write(`id: ${event.eventId}\nevent: message\ndata: ${JSON.stringify(event.message)}\n\n`);
-    res.end();
-  }
-
-  /**
-   * The answer for a stream nobody will finish: it ran on a replica that is gone and was not held
-   * (held requests are taken over and go on). Undefined while a replica may still answer it.
-   */
-  private async orphanAnswer(store: McpSessionStore, sessionId: string, streamId: string): Promise<JsonRpcMessage | undefined> {
-    if ((await store.heldRequests(sessionId)).some((held) => held.streamId === streamId)) return undefined;
-    const requestId = await store.events(sessionId).requestIdOf(streamId);
-    if (requestId === undefined) return undefined;
-    return errorAnswer(
-      requestId,
-      new AirlockError(
-        'upstream_failed',
-        'The Airlock replica that was answering this request stopped before it finished, and its answer is lost. If it was a tool call that was not held for approval, it may or may not have reached the upstream: check its effect before retrying.',
-      ),
-    );
   }
 
   private async endSession(id: string, reason: string): Promise<void> {
@@ -523,6 +409,14 @@ export class HttpFront {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Text fit for a quoted auth-param (RFC 6750 allows %x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control characters. */
+function quotable(text: string): string {
+  return text
+    .replace(/["\\]/g, "'")
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 300);
 }
 
 function idOf(message: JsonRpcMessage): JsonRpcId | null {

@@ -19,7 +19,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../mcp/jsonrpc.js';
 import { parseEventId, type McpSessionStore, type SessionEventStore } from '../state/mcp-sessions.js';
-import type { RequestChannel } from './channels.js';
+import type { RequestChannel, SessionChannel } from './channels.js';
 
 export interface ResumableStreamDeps {
   sessionId: string;
@@ -32,7 +32,9 @@ export interface ResumableStreamDeps {
   resumeGraceMs: number;
   /** Whether the client can take a priming event (empty data), from protocol 2025-11-25 on. */
   primes: boolean;
-  /** The stream was answered (or given up): forget it. */
+  /** The answer started streaming: the stream can now be resumed, by its id. */
+  onStreaming(channel: ResumableRequestChannel): void;
+  /** The stream was answered: forget it. */
   onDone(channel: ResumableRequestChannel): void;
   /** Nobody resumed the stream within the grace: abort its request. */
   onAbandoned(channel: ResumableRequestChannel): void;
@@ -53,7 +55,7 @@ function sseEvent(eventId: string, message: JsonRpcMessage): string {
 
 /** The answer to one request: JSON while nothing streams, then a stored, resumable SSE stream. */
 export class ResumableRequestChannel implements RequestChannel {
-  readonly streamId: string;
+  private id: string | undefined;
   readonly request: JsonRpcRequest;
   private readonly deps: ResumableStreamDeps;
   private readonly canStream: boolean;
@@ -65,8 +67,9 @@ export class ResumableRequestChannel implements RequestChannel {
   private lastEntryId = '0-0';
   private chain: Promise<void> = Promise.resolve();
   private graceTimer: NodeJS.Timeout | undefined;
-  private markDone!: () => void;
-  private readonly donePromise = new Promise<void>((resolve) => (this.markDone = resolve));
+  private isDone = false;
+  private handedOver = false;
+  private doneWaiters: Array<() => void> = [];
 
   /**
    * `sink` is the POST's response; a stream taken over from another replica starts with none
@@ -76,7 +79,7 @@ export class ResumableRequestChannel implements RequestChannel {
     this.deps = deps;
     this.request = request;
     this.canStream = options.canStream;
-    this.streamId = options.streamId ?? randomBytes(9).toString('base64url');
+    this.id = options.streamId;
     if (sink) this.attachSink(sink);
     else {
       this.streaming = true;
@@ -91,9 +94,15 @@ export class ResumableRequestChannel implements RequestChannel {
     return !this.streaming && (this.sink === undefined || this.sink.destroyed || this.sink.writableEnded);
   }
 
+  /** The id clients resume this stream by; given when the answer starts streaming (plain JSON answers need none). */
+  get streamId(): string {
+    this.id ??= randomBytes(9).toString('base64url');
+    return this.id;
+  }
+
   /** Resolves once the answer is stored and written (shutdown waits for answers to go out). */
   get answeredAndFlushed(): Promise<void> {
-    return this.donePromise;
+    return this.isDone ? Promise.resolve() : new Promise((resolve) => this.doneWaiters.push(resolve));
   }
 
   get isStreaming(): boolean {
@@ -121,6 +130,10 @@ export class ResumableRequestChannel implements RequestChannel {
     if (this.answered) return;
     this.answered = true;
     this.stopGrace();
+    if (this.handedOver) {
+      this.markDone(); // another replica answers it (what this one would say now is only "shutting down")
+      return;
+    }
     if (!this.streaming) {
       const sink = this.sink;
       if (sink && !sink.destroyed && !sink.writableEnded) {
@@ -128,7 +141,6 @@ export class ResumableRequestChannel implements RequestChannel {
         sink.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'mcp-session-id': this.deps.sessionId });
         sink.end(body);
       }
-      this.deps.onDone(this);
       this.markDone();
       return;
     }
@@ -143,9 +155,26 @@ export class ResumableRequestChannel implements RequestChannel {
     });
     this.enqueue(async () => {
       this.sink?.end();
-      this.deps.onDone(this);
       this.markDone();
     });
+  }
+
+  /**
+   * This replica is shutting down: leave a held request to another replica. Its stream ends without
+   * an answer, so the client resumes it (through the load balancer, elsewhere), and the replica it
+   * reaches takes the session over and goes on waiting for the decision. False when the stream is
+   * not a held one a client can resume (it is then answered here, as before).
+   */
+  handOver(): boolean {
+    if (this.answered || !this.held || !this.deps.primes) return false;
+    this.handedOver = true;
+    this.stopGrace();
+    this.enqueue(async () => {
+      const sink = this.sink;
+      this.sink = undefined;
+      sink?.end();
+    });
+    return true;
   }
 
   /**
@@ -180,6 +209,7 @@ export class ResumableRequestChannel implements RequestChannel {
   private startStreaming(): void {
     if (this.streaming) return;
     this.streaming = true;
+    this.deps.onStreaming(this);
     const sink = this.sink;
     if (sink && !sink.headersSent && !sink.destroyed) {
       sink.writeHead(200, sseHeaders(this.deps.sessionId));
@@ -239,6 +269,12 @@ export class ResumableRequestChannel implements RequestChannel {
     });
   }
 
+  private markDone(): void {
+    this.isDone = true;
+    if (this.streaming) this.deps.onDone(this);
+    for (const resolve of this.doneWaiters.splice(0)) resolve();
+  }
+
   private startGrace(): void {
     this.stopGrace();
     this.graceTimer = setTimeout(() => {
@@ -252,5 +288,90 @@ export class ResumableRequestChannel implements RequestChannel {
   private stopGrace(): void {
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
+  }
+}
+
+/** The stream id of a session's standalone GET stream (what belongs to no request). */
+export const standaloneStreamId = 'standalone';
+
+/**
+ * The session's GET stream, resumable: each message is stored before it is sent, and a client
+ * that reconnects with `Last-Event-ID` of this stream first gets what it missed (list_changed,
+ * resources/updated, log messages). After its connection drops, the stream goes on storing for
+ * `graceMs`, so what is sent while the client reconnects is not lost.
+ */
+export class ResumableSessionChannel implements SessionChannel {
+  private readonly res: ServerResponse;
+  private readonly events: SessionEventStore;
+  private readonly log: Logger;
+  private readonly keepAlive: NodeJS.Timeout;
+  private readonly graceMs: number;
+  private chain: Promise<void> = Promise.resolve();
+  private detachedAt: number | undefined;
+  private ended = false;
+
+  constructor(
+    res: ServerResponse,
+    sessionId: string,
+    deps: { events: SessionEventStore; log: Logger; graceMs: number; lastEventId?: string },
+    keepAliveMs = 25_000,
+  ) {
+    this.res = res;
+    this.events = deps.events;
+    this.log = deps.log;
+    this.graceMs = deps.graceMs;
+    res.writeHead(200, sseHeaders(sessionId));
+    res.flushHeaders();
+    this.keepAlive = setInterval(() => {
+      if (!this.closed) res.write(': keep-alive\n\n');
+    }, keepAliveMs);
+    this.keepAlive.unref();
+    res.on('close', () => {
+      clearInterval(this.keepAlive);
+      this.detachedAt = Date.now();
+    });
+    const after = deps.lastEventId === undefined ? undefined : parseEventId(deps.lastEventId)?.entryId;
+    if (after !== undefined) {
+      this.enqueue(async () => {
+        for (const event of await this.events.after(standaloneStreamId, after)) this.write(event.eventId, event.message);
+      });
+    }
+  }
+
+  /** Closed when replaced or ended, or once its connection has been gone longer than the grace. */
+  get closed(): boolean {
+    if (this.ended) return true;
+    return this.detachedAt !== undefined && Date.now() - this.detachedAt > this.graceMs;
+  }
+
+  send(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
+    this.enqueue(async () => {
+      let eventId: string | undefined;
+      try {
+        eventId = await this.events.storeEvent(standaloneStreamId, message as never); // our JSON-RPC shape is the SDK's
+      } catch (error) {
+        this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not store a session stream event; sent without an id');
+      }
+      this.write(eventId, message);
+    });
+    return true;
+  }
+
+  close(): void {
+    this.ended = true;
+    clearInterval(this.keepAlive);
+    if (!this.res.writableEnded) this.res.end();
+  }
+
+  private write(eventId: string | undefined, message: JsonRpcMessage): void {
+    if (this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(eventId === undefined ? `event: message\ndata: ${JSON.stringify(message)}\n\n` : sseEvent(eventId, message));
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((error: unknown) => {
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not replay a session stream');
+    });
   }
 }

@@ -13,6 +13,11 @@ export interface Agent {
   owner: string | undefined;
   /** Policy file override for this agent (absolute path), when configured. */
   policy: string | undefined;
+  /**
+   * Who signed in as this agent with OAuth (`sub "alice" (client "abc")`), absent for static
+   * tokens: logged, and part of a session's owner, so two people mapped to one agent never share a session.
+   */
+  principal?: string | undefined;
 }
 
 export const tokenPrefix = 'alk_';
@@ -41,7 +46,7 @@ export function createAuthenticator(specs: Record<string, AgentSpec>): Authentic
   const byName = new Map<string, Agent>();
   for (const [name, spec] of Object.entries(specs)) {
     const agent: Agent = { name, owner: spec.owner, policy: spec.policy };
-    byHash.set(spec.tokenSha256, agent);
+    if (spec.tokenSha256 !== undefined) byHash.set(spec.tokenSha256, agent); // else: an OAuth-only agent
     byName.set(name, agent);
   }
   // Known tokens seen recently, so a busy agent's token is hashed once, not on every request.

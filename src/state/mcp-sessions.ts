@@ -19,6 +19,8 @@ import type { Redis } from './redis.js';
 
 export interface SessionMeta {
   agent: string;
+  /** Who signed in as the agent with OAuth (see Agent.principal); a session is theirs alone. */
+  principal?: string | undefined;
   protocolVersion: string;
   clientParams: InitializeParams;
   createdAt: number;
@@ -62,6 +64,7 @@ export class McpSessionStore {
       .multi()
       .hset(key, {
         agent: meta.agent,
+        ...(meta.principal === undefined ? {} : { principal: meta.principal }),
         protocolVersion: meta.protocolVersion,
         clientParams: JSON.stringify(meta.clientParams),
         createdAt: String(meta.createdAt),
@@ -74,9 +77,9 @@ export class McpSessionStore {
   async load(sessionId: string): Promise<SessionMeta | undefined> {
     if (!isSessionId(sessionId)) return undefined;
     const fields = await this.redis.hgetall(this.keys(sessionId).meta);
-    const { agent, protocolVersion, clientParams, createdAt } = fields;
+    const { agent, principal, protocolVersion, clientParams, createdAt } = fields;
     if (agent === undefined || protocolVersion === undefined || clientParams === undefined) return undefined;
-    return { agent, protocolVersion, clientParams: JSON.parse(clientParams) as InitializeParams, createdAt: Number(createdAt) };
+    return { agent, principal, protocolVersion, clientParams: JSON.parse(clientParams) as InitializeParams, createdAt: Number(createdAt) };
   }
 
   /** Keeps the session's state alive for another idle timeout. */

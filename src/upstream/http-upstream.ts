@@ -13,6 +13,7 @@ import { encodeRequest, isResponse, parseMessage, type JsonRpcErrorObject, type 
 import { PendingRequests } from './pending-requests.js';
 import type { InitializeParams, RelatedMessage, SendOptions, UpstreamInit, UpstreamSession } from './upstream-session.js';
 import { parseInitializeResult } from './initialize.js';
+import type { UpstreamTokenSource } from './client-credentials.js';
 
 export interface HttpUpstreamOptions {
   name: string;
@@ -24,6 +25,8 @@ export interface HttpUpstreamOptions {
   log: Logger;
   /** Deadline for the initialize exchange. */
   connectTimeoutMs: number;
+  /** Airlock's own access tokens for this upstream (`auth`), sent as `Authorization: Bearer`. */
+  tokens?: UpstreamTokenSource | undefined;
 }
 
 const reconnectMinMs = 500;
@@ -86,7 +89,10 @@ export class HttpUpstreamSession implements UpstreamSession {
   async request(method: string, params: Record<string, unknown> | undefined, options: SendOptions): Promise<JsonRpcResponse> {
     if (this.closedValue) throw sessionEnded(this.upstream, method);
     const { id, done } = this.pending.start(method, params, options);
-    void this.post(encodeRequest(id, method, params, options.rawArguments), id).catch((error: unknown) => this.pending.fail(id, error));
+    // A tools/call refused with 401 is not re-sent (it may act); anything else may be, once, with a fresh token.
+    void this.post(encodeRequest(id, method, params, options.rawArguments), id, method !== 'tools/call').catch((error: unknown) =>
+      this.pending.fail(id, error),
+    );
     try {
       return await done;
     } catch (error) {
@@ -99,12 +105,12 @@ export class HttpUpstreamSession implements UpstreamSession {
 
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
     if (this.closedValue) return;
-    await this.post(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }), undefined);
+    await this.post(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }), undefined, true);
   }
 
   async respond(id: JsonRpcId, answer: { result: Record<string, unknown> } | { error: JsonRpcErrorObject }): Promise<void> {
     if (this.closedValue) return;
-    await this.post(JSON.stringify({ jsonrpc: '2.0', id, ...answer }), undefined); // one of result/error, as the union says
+    await this.post(JSON.stringify({ jsonrpc: '2.0', id, ...answer }), undefined, true); // one of result/error, as the union says
   }
 
   /** Opens (or keeps open) the GET stream that carries server-initiated messages. */
@@ -121,32 +127,45 @@ export class HttpUpstreamSession implements UpstreamSession {
     this.pending.failAll((method) => sessionEnded(this.upstream, method));
     if (this.sessionId !== undefined) {
       await this.options.dispatcher
-        .request({ origin: this.options.url.origin, path: pathOf(this.options.url), method: 'DELETE', headers: this.headers(), headersTimeout: 5_000 })
+        .request({
+          origin: this.options.url.origin,
+          path: pathOf(this.options.url),
+          method: 'DELETE',
+          headers: await this.headers().catch(() => ({})),
+          headersTimeout: 5_000,
+        })
         .then((r) => r.body.dump())
         .catch(() => undefined);
     }
   }
 
-  private headers(accept = 'application/json, text/event-stream'): Record<string, string> {
+  /** The configured headers, the session's, and Airlock's own bearer token when the upstream has `auth`. */
+  private async headers(accept = 'application/json, text/event-stream'): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.options.headers, accept, 'content-type': 'application/json' };
     if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion !== undefined) headers['mcp-protocol-version'] = this.protocolVersion;
+    if (this.options.tokens) headers['authorization'] = `Bearer ${await this.options.tokens.token()}`;
     return headers;
   }
 
-  /** One POST; messages in its answer are routed to request `relatedTo` (when it is a request). */
-  private async post(payload: string, relatedTo: JsonRpcId | undefined): Promise<void> {
-    let answer: Dispatcher.ResponseData;
-    try {
-      answer = await this.options.dispatcher.request({
-        origin: this.options.url.origin,
-        path: pathOf(this.options.url),
-        method: 'POST',
-        headers: this.headers(),
-        body: payload,
-      });
-    } catch (error) {
-      throw unreachable(this.upstream, error);
+  /**
+   * One POST; messages in its answer are routed to request `relatedTo` (when it is a request).
+   * A 401 drops the token it was sent with; a `retrySafe` message is then sent once more with a
+   * fresh one, anything else fails unrun (the next call gets the fresh token).
+   */
+  private async post(payload: string, relatedTo: JsonRpcId | undefined, retrySafe: boolean): Promise<void> {
+    let answer = await this.send(payload);
+    if (answer.statusCode === 401 && this.options.tokens) {
+      await answer.body.dump();
+      this.options.tokens.rejected(bearerOf(answer.sentHeaders));
+      if (!retrySafe && relatedTo !== undefined) {
+        throw new AirlockError(
+          'upstream_unavailable',
+          `Upstream "${this.upstream}" refused Airlock's access token (HTTP 401) before running the call, so it did not run; Airlock is fetching a new token. Retry the call.`,
+          { retryAfterSec: 1, details: { upstream: this.upstream, status: 401 } },
+        );
+      }
+      answer = await this.send(payload);
     }
     const { statusCode, headers, body } = answer;
     if (relatedTo === undefined || statusCode === 202) {
@@ -196,6 +215,22 @@ export class HttpUpstreamSession implements UpstreamSession {
     });
   }
 
+  private async send(payload: string): Promise<Dispatcher.ResponseData & { sentHeaders: Record<string, string> }> {
+    const sentHeaders = await this.headers();
+    try {
+      const answer = await this.options.dispatcher.request({
+        origin: this.options.url.origin,
+        path: pathOf(this.options.url),
+        method: 'POST',
+        headers: sentHeaders,
+        body: payload,
+      });
+      return Object.assign(answer, { sentHeaders });
+    } catch (error) {
+      throw unreachable(this.upstream, error);
+    }
+  }
+
   private route(message: JsonRpcMessage, relatedTo: JsonRpcId | undefined): void {
     if (isResponse(message)) {
       if (!this.pending.resolve(message)) this.options.log.debug({ id: message.id }, 'upstream response for no waiting request');
@@ -220,7 +255,7 @@ export class HttpUpstreamSession implements UpstreamSession {
     while (this.pending.has(relatedTo) && !this.closedValue && idle < 5) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, 10_000)));
       const before = lastId;
-      const headers = this.headers('text/event-stream');
+      const headers = await this.headers('text/event-stream');
       headers['last-event-id'] = lastId;
       const {
         statusCode,
@@ -278,7 +313,7 @@ export class HttpUpstreamSession implements UpstreamSession {
     if (signal.aborted || this.closedValue) return;
     let ok = false;
     try {
-      const headers = this.headers('text/event-stream');
+      const headers = await this.headers('text/event-stream');
       if (this.lastEventId !== undefined) headers['last-event-id'] = this.lastEventId;
       const {
         statusCode,
@@ -321,6 +356,10 @@ export class HttpUpstreamSession implements UpstreamSession {
     if (failPending) this.pending.failAll((method) => sessionEnded(this.upstream, method));
     this.onClosed?.(reason);
   }
+}
+
+function bearerOf(headers: Record<string, string>): string {
+  return (headers['authorization'] ?? '').replace(/^Bearer /, '');
 }
 
 function pathOf(url: URL): string {

@@ -40,9 +40,19 @@ export function classifyStartFailure(error: unknown, spec: UpstreamSpec, stderrT
     }
     return { misconfigured: false, reason: message };
   }
+  // Airlock's own token for the upstream could not be had (client-credentials.ts says whether config is at fault).
+  if (typeof ours?.details['tokenEndpoint'] === 'string') {
+    return {
+      misconfigured: ours.details['misconfigured'] === true,
+      reason: typeof ours.details['reason'] === 'string' ? ours.details['reason'] : ours.message,
+    };
+  }
   const status = typeof ours?.details['status'] === 'number' ? ours.details['status'] : httpStatus(error);
   if (status === 401 || status === 403)
-    return { misconfigured: true, reason: `${spec.url} refused the credentials (HTTP ${status}): check the upstream's headers` };
+    return {
+      misconfigured: true,
+      reason: `${spec.url} refused the credentials (HTTP ${status}): check the upstream's ${spec.auth ? 'auth (the token was refused)' : 'headers'}`,
+    };
   if (status === 404 || status === 405) return { misconfigured: true, reason: `no MCP endpoint at ${spec.url} (HTTP ${status}): check the URL's path` };
   return { misconfigured: false, reason: message };
 }

@@ -10,6 +10,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamSpec } from '../config/schema.js';
 import { AirlockError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { ClientCredentialsTokens } from './client-credentials.js';
 import { type HttpUpstreamSession, openHttpUpstreamSession } from './http-upstream.js';
 import { latestProtocolVersion, SharedStdioUpstream, StdioUpstreamSession } from './stdio-upstream.js';
 import { classifyStartFailure, upstreamNotConnectedError } from './start-failure.js';
@@ -33,6 +34,8 @@ export class UpstreamConnection extends EventEmitter {
   readonly spec: UpstreamSpec;
   private readonly log: Logger;
   private readonly dispatcher: Dispatcher | undefined;
+  /** Airlock's own tokens for an HTTP upstream with `auth` (shared by all its sessions). */
+  private readonly tokens: ClientCredentialsTokens | undefined;
   private catalog: UpstreamSession | undefined;
   private shared: SharedStdioUpstream | undefined;
   private stateValue: UpstreamState = 'disconnected';
@@ -55,6 +58,17 @@ export class UpstreamConnection extends EventEmitter {
     this.log = log.child({ upstream: name });
     // One keep-alive pool per HTTP upstream, unbounded: each session's event stream holds a connection.
     if (spec.kind === 'http') this.dispatcher = new UndiciAgent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 });
+    if (spec.kind === 'http' && spec.auth) {
+      this.tokens = new ClientCredentialsTokens({
+        upstream: name,
+        spec: spec.auth,
+        log: this.log,
+        // A token that cannot be refreshed makes the upstream not ready now, with the reason, rather than at the next call.
+        onRefreshFailed: (reason) => {
+          if (this.stateValue === 'connected') this.lost(reason);
+        },
+      });
+    }
   }
 
   get state(): UpstreamState {
@@ -102,6 +116,7 @@ export class UpstreamConnection extends EventEmitter {
     this.setState('closed');
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
+    this.tokens?.close();
     const catalog = this.catalog;
     this.catalog = undefined;
     await catalog?.close().catch(() => undefined);
@@ -175,7 +190,7 @@ export class UpstreamConnection extends EventEmitter {
 
   private httpOptions(url: string, headers: Record<string, string>) {
     if (!this.dispatcher) throw new Error('unreachable: HTTP upstreams have a dispatcher');
-    return { name: this.name, url: new URL(url), headers, dispatcher: this.dispatcher, log: this.log, connectTimeoutMs };
+    return { name: this.name, url: new URL(url), headers, dispatcher: this.dispatcher, log: this.log, connectTimeoutMs, tokens: this.tokens };
   }
 
   private connect(): Promise<void> {

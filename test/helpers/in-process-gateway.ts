@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseConfig, readEnvSettings } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { generateToken, hashToken } from '../../src/identity/tokens.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 
 export interface InProcessGatewayOptions {
   redisUrl: string;
@@ -29,6 +29,10 @@ export interface InProcessGatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Injected clock (approval and grant expiry, rate-limit windows); Date.now otherwise. */
   now?: () => number;
+  /** Port to listen on (default: any free one); set it when a URL must be known before start (an OIDC redirect URI, OAuth's resource). */
+  port?: number;
+  /** The gateway's logger (default: silent); tests that read the operator log pass one writing to memory. */
+  log?: Logger;
 }
 
 export interface InProcessGateway {
@@ -86,11 +90,11 @@ export async function startInProcessGateway(options: InProcessGatewayOptions): P
   const gateway = new Gateway({
     config: parseConfig(raw, file, env),
     env: readEnvSettings(env),
-    log: createLogger({ level: 'silent' }),
+    log: options.log ?? createLogger({ level: 'silent' }),
     ...(options.now ? { now: options.now } : {}),
   });
   await gateway.start();
-  const address = await gateway.listen(0, '127.0.0.1');
+  const address = await gateway.listen(options.port ?? 0, '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${address.port}`;
   return { gateway, baseUrl, mcpUrl: `${baseUrl}/mcp`, dir, tokens, policyFile };
 }

@@ -86,6 +86,7 @@ const eventLabels: Record<AuditEventType, string> = {
   policy_loaded: 'Policy loaded',
   policy_rejected: 'Policy change rejected',
   retention_trimmed: 'Retention trim',
+  dashboard_sign_in: 'Dashboard sign-in',
 };
 
 /** An audit event type in words. */
