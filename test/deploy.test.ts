@@ -175,24 +175,29 @@ function callWaiting(client: Client, timeoutMs = 60_000): Promise<CallToolResult
   return Object.assign(call, { progressed: first });
 }
 
+/** Two gateway processes on one Redis (run_job held) behind HAProxy with the shipped haproxy.cfg. */
+async function replicaPair(config: Record<string, unknown>) {
+  const callLog = createCallLog();
+  const prefix = testPrefix();
+  const tokens = { 'agent-a': generateToken() };
+  const start = () =>
+    startGatewayProcess({
+      redisUrl: inject('redisUrl'),
+      prefix,
+      tokens,
+      agents: ['agent-a'],
+      mcpServers: { databricks: databricksMockStdio({ callLog }) },
+      policy: holdRunJob,
+      config: { approvals: { progressInterval: '300ms' }, ...config },
+    });
+  const replicas = await Promise.all([start(), start()]);
+  processes.push(...replicas);
+  return { callLog, tokens, replicas, lb: await startHaproxy(replicas) };
+}
+
 describe('two replicas behind HAProxy (deploy/haproxy/haproxy.cfg)', () => {
   it('keeps a session on its replica; when that replica dies mid-hold, the agent resumes its stream on the other, which takes the session over, and gets the run id of the one run', async () => {
-    const callLog = createCallLog();
-    const prefix = testPrefix();
-    const tokens = { 'agent-a': generateToken() };
-    const start = () =>
-      startGatewayProcess({
-        redisUrl: inject('redisUrl'),
-        prefix,
-        tokens,
-        agents: ['agent-a'],
-        mcpServers: { databricks: databricksMockStdio({ callLog }) },
-        policy: holdRunJob,
-        config: { approvals: { progressInterval: '300ms' }, shutdownGrace: '1s' },
-      });
-    const replicas = await Promise.all([start(), start()]);
-    processes.push(...replicas);
-    const lb = await startHaproxy(replicas);
+    const { callLog, tokens, replicas, lb } = await replicaPair({ shutdownGrace: '1s' });
 
     // Round-robin spreads new sessions; every request of a session reaches the replica that knows it.
     const first = await connectClient(`${lb}/mcp`, tokens['agent-a']);
@@ -232,22 +237,7 @@ describe('two replicas behind HAProxy (deploy/haproxy/haproxy.cfg)', () => {
   }, 60_000);
 
   it('on a graceful shutdown (SIGTERM, http.resumption.handOverOnShutdown) leaves the held call to the other replica: the agent resumes there, no retry of its own', async () => {
-    const callLog = createCallLog();
-    const prefix = testPrefix();
-    const tokens = { 'agent-a': generateToken() };
-    const start = () =>
-      startGatewayProcess({
-        redisUrl: inject('redisUrl'),
-        prefix,
-        tokens,
-        agents: ['agent-a'],
-        mcpServers: { databricks: databricksMockStdio({ callLog }) },
-        policy: holdRunJob,
-        config: { approvals: { progressInterval: '300ms' }, shutdownGrace: '3s', http: { resumption: { handOverOnShutdown: true } } },
-      });
-    const replicas = await Promise.all([start(), start()]);
-    processes.push(...replicas);
-    const lb = await startHaproxy(replicas);
+    const { callLog, tokens, replicas, lb } = await replicaPair({ shutdownGrace: '3s', http: { resumption: { handOverOnShutdown: true } } });
     const client = await connectClient(`${lb}/mcp`, tokens['agent-a']);
     clients.push(client);
 
