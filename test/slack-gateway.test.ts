@@ -6,9 +6,10 @@
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adminApi } from './helpers/admin-api.js';
-import { blockActionsPayload, interactionBody, signSlackRequest, startFakeSlack, viewSubmissionPayload, type FakeSlack } from './helpers/fake-slack.js';
-import { startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
-import { createCallLog, databricksMockStdio, type CallLog } from './helpers/upstreams.js';
+import { blockActionsPayload, interactionBody, signSlackRequest, viewSubmissionPayload, type FakeSlack } from './helpers/fake-slack.js';
+import { textOf, type TestGateway } from './helpers/gateway.js';
+import { startSlackGateway } from './helpers/slack-gateway.js';
+import { createCallLog, type CallLog } from './helpers/upstreams.js';
 
 const signingSecret = 'gateway-test-signing-secret';
 const runJobArgs = { params: { job_id: 123, notebook_params: { env: 'prod', date: '2026-11-01' } } };
@@ -18,11 +19,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSlack }> {
-  const slack = await startFakeSlack();
-  cleanups.push(() => slack.close());
-  const gw = await startTestGateway({
-    mcpServers: { databricks: databricksMockStdio({ callLog }) },
+function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSlack }> {
+  return startSlackGateway({
+    callLog,
+    signingSecret,
+    cleanups,
     owners: { 'agent-a': 'U0OWNER' },
     policy: {
       version: '1',
@@ -35,11 +36,7 @@ async function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSl
         },
       },
     },
-    config: { approvals: { progressInterval: '300ms' } },
-    env: { SLACK_BOT_TOKEN: 'xoxb-gateway-test', SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: slack.url },
   });
-  cleanups.push(() => gw.close());
-  return { gw, slack };
 }
 
 async function post(gw: TestGateway, payload: unknown): Promise<number> {

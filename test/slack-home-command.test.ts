@@ -9,9 +9,10 @@
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adminApi } from './helpers/admin-api.js';
-import { signSlackRequest, startFakeSlack, type FakeSlack } from './helpers/fake-slack.js';
-import { adminToken, startTestGateway, textOf, type TestGateway } from './helpers/gateway.js';
-import { createCallLog, databricksMockStdio, type CallLog } from './helpers/upstreams.js';
+import { signSlackRequest, type FakeSlack } from './helpers/fake-slack.js';
+import { adminToken, textOf, type TestGateway } from './helpers/gateway.js';
+import { startSlackGateway } from './helpers/slack-gateway.js';
+import { createCallLog, type CallLog } from './helpers/upstreams.js';
 
 const signingSecret = 'home-command-signing-secret';
 
@@ -20,11 +21,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSlack }> {
-  const slack = await startFakeSlack();
-  cleanups.push(() => slack.close());
-  const gw = await startTestGateway({
-    mcpServers: { databricks: databricksMockStdio({ callLog }) },
+function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSlack }> {
+  return startSlackGateway({
+    callLog,
+    signingSecret,
+    cleanups,
     policy: {
       version: '1',
       default: 'allow',
@@ -33,11 +34,7 @@ async function setup(callLog: CallLog): Promise<{ gw: TestGateway; slack: FakeSl
         list_jobs: { action: 'approve', approval: { approvers: ['U0OPS'], channel: 'C0APPROVALS', timeout: '5m' } },
       },
     },
-    config: { approvals: { progressInterval: '300ms' } },
-    env: { SLACK_BOT_TOKEN: 'xoxb-home', SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: slack.url },
   });
-  cleanups.push(() => gw.close());
-  return { gw, slack };
 }
 
 function call(gw: TestGateway, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
@@ -97,18 +94,16 @@ async function openHome(gw: TestGateway, user: string): Promise<void> {
 
 describe('Slack as the approver’s home', () => {
   it('with direct_message, also sends the request to each approver named by user ID, and keeps those messages up to date', async () => {
-    const slack = await startFakeSlack();
-    cleanups.push(() => slack.close());
-    const gw = await startTestGateway({
-      mcpServers: { databricks: databricksMockStdio({ callLog: createCallLog() }) },
+    const { gw, slack } = await startSlackGateway({
+      callLog: createCallLog(),
+      signingSecret,
+      cleanups,
       policy: {
         version: '1',
         default: 'allow',
         tools: { run_job: { action: 'approve', approval: { approvers: ['U0DATA', 'U0OTHER', 'S0GROUP'], channel: 'C0APPROVALS', direct_message: true } } },
       },
-      env: { SLACK_BOT_TOKEN: 'xoxb-home', SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: slack.url },
     });
-    cleanups.push(() => gw.close());
     const pending = call(gw, 'run_job', { params: { job_id: 123 } });
     const posts = await slack.waitFor('chat.postMessage', 3);
     expect(posts.map((p) => p.args['channel']).sort()).toEqual(['C0APPROVALS', 'U0DATA', 'U0OTHER']);
