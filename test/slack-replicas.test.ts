@@ -6,6 +6,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { adminApi } from './helpers/admin-api.js';
 import { startFakeSlack, type FakeSlack } from './helpers/fake-slack.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { databricksMockStdio } from './helpers/upstreams.js';
@@ -68,5 +69,26 @@ describe('Slack pacing across replicas', () => {
     const gaps = at.slice(1).map((t, i) => t - (at[i] ?? t));
     expect(Math.min(...gaps)).toBeGreaterThan(postIntervalMs / 3);
     expect((at[19] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(19 * postIntervalMs * 0.9);
+  }, 90_000);
+
+  it('posts calls held one after another on different replicas in the order they were held, not replica by replica', async () => {
+    const slack = await startFakeSlack();
+    cleanups.push(() => slack.close());
+    const gateways = await replicas(3, slack);
+    const clients = await Promise.all(gateways.map((gw) => gw.connect('agent-a')));
+
+    // Four calls on replica 1, then four on 2, then four on 3, each held before the next is made:
+    // a pace per replica would post 1, 2, 3, 1, 2, 3 …; the shared sequence keeps the held order.
+    // Each is held (listed pending) before the next is made: tens of ms apart, well inside postInterval.
+    const api = adminApi(gateways[0]?.baseUrl ?? '');
+    const calls: Array<Promise<CallToolResult>> = [];
+    for (let i = 0; i < 12; i++) {
+      calls.push(clients[Math.floor(i / 4)]?.callTool({ name: 'run_job', arguments: { params: { job_id: 6_000 + i } } }) as Promise<CallToolResult>);
+      await api.waitForPending(i + 1, 10_000);
+    }
+    const approvalIds = (await Promise.all(calls)).map((a) => (a._meta?.['airlock/error'] as { approvalId?: string } | undefined)?.approvalId ?? '');
+    const posts = await slack.waitFor('chat.postMessage', 12, 60_000);
+    const postedIds = posts.map((p) => approvalIds.find((id) => id !== '' && JSON.stringify(p.args['blocks']).includes(id)));
+    expect(postedIds).toEqual(approvalIds);
   }, 90_000);
 });

@@ -4,8 +4,10 @@
  * started, in the order they were asked for. A burst of held calls is therefore delivered in
  * order and none is refused by Slack; other keys (channels) are not held up. With `shared`
  * posting slots (Redis), every replica takes its turn from one sequence per key, so several
- * replicas together keep the same pace; if the slots cannot be reached, the local pace still holds
- * (posting is not a rule to fail closed on: Slack's 429 and our retry cover the rest).
+ * replicas together keep the same pace. A slot is reserved when the post is asked for, not when
+ * its turn comes, so posts leave in the order they were asked for across replicas too (unless
+ * Slack answers slower than the interval). If the slots cannot be reached, the local pace still
+ * holds (posting is not a rule to fail closed on: Slack's 429 and our retry cover the rest).
  */
 import type { PostingSlots } from '../state/posting-slots.js';
 
@@ -36,13 +38,15 @@ export function createPacer(options: PacerOptions): Pacer {
   const now = options.now ?? (() => performance.now());
   const sleep = options.sleep ?? realSleep;
   const lanes = new Map<string, Lane>();
+  /** When this process may start the post: its shared slot's time on the local clock (now, without slots). */
   const reserveShared = async (key: string): Promise<number> => {
-    if (!options.shared) return 0;
+    if (!options.shared) return now();
     try {
-      return await options.shared.reserve(key, options.intervalMs);
+      const waitMs = await options.shared.reserve(key, options.intervalMs);
+      return now() + waitMs;
     } catch (error) {
       options.onSharedError?.(error);
-      return 0;
+      return now();
     }
   };
   return {
@@ -53,10 +57,11 @@ export function createPacer(options: PacerOptions): Pacer {
         lanes.set(key, lane);
       }
       const current = lane;
+      const slot = reserveShared(key); // taken now: the shared sequence follows the order of asking
       const result = current.tail.then(async () => {
         const waitMs = current.lastStartedAt + options.intervalMs - now();
         if (waitMs > 0) await sleep(waitMs);
-        const sharedWaitMs = await reserveShared(key);
+        const sharedWaitMs = (await slot) - now();
         if (sharedWaitMs > 0) await sleep(sharedWaitMs);
         current.lastStartedAt = now();
         return task();
