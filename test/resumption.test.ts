@@ -5,6 +5,7 @@
  * Spoken as raw HTTP, to see the wire: event ids, the priming event, what is replayed.
  */
 import { writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -182,6 +183,50 @@ describe('a held call whose connection drops (one replica)', () => {
     await expect
       .poll(async () => (await api.get<{ approval: { status: string } }>(`/approvals/${held?.id}`)).body.approval.status, { timeout: 10_000 })
       .toBe('withdrawn');
+  });
+});
+
+describe("a session's state in Redis", () => {
+  it('keeps at most maxEventsPerSession events, expires with the session idle timeout, and stores nothing for a call answered as JSON', async () => {
+    const callLog = createCallLog();
+    const gw = await startTestGateway({
+      mcpServers: { databricks: databricksMockStdio({ callLog }) },
+      policy: holdRunJob,
+      config: { approvals: { progressInterval: '50ms' }, http: { sessionIdleTimeout: '5m', resumption: { maxEventsPerSession: 10 } } },
+    });
+    gateways.push(gw);
+    const redis = new Redis(inject('redisUrl'));
+    try {
+      const keysOf = (session: string) => {
+        const base = `${gw.prefix}mcp-session:${session}`;
+        return { meta: base, held: `${base}:held`, events: `${base}:events` };
+      };
+
+      // An allowed call answered as plain JSON: the session is kept, its event store stays empty.
+      const plain = new RawSession(gw.mcpUrl, gw.tokens['agent-a'] ?? '');
+      await plain.initialize();
+      const listed = await plain.post(1, 'tools/call', { name: 'list_jobs', arguments: { params: {} } });
+      expect(listed.headers.get('content-type')).toMatch(/application\/json/);
+      await listed.text();
+      expect(await redis.exists(keysOf(plain.sessionId).meta)).toBe(1);
+      expect(await redis.exists(keysOf(plain.sessionId).events)).toBe(0);
+
+      // A held call streaming progress every 50 ms: far more than 10 events, at most 10 kept.
+      const raw = new RawSession(gw.mcpUrl, gw.tokens['agent-a'] ?? '');
+      await raw.initialize();
+      const res = await raw.post(2, 'tools/call', { ...runJob, _meta: { progressToken: 'many' } });
+      const seen = await readEvents(res, (e) => e.data !== '' && Number((JSON.parse(e.data) as { params?: { progress?: number } }).params?.progress) > 1.5);
+      expect(seen.filter((e) => e.data !== '').length).toBeGreaterThan(10);
+      const keys = keysOf(raw.sessionId);
+      expect(await redis.xlen(keys.events)).toBeLessThanOrEqual(10);
+      for (const key of [keys.meta, keys.held, keys.events]) {
+        const ttl = await redis.pttl(key);
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(5 * 60_000);
+      }
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

@@ -177,7 +177,7 @@ export class SessionEventStore implements EventStore {
   private async append(streamId: StreamId, json: string | undefined, requestId?: string): Promise<EventId> {
     const fields = json === undefined ? ['s', streamId, ...(requestId === undefined ? [] : ['r', requestId])] : ['s', streamId, 'm', json];
     const ttl = this.options.ttlMs;
-    let tx = this.redis.multi().xadd(this.keys.events, 'MAXLEN', '~', this.options.maxEvents, '*', ...fields);
+    let tx = this.redis.multi().xadd(this.keys.events, 'MAXLEN', this.options.maxEvents, '*', ...fields);
     for (const key of [this.keys.events, ...this.keys.alsoKeepAlive]) tx = tx.pexpire(key, ttl);
     const results = await tx.exec();
     const [error, id] = results?.[0] ?? [new Error('the transaction was discarded'), null];
