@@ -5,10 +5,9 @@
  * finalises it once (approved, denied or expired). The replica holding the agent's request learns
  * each state change from the approvals' events stream (approval-events.ts), not from memory.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from '../log.js';
-import { redisClientErrorLogger } from '../state/redis.js';
-import { QueueConnections } from './queue-connections.js';
+import { QueueAndWorker } from './queue-connections.js';
 import { HeldRequestSchema, type ApprovalStatus, type HeldRequest } from './types.js';
 
 export const holdQueueName = 'approvals';
@@ -26,39 +25,31 @@ export interface HoldQueueOptions {
 
 export class HoldQueue {
   private readonly options: HoldQueueOptions;
-  private readonly connections: QueueConnections;
-  private queue: Queue | undefined;
-  private worker: Worker | undefined;
+  private readonly jobs: QueueAndWorker;
 
   constructor(options: HoldQueueOptions) {
     this.options = options;
-    this.connections = new QueueConnections(options.redisUrl, options.log);
-  }
-
-  async start(): Promise<void> {
-    const { prefix } = this.options;
-    this.queue = new Queue(holdQueueName, { connection: this.connections.open('airlock:hold-queue'), prefix });
-    this.queue.on('error', redisClientErrorLogger(this.options.log, 'hold queue error'));
-    if (!this.options.runWorker) return;
-    this.worker = new Worker(holdQueueName, (job: Job) => this.process(job), {
-      connection: this.connections.open('airlock:hold-worker'),
-      prefix,
+    this.jobs = new QueueAndWorker({
+      ...options,
+      name: holdQueueName,
+      label: 'hold',
       concurrency: 50,
+      process: (job) => this.process(job),
+      onFailed: (job, error) => options.log.error({ approval: job?.id, err: error.message }, 'finalising a held call failed'),
     });
-    this.worker.on('error', redisClientErrorLogger(this.options.log, 'hold worker error'));
-    this.worker.on('failed', (job, error) => this.options.log.error({ approval: job?.id, err: error.message }, 'finalising a held call failed'));
-    await Promise.all([this.queue.waitUntilReady(), this.worker.waitUntilReady()]);
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue?.close();
-    this.connections.disconnectAll();
+  start(): Promise<void> {
+    return this.jobs.start();
+  }
+
+  close(): Promise<void> {
+    return this.jobs.close();
   }
 
   /** Adds the held call; `delayMs` until it comes due as expired unless decided first. */
   async add(request: HeldRequest, delayMs: number): Promise<void> {
-    const queue = this.requireQueue();
+    const queue = this.jobs.queue;
     await queue.add('held-call', request, {
       jobId: request.id,
       delay: Math.max(0, delayMs),
@@ -71,7 +62,7 @@ export class HoldQueue {
 
   /** Makes a decided job due now. Losing the race (already promoted or processed) is fine. */
   async promote(id: string): Promise<void> {
-    const job = await this.requireQueue().getJob(id);
+    const job = await this.jobs.queue.getJob(id);
     if (!job) return;
     try {
       await job.promote();
@@ -81,16 +72,11 @@ export class HoldQueue {
   }
 
   async delayedCount(): Promise<number> {
-    return this.requireQueue().getDelayedCount();
+    return this.jobs.queue.getDelayedCount();
   }
 
   private async process(job: Job): Promise<ApprovalStatus> {
     const request = HeldRequestSchema.parse(job.data);
     return this.options.finalize(request);
-  }
-
-  private requireQueue(): Queue {
-    if (!this.queue) throw new Error('hold queue not started');
-    return this.queue;
   }
 }

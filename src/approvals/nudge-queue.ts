@@ -7,11 +7,9 @@
  * them all; the worker's step (`approval-service` `nudge`) records each one in Redis only while
  * the call is still pending and only once, so none is told twice or after a decision.
  */
-import { Queue, Worker, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { redisClientErrorLogger } from '../state/redis.js';
-import { QueueConnections } from './queue-connections.js';
+import { QueueAndWorker } from './queue-connections.js';
 import type { HeldRequest } from './types.js';
 
 export const nudgeQueueName = 'approval-nudges';
@@ -45,39 +43,31 @@ export function nudgesOf(request: HeldRequest): Array<{ nudge: Nudge; delayMs: n
 
 export class NudgeQueue {
   private readonly options: NudgeQueueOptions;
-  private readonly connections: QueueConnections;
-  private queue: Queue | undefined;
-  private worker: Worker | undefined;
+  private readonly jobs: QueueAndWorker;
 
   constructor(options: NudgeQueueOptions) {
     this.options = options;
-    this.connections = new QueueConnections(options.redisUrl, options.log);
-  }
-
-  async start(): Promise<void> {
-    const { prefix } = this.options;
-    this.queue = new Queue(nudgeQueueName, { connection: this.connections.open('airlock:nudge-queue'), prefix });
-    this.queue.on('error', redisClientErrorLogger(this.options.log, 'reminder queue error'));
-    if (!this.options.runWorker) return;
-    this.worker = new Worker(nudgeQueueName, (job: Job) => this.options.run(NudgeSchema.parse(job.data)), {
-      connection: this.connections.open('airlock:nudge-worker'),
-      prefix,
+    this.jobs = new QueueAndWorker({
+      ...options,
+      name: nudgeQueueName,
+      label: 'nudge',
       concurrency: 10,
+      process: (job) => options.run(NudgeSchema.parse(job.data)),
+      onFailed: (job, error) => options.log.error({ job: job?.id, err: error.message }, 'a reminder or escalation step failed'),
     });
-    this.worker.on('error', redisClientErrorLogger(this.options.log, 'reminder worker error'));
-    this.worker.on('failed', (job, error) => this.options.log.error({ job: job?.id, err: error.message }, 'a reminder or escalation step failed'));
-    await Promise.all([this.queue.waitUntilReady(), this.worker.waitUntilReady()]);
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue?.close();
-    this.connections.disconnectAll();
+  start(): Promise<void> {
+    return this.jobs.start();
+  }
+
+  close(): Promise<void> {
+    return this.jobs.close();
   }
 
   /** Schedules the held call's reminders and escalation steps; a step already scheduled is left as it is. */
   async schedule(request: HeldRequest): Promise<void> {
-    const queue = this.requireQueue();
+    const queue = this.jobs.queue;
     for (const { nudge, delayMs } of nudgesOf(request)) {
       await queue.add(nudge.kind, nudge, {
         jobId: nudgeJobId(nudge),
@@ -92,7 +82,7 @@ export class NudgeQueue {
 
   /** Removes the steps still waiting (a decision ends them all); one already running finds the call decided and does nothing. */
   async cancel(request: HeldRequest): Promise<void> {
-    const queue = this.requireQueue();
+    const queue = this.jobs.queue;
     for (const { nudge } of nudgesOf(request)) {
       try {
         const job = await queue.getJob(nudgeJobId(nudge));
@@ -104,10 +94,5 @@ export class NudgeQueue {
         );
       }
     }
-  }
-
-  private requireQueue(): Queue {
-    if (!this.queue) throw new Error('reminder queue not started');
-    return this.queue;
   }
 }
