@@ -91,6 +91,13 @@ describe('rate limits at the gateway', () => {
 
     const second = await client.callTool(runJob(102));
     expect(second._meta?.['airlock/error']).toMatchObject({ code: 'rate_limited', counter: 'held_runs' });
+    // The identical call again attaches to its approval and is not counted again (nor is another
+    // replica's re-dispatch of it after a session takeover, which takes the same path).
+    const again = await client.callTool(runJob(101));
+    expect(again._meta?.['airlock/error']).toMatchObject({
+      code: 'approval_pending',
+      approvalId: (first._meta?.['airlock/error'] as { approvalId?: string }).approvalId,
+    });
     expect(await adminApi(gw.baseUrl).approvals()).toHaveLength(1);
     await new Promise((r) => setTimeout(r, 500));
     expect(slack.calls('chat.postMessage')).toHaveLength(1);

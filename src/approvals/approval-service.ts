@@ -279,7 +279,18 @@ export class ApprovalService implements ApprovalCallPath, ApprovalChannels {
     const waiter = this.events.waiter(id);
     try {
       for (;;) {
-        const record = await this.requireRecord(id);
+        let record: ApprovalRecord;
+        try {
+          record = await this.requireRecord(id);
+        } catch (error) {
+          // Redis unreachable for a moment (a Sentinel failover, a restart): the hold lives on in
+          // Redis, so the call keeps waiting and reads again, until its own deadline.
+          const storeFault = error instanceof AirlockError && error.code === 'state_store_unavailable' && error.cause !== undefined;
+          const leftMs = deadline - this.now();
+          if (!storeFault || leftMs <= 0 || signal.aborted) throw error;
+          await waiter.next(Math.min(1_000, leftMs), signal);
+          continue;
+        }
         const leftMs = deadline - this.now();
         if (record.status !== 'pending' || leftMs <= 0 || signal.aborted) return record;
         await waiter.next(leftMs, signal);
